@@ -1,0 +1,156 @@
+"""The configuration schema shared by every experiment.
+
+`default_config()` lists every key the trainer understands, with its default. Experiment
+configs in `configs/` start from it and override a few fields; `validate(config)` rejects any
+key that is not in the schema (a typo such as `config.lerning_rate`) before anything is
+compiled, naming the valid keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import ml_collections
+
+# Modalities the data layer knows. RGB-D datasets use ('rgb', 'depth'); RGB-IR datasets
+# ('rgb', 'infrared') or ('visible', 'thermal') for RegDB.
+MODALITIES = ("rgb", "depth", "infrared", "thermal")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every key the trainer reads, with defaults for the one-stream synthetic RGB-D job."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  # --- data -------------------------------------------------------------------------------
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "synthetic_reid"  # A TFDS builder registered in jaxreid.datasets.
+  config.data.data_dir = ""  # TFDS data directory; '' = jaxreid's default (~/tensorflow_datasets).
+  config.data.manual_dir = ""  # Folder with the original archive contents (real datasets).
+  # Modalities trained on together. One entry: a single-modal network. Two: a one-stream
+  # cross-modal network fed with batches that mix both (Hafner 2018, §3.1).
+  config.data.modalities = ("rgb", "depth")
+  config.data.image_size = (64, 32)  # (height, width) fed to the network.
+  # Channels of the network input. 3: RGB as is, 1-channel modalities replicated. 1: RGB
+  # converted to grayscale (Tekeli 2019, §3.3).
+  config.data.input_channels = 3
+  # Per-modality normalisation: 'dataset' = mean/std of the training images of that modality;
+  # 'imagenet' = torchvision's ImageNet statistics for every modality (for pretrained weights).
+  config.data.normalization = "dataset"
+  config.data.random_flip = True
+  config.data.pad_crop = 4  # Pixels of zero padding before the random crop; 0 disables it.
+  # Options of the synthetic generator (ignored by the real datasets).
+  config.data.synthetic = ml_collections.ConfigDict()
+  config.data.synthetic.seed = 0
+  config.data.synthetic.num_train_ids = 0  # 0 = the generator's default.
+  config.data.synthetic.num_val_ids = 0
+  config.data.synthetic.num_test_ids = 0
+  config.data.synthetic.height = 0  # 0 = the generator's default render size.
+  config.data.synthetic.width = 0
+
+  # --- batches ----------------------------------------------------------------------------
+  # P identities x K images per batch (Hermans et al. 2017); in cross-modal batches the K
+  # images of an identity are split evenly over the modalities. P * K = global batch size.
+  config.batch = ml_collections.ConfigDict()
+  config.batch.num_identities = 8  # P
+  config.batch.images_per_identity = 4  # K
+  config.batch.eval_batch_size = 256  # Global; padded and masked, never dropped.
+
+  # --- model ------------------------------------------------------------------------------
+  config.model = ml_collections.ConfigDict()
+  config.model.backbone = "resnet18"
+  config.model.width = 64  # Channels of the first stage; 64 = the published ResNets.
+  # Size of the embedding layer (Hafner 2018 §2.2.2.2: 128 in most experiments, §4.3.2);
+  # 0 = the classification layer is the embedding (size = number of training identities).
+  config.model.embedding_size = 128
+  config.model.dropout_rate = 0.5  # Hafner 2018, §4.3.2.
+  config.model.half_precision = False  # bfloat16 compute on accelerators.
+  config.model.pretrained = ""  # Path to torchvision ResNet weights (.pth/.safetensors/.npz).
+
+  # --- loss -------------------------------------------------------------------------------
+  config.loss = ml_collections.ConfigDict()
+  config.loss.name = "softmax"  # 'softmax' | 'triplet' | 'softmax+triplet'
+  config.loss.triplet_margin = 0.5  # Hafner 2018, §4.3.2.
+  config.loss.soft_margin = False
+
+  # --- optimiser --------------------------------------------------------------------------
+  # Hafner 2018 §4.3.2: SGD with Nesterov momentum for softmax, Adam for triplet.
+  config.optim = ml_collections.ConfigDict()
+  config.optim.name = "sgd"  # 'sgd' (Nesterov) | 'momentum' (plain) | 'adam'
+  config.optim.learning_rate = 0.05
+  config.optim.momentum = 0.9
+  config.optim.weight_decay = 5e-4  # Coupled L2 on kernels, as torch.optim.SGD applies it.
+  config.optim.schedule = "cosine"  # 'constant' | 'cosine' | 'step'
+  config.optim.warmup_steps = 50
+  config.optim.step_boundaries = ()  # Fractions of training for 'step'.
+  config.optim.step_factor = 0.1
+  config.optim.grad_clip_norm = 0.0  # 0 disables clipping.
+
+  # --- schedule of the run ----------------------------------------------------------------
+  config.num_train_steps = 1500
+  config.log_every_steps = 50
+  config.eval_every_steps = 500  # Validation mAP; the best checkpoint is kept by it.
+  config.checkpoint_every_steps = 250
+  config.keep_checkpoints = 2
+
+  # --- evaluation -------------------------------------------------------------------------
+  config.eval = ml_collections.ConfigDict()
+  # Hafner 2018 §4.3.1: single-gallery-shot, 10 repeats, at most 50 queries per identity.
+  config.eval.protocol = "hafner"  # 'hafner' | 'market'
+  config.eval.repeats = 10
+  config.eval.max_queries_per_id = 50
+  config.eval.metric = "euclidean"
+  config.eval.seed = 0
+  # Validation mAP used to keep the best checkpoint: the mean over these query/gallery
+  # modality pairs. Empty = the cross-modal pairs when two modalities are trained, else the
+  # single modality.
+  config.eval.val_pairs = ()
+  return config
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError if `config` has a key the schema does not know.
+
+  Args:
+    config: an experiment config, usually `default_config()` with overrides.
+
+  Raises:
+    ValueError: naming the unknown key, a close match if there is one, and the valid keys
+      at that level.
+  """
+  _check_keys(config, default_config(), prefix="config")
+  if config.batch.images_per_identity % len(config.data.modalities):
+    raise ValueError(
+        f"config.batch.images_per_identity={config.batch.images_per_identity} must be a "
+        f"multiple of the number of modalities {tuple(config.data.modalities)} so that each "
+        "identity's K images split evenly over them."
+    )
+  for modality in config.data.modalities:
+    if modality not in MODALITIES:
+      raise ValueError(
+          f"config.data.modalities has {modality!r}; expected some of {MODALITIES}."
+      )
+  if config.data.input_channels not in (1, 3):
+    raise ValueError(
+        f"config.data.input_channels={config.data.input_channels}; expected 1 or 3."
+    )
+
+
+def _check_keys(config: Any, schema: Any, prefix: str) -> None:
+  for key in config.keys():
+    if key not in schema:
+      valid = sorted(schema.keys())
+      close = difflib.get_close_matches(key, valid, n=1)
+      hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
+      raise ValueError(
+          f"Unknown config key {prefix}.{key}.{hint} Valid keys of {prefix}: "
+          + ", ".join(valid)
+      )
+    if isinstance(schema[key], ml_collections.ConfigDict):
+      if not isinstance(config[key], (ml_collections.ConfigDict, dict)):
+        raise ValueError(
+            f"{prefix}.{key} must be a group of keys ({', '.join(sorted(schema[key].keys()))})"
+            f", got {config[key]!r}."
+        )
+      _check_keys(config[key], schema[key], f"{prefix}.{key}")

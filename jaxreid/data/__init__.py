@@ -1,0 +1,5 @@
+"""Input data: TFDS sources, identity sampling, preprocessing and tf.data pipelines.
+
+Only `sources` and `pipeline` import TensorFlow; `image_set`, `sampler` and `preprocessing`
+are NumPy and can be used without it.
+"""
