@@ -1,0 +1,84 @@
+"""Model registry: backbones by name and `create_model`.
+
+Other model pieces live next to this file: `resnet` (backbones), `reid` (ReIDNet head),
+`pretrained` (torchvision weight conversion; imports torch lazily).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax.numpy as jnp
+
+from jaxreid.models.reid import ReIDNet
+from jaxreid.models.resnet import (
+    BasicBlock,
+    BatchNorm,
+    Bottleneck,
+    ResNet,
+    ResNet18,
+    ResNet34,
+    ResNet50,
+)
+
+BACKBONES = {
+    "resnet18": ResNet18,
+    "resnet34": ResNet34,
+    "resnet50": ResNet50,
+}
+
+
+def get_backbone(name: str, *, width: int = 64, dtype: Any = jnp.float32):
+    """Returns the ResNet partial registered as `name` with width and dtype bound.
+
+    Raises:
+      ValueError: `name` is not in BACKBONES (the message lists the valid names).
+    """
+    if name not in BACKBONES:
+        raise ValueError(
+            f"Unknown backbone {name!r}; valid names: {', '.join(sorted(BACKBONES))}")
+    return functools.partial(BACKBONES[name], num_filters=width, dtype=dtype)
+
+
+def create_model(
+    backbone: str,
+    *,
+    num_classes: int,
+    embedding_size: int | None,
+    dropout_rate: float = 0.5,
+    width: int = 64,
+    dtype: Any = jnp.float32,
+) -> ReIDNet:
+    """Builds a ReIDNet on a registered backbone.
+
+    Args:
+      backbone: 'resnet18' | 'resnet34' | 'resnet50'.
+      num_classes: classifier size C; 0 omits the classifier.
+      embedding_size: embedding layer size D, or None for the size-C logits as embedding.
+      dropout_rate: dropout before the classifier (Hafner 2018 §4.3.2: 0.5).
+      width: backbone `num_filters` (64 = torchvision; small values for tests).
+      dtype: compute dtype (parameters stay float32).
+    """
+    return ReIDNet(
+        backbone=get_backbone(backbone, width=width, dtype=dtype),
+        num_classes=num_classes,
+        embedding_size=embedding_size,
+        dropout_rate=dropout_rate,
+        dtype=dtype,
+    )
+
+
+__all__ = [
+    "BACKBONES",
+    "BasicBlock",
+    "BatchNorm",
+    "Bottleneck",
+    "ReIDNet",
+    "ResNet",
+    "ResNet18",
+    "ResNet34",
+    "ResNet50",
+    "create_model",
+    "get_backbone",
+]
