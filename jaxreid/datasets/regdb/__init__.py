@@ -1,0 +1,1 @@
+"""RegDB TFDS builder (imports tensorflow_datasets): `from jaxreid.datasets.regdb import builder`."""
