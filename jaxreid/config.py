@@ -32,9 +32,11 @@ def default_config() -> ml_collections.ConfigDict:
   # cross-modal network fed with batches that mix both (Hafner 2018, §3.1).
   config.data.modalities = ("rgb", "depth")
   config.data.image_size = (64, 32)  # (height, width) fed to the network.
-  # Channels of the network input. 3: RGB as is, 1-channel modalities replicated. 1: RGB
-  # converted to grayscale (Tekeli 2019, §3.3).
-  config.data.input_channels = 3
+  # How the modalities share the network input (jaxreid.data.preprocessing.INPUT_LAYOUTS):
+  # 'shared' (3 channels, 1-channel modalities replicated; the one-stream network),
+  # 'gray' (1 channel, RGB as luma; Tekeli 2019 §3.3), 'zero_pad' (3 channels, one per
+  # modality, rest zero; Hafner 2018 §5.2.2), 'zero_pad2' (Wu et al. 2017's two channels).
+  config.data.input_layout = "shared"
   # Per-modality normalisation: 'dataset' = mean/std of the training images of that modality;
   # 'imagenet' = torchvision's ImageNet statistics for every modality (for pretrained weights).
   config.data.normalization = "dataset"
@@ -97,7 +99,8 @@ def default_config() -> ml_collections.ConfigDict:
   # --- evaluation -------------------------------------------------------------------------
   config.eval = ml_collections.ConfigDict()
   # Hafner 2018 §4.3.1: single-gallery-shot, 10 repeats, at most 50 queries per identity.
-  config.eval.protocol = "hafner"  # 'hafner' | 'market'
+  # 'hafner': single-gallery-shot draws; 'full': every image against every other (deterministic).
+  config.eval.protocol = "hafner"
   config.eval.repeats = 10
   config.eval.max_queries_per_id = 50
   config.eval.metric = "euclidean"
@@ -131,9 +134,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ValueError(
           f"config.data.modalities has {modality!r}; expected some of {MODALITIES}."
       )
-  if config.data.input_channels not in (1, 3):
+  layouts = ("shared", "gray", "zero_pad", "zero_pad2")  # preprocessing.INPUT_LAYOUTS
+  if config.data.input_layout not in layouts:
+    raise ValueError(f"config.data.input_layout={config.data.input_layout!r}; expected one of {layouts}.")
+  if config.data.input_layout.startswith("zero_pad") and len(config.data.modalities) != 2:
     raise ValueError(
-        f"config.data.input_channels={config.data.input_channels}; expected 1 or 3."
+        f"config.data.input_layout={config.data.input_layout!r} needs two modalities; "
+        f"config.data.modalities={tuple(config.data.modalities)}."
     )
 
 

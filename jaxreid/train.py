@@ -287,7 +287,8 @@ class Run:
     for batch in pipeline.eval_batches(
         image_set,
         norm,
-        channels=self.image_shape[-1],
+        layout=self.config.data.input_layout,
+        slot=list(self.config.data.modalities).index(image_set.modality),
         global_batch=self.config.batch.eval_batch_size,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
@@ -358,7 +359,7 @@ def load_data(config: ml_collections.ConfigDict):
     }
   norms = {
       m: preprocessing.fit_normalization(
-          splits["train"][m].images, config.data.input_channels, config.data.normalization
+          splits["train"][m].images, config.data.input_layout, config.data.normalization
       )
       for m in config.data.modalities
   }
@@ -386,7 +387,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   splits, norms = load_data(config)
   train_sets = [splits["train"][m] for m in config.data.modalities]
   index = sampler.index_identities([s.person_ids for s in train_sets])
-  image_shape = (*config.data.image_size, config.data.input_channels)
+  image_shape = (*config.data.image_size, preprocessing.input_channels(config.data.input_layout))
   run = Run(config, index.num_classes, image_shape)
   logging.info(
       "Training %s on %s %s: %d identities, %s images; %d devices on %d processes.",
@@ -425,7 +426,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       index,
       num_identities=config.batch.num_identities,
       images_per_identity=config.batch.images_per_identity,
-      channels=config.data.input_channels,
+      layout=config.data.input_layout,
       seed=config.seed,
       start_step=start_step,
       num_steps=run.num_steps,
@@ -490,11 +491,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def write_results(workdir: str, results: dict, config: ml_collections.ConfigDict) -> None:
   """results.json (everything) and results.md (the table); written atomically."""
-  table = evaluation.format_pairs_table(
-      results["test"],
-      title=f"{config.data.name}, {config.model.backbone}, {config.loss.name}: test set "
-      f"(best validation step {results['best_step']})",
+  title = (
+      f"{config.data.name}, {config.model.backbone}, {config.loss.name}: test set, "
+      f"checkpoint of step {results['step']} (best validation mAP)"
   )
+  table = f"### {title}\n\n" + evaluation.modality_pairs_table(results["test"])
   for name, text in (
       ("results.json", json.dumps(_jsonable(results), indent=2)),
       ("results.md", table + "\n"),

@@ -48,9 +48,9 @@ def test_pk_batch_layout():
 
 def test_train_batches_shard_over_processes_and_resume():
   sets = [image_set("rgb", range(6), 4, 3), image_set("depth", range(6), 4, 1, np.uint16)]
-  norms = [preprocessing.fit_normalization(s.images, 3, "dataset") for s in sets]
+  norms = [preprocessing.fit_normalization(s.images, "shared", "dataset") for s in sets]
   index = sampler.index_identities([s.person_ids for s in sets])
-  kw = dict(num_identities=3, images_per_identity=4, channels=3, seed=5, num_steps=4,
+  kw = dict(num_identities=3, images_per_identity=4, layout="shared", seed=5, num_steps=4,
             random_flip=True, pad_crop=2)
   full = list(pipeline.train_batches(sets, norms, index, start_step=0, **kw))
   assert len(full) == 4 and full[0]["image"].shape == (12, 8, 4, 3)
@@ -69,7 +69,7 @@ def test_augmentation_is_flip_and_shifted_crop():
   sets = [image_set("rgb", range(4), 2, 3)]
   norm = preprocessing.Normalization(255.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
   index = sampler.index_identities([sets[0].person_ids])
-  kw = dict(num_identities=4, images_per_identity=2, channels=3, seed=0, start_step=0,
+  kw = dict(num_identities=4, images_per_identity=2, layout="shared", seed=0, start_step=0,
             num_steps=3)
   plain = list(pipeline.train_batches(sets, [norm], index, random_flip=False, pad_crop=0, **kw))
   aug = list(pipeline.train_batches(sets, [norm], index, random_flip=True, pad_crop=1, **kw))
@@ -90,10 +90,11 @@ def test_normalization_and_channels():
   depth = np.array([[[[1000]]]], np.uint16)
   np.testing.assert_array_equal(preprocessing.convert_channels(depth, 3)[0, 0, 0], [1000] * 3)
   norm = preprocessing.Normalization(65535.0, (0.5,) * 3, (0.25,) * 3)
-  np.testing.assert_allclose(preprocessing.normalize(depth, norm, 3)[0, 0, 0],
+  np.testing.assert_allclose(preprocessing.normalize(depth, norm, "shared")[0, 0, 0],
                              [(1000 / 65535 - 0.5) / 0.25] * 3, rtol=1e-6)
   fitted = preprocessing.fit_normalization(
-      np.stack([np.zeros((2, 2, 1)), np.full((2, 2, 1), 255)]).astype(np.uint8), 1, "dataset")
+      np.stack([np.zeros((2, 2, 1)), np.full((2, 2, 1), 255)]).astype(np.uint8), "gray",
+      "dataset")
   np.testing.assert_allclose(fitted.mean, [0.5]) and np.testing.assert_allclose(fitted.std, [0.5])
 
 
@@ -101,7 +102,7 @@ def test_normalization_and_channels():
 def test_eval_batches_cover_every_image_once(n, batch, procs):
   s = image_set("rgb", range(n), 1, 3)
   norm = preprocessing.Normalization(255.0, (0.0,) * 3, (1.0,) * 3)
-  per_proc = [list(pipeline.eval_batches(s, norm, channels=3, global_batch=batch,
+  per_proc = [list(pipeline.eval_batches(s, norm, layout="shared", slot=0, global_batch=batch,
                                          process_index=p, process_count=procs))
               for p in range(procs)]
   rows = []
@@ -111,3 +112,20 @@ def test_eval_batches_cover_every_image_once(n, batch, procs):
       assert b["image"].shape[0] == batch // procs
       rows.append(b["image"][b["mask"]])
   np.testing.assert_allclose(np.concatenate(rows), s.images.astype(np.float32) / 255.0)
+
+
+def test_zero_padding_layouts_put_each_modality_in_its_own_channel():
+  rgb = np.full((1, 1, 1, 3), 100, np.uint8)
+  depth = np.full((1, 1, 1, 1), 50, np.uint8)
+  norm = preprocessing.Normalization(255.0, (0.0,), (1.0,))
+  luma = (0.299 + 0.587 + 0.114) * 100 / 255
+  np.testing.assert_allclose(
+      preprocessing.normalize(rgb, norm, "zero_pad", slot=0)[0, 0, 0], [luma, 0, 0], rtol=1e-6)
+  np.testing.assert_allclose(
+      preprocessing.normalize(depth, norm, "zero_pad", slot=1)[0, 0, 0], [0, 0, 50 / 255],
+      rtol=1e-6)
+  np.testing.assert_allclose(
+      preprocessing.normalize(depth, norm, "zero_pad2", slot=1)[0, 0, 0], [0, 50 / 255],
+      rtol=1e-6)
+  np.testing.assert_allclose(
+      preprocessing.normalize(rgb, norm, "gray")[0, 0, 0], [luma], rtol=1e-6)

@@ -28,7 +28,7 @@ def train_batches(
     *,
     num_identities: int,
     images_per_identity: int,
-    channels: int,
+    layout: str,
     seed: int,
     start_step: int,
     num_steps: int,
@@ -43,9 +43,10 @@ def train_batches(
     sets: one ImageSet per modality, images all of the same height and width.
     norms: the normalisation of each modality.
     index: identities present in every modality (sampler.index_identities).
+    layout: how modalities share the input channels (preprocessing.INPUT_LAYOUTS).
 
   Yields:
-    dict with image [B, H, W, channels] float32, label [B] int32, modality [B] int32, where
+    dict with image [B, H, W, input_channels(layout)] float32, label [B] int32, modality [B] int32, where
     B = P * K / process_count.
   """
   global_batch = num_identities * images_per_identity
@@ -57,6 +58,7 @@ def train_batches(
   local = global_batch // process_count
   lo, hi = process_index * local, (process_index + 1) * local
   height, width = sets[0].images.shape[1:3]
+  channels = preprocessing.input_channels(layout)
 
   def load(step):
     labels, modality, positions = sampler.sample_batch(
@@ -66,7 +68,9 @@ def train_batches(
     images = np.empty((local, height, width, channels), np.float32)
     for m, (image_set, norm) in enumerate(zip(sets, norms)):
       rows = modality == m
-      images[rows] = preprocessing.normalize(image_set.images[positions[rows]], norm, channels)
+      images[rows] = preprocessing.normalize(
+          image_set.images[positions[rows]], norm, layout, slot=m
+      )
     return images, labels, modality
 
   def to_dict(step):
@@ -116,15 +120,19 @@ def eval_batches(
     image_set: ImageSet,
     norm: preprocessing.Normalization,
     *,
-    channels: int,
+    layout: str,
+    slot: int,
     global_batch: int,
     process_index: int = 0,
     process_count: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
   """This host's share of padded global batches covering every image exactly once.
 
+  Args:
+    layout, slot: the input layout and this modality's index in it (preprocessing.normalize).
+
   Yields:
-    dict with image [global_batch / process_count, H, W, channels] float32 and mask [same]
+    dict with image [global_batch / process_count, H, W, C] float32 and mask [same]
     bool (False on padding). Concatenating the masked outputs of all hosts, batch by batch,
     restores the order of `image_set`.
   """
@@ -133,11 +141,12 @@ def eval_batches(
   local = global_batch // process_count
   n = len(image_set)
   height, width = image_set.images.shape[1:3]
+  channels = preprocessing.input_channels(layout)
   for start in range(0, n, global_batch):
     lo = min(start + process_index * local, n)
     hi = min(lo + local, n)
     images = np.zeros((local, height, width, channels), np.float32)
     mask = np.zeros((local,), bool)
-    images[: hi - lo] = preprocessing.normalize(image_set.images[lo:hi], norm, channels)
+    images[: hi - lo] = preprocessing.normalize(image_set.images[lo:hi], norm, layout, slot)
     mask[: hi - lo] = True
     yield {"image": images, "mask": mask}

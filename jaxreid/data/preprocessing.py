@@ -53,16 +53,17 @@ def dtype_scale(dtype) -> float:
 
 
 def fit_normalization(
-    images: np.ndarray, channels: int, kind: str, max_images: int = 2000
+    images: np.ndarray, layout: str, kind: str, max_images: int = 2000
 ) -> Normalization:
   """Statistics for one modality's training images.
 
   Args:
     images: [N, H, W, C] uint8/uint16 training images of one modality.
-    channels: channels of the network input.
+    layout: the input layout (see INPUT_LAYOUTS).
     kind: 'dataset' (statistics of these images, from at most `max_images` evenly spaced
       ones) or 'imagenet' (torchvision's statistics, for pretrained weights).
   """
+  channels = modality_channels(layout)
   scale = dtype_scale(images.dtype)
   if kind == "imagenet":
     if channels == 3:
@@ -77,7 +78,50 @@ def fit_normalization(
   return Normalization(scale, tuple(map(float, mean)), tuple(map(float, std)))
 
 
-def normalize(images: np.ndarray, norm: Normalization, channels: int) -> np.ndarray:
-  """[N, H, W, C] stored images -> [N, H, W, channels] float32 network input."""
-  x = convert_channels(images, channels) / norm.scale
-  return (x - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
+# How modalities share the network input (config.data.input_layout):
+#   'shared'    three channels for every modality; RGB as is, depth / infrared replicated
+#               (the one-stream network, Hafner 2018 §3.1).
+#   'gray'      one channel for every modality; RGB converted to luma (Tekeli 2019, §3.3).
+#   'zero_pad'  three channels, modality 0 (grayscale) in channel 0, modality 1 in channel 2,
+#               the rest zero (the zero-padding network as the thesis implements it, §5.2.2).
+#   'zero_pad2' two channels, one per modality (Wu et al. 2017's original form).
+INPUT_LAYOUTS = ("shared", "gray", "zero_pad", "zero_pad2")
+_ZERO_PAD_CHANNEL = {"zero_pad": (0, 2), "zero_pad2": (0, 1)}
+
+
+def check_layout(layout: str) -> None:
+  if layout not in INPUT_LAYOUTS:
+    raise ValueError(f"config.data.input_layout={layout!r}; expected one of {INPUT_LAYOUTS}.")
+
+
+def input_channels(layout: str) -> int:
+  """Channels of the network input for `layout`."""
+  check_layout(layout)
+  return {"shared": 3, "gray": 1, "zero_pad": 3, "zero_pad2": 2}[layout]
+
+
+def modality_channels(layout: str) -> int:
+  """Channels each modality is converted to before it is placed in the input."""
+  return 3 if layout == "shared" else 1
+
+
+def normalize(images: np.ndarray, norm: Normalization, layout: str, slot: int = 0) -> np.ndarray:
+  """[N, H, W, C] stored images -> [N, H, W, input_channels(layout)] float32 network input.
+
+  Args:
+    images: stored images of one modality.
+    norm: that modality's statistics (fitted with `modality_channels(layout)` channels).
+    layout: one of INPUT_LAYOUTS.
+    slot: the modality's index in config.data.modalities (its channel in zero-padding
+      layouts). Zero padding is applied after normalisation, so the other channels are
+      exactly zero ("no signal"), as in Wu et al. 2017.
+  """
+  x = convert_channels(images, modality_channels(layout)) / norm.scale
+  x = (x - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
+  if layout not in _ZERO_PAD_CHANNEL:
+    return x
+  if slot > 1:
+    raise ValueError(f"Zero-padding layouts take two modalities; got modality slot {slot}.")
+  out = np.zeros((*x.shape[:-1], input_channels(layout)), np.float32)
+  out[..., _ZERO_PAD_CHANNEL[layout][slot]] = x[..., 0]
+  return out
