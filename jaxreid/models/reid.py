@@ -49,6 +49,9 @@ class ReIDNet(nn.Module):
       dropout_rate: dropout before the classifier (Hafner 2018 §4.3.2: 0.5); uses the
         'dropout' RNG stream when train=True.
       dtype: compute dtype of the head's Dense layers; outputs are float32.
+      activation: the non-linearity of the embedding layer and, when not `nn.relu`, also
+        passed to the backbone (which must then have an `activation` field, as ResNet);
+        e.g. `jaxreid.visualization.guided_relu` for guided backpropagation.
     """
 
     backbone: Callable[..., nn.Module]
@@ -56,6 +59,7 @@ class ReIDNet(nn.Module):
     embedding_size: int | None = 128
     dropout_rate: float = 0.5
     dtype: Dtype = jnp.float32
+    activation: Callable[[Array], Array] = nn.relu
 
     @nn.compact
     def __call__(self, x: Array, train: bool) -> tuple[Array, dict[str, Array]]:
@@ -82,7 +86,9 @@ class ReIDNet(nn.Module):
                 f"ReIDNet.embedding_size must be a positive int or None, got "
                 f"{self.embedding_size}")
 
-        pooled, intermediates = self.backbone(name="backbone")(x, train)
+        # Passed only when changed, so backbones without an `activation` field still work.
+        backbone_kwargs = {} if self.activation is nn.relu else {"activation": self.activation}
+        pooled, intermediates = self.backbone(name="backbone", **backbone_kwargs)(x, train)
         intermediates = dict(intermediates)
         intermediates["pooled"] = pooled
 
@@ -109,7 +115,7 @@ class ReIDNet(nn.Module):
                 name="embedding",
             )(pooled)
             hidden = BatchNorm(dtype=self.dtype, name="embedding_bn")(hidden, train)
-            embedding = nn.relu(hidden).astype(jnp.float32)
+            embedding = self.activation(hidden).astype(jnp.float32)
             logits = (classifier(dropout(embedding)).astype(jnp.float32)
                       if classifier is not None else None)
 

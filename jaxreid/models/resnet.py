@@ -115,12 +115,14 @@ class BasicBlock(nn.Module):
     """torchvision BasicBlock: 3x3 conv (stride) -> BN -> ReLU -> 3x3 conv -> BN, + shortcut.
 
     `filters` is the block's width; its output has `filters * expansion` channels.
+    `activation` is applied at each ReLU position (default `nn.relu`).
     """
 
     filters: int
     stride: int = 1
     dtype: Dtype = jnp.float32
     zero_init_residual: bool = False
+    activation: Callable[[Array], Array] = nn.relu
     expansion = 1
 
     @nn.compact
@@ -129,20 +131,24 @@ class BasicBlock(nn.Module):
         last_scale_init = (nn.initializers.zeros if self.zero_init_residual
                            else nn.initializers.ones)
         out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv1")(x)
-        out = nn.relu(bn(name="bn1")(out, train))
+        out = self.activation(bn(name="bn1")(out, train))
         out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2")(out)
         out = bn(name="bn2", scale_init=last_scale_init)(out, train)
         shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train)
-        return nn.relu(out + shortcut)
+        return self.activation(out + shortcut)
 
 
 class Bottleneck(nn.Module):
-    """torchvision Bottleneck (v1.5): 1x1 -> 3x3 (stride) -> 1x1 (x4 channels), + shortcut."""
+    """torchvision Bottleneck (v1.5): 1x1 -> 3x3 (stride) -> 1x1 (x4 channels), + shortcut.
+
+    `activation` is applied at each ReLU position (default `nn.relu`).
+    """
 
     filters: int
     stride: int = 1
     dtype: Dtype = jnp.float32
     zero_init_residual: bool = False
+    activation: Callable[[Array], Array] = nn.relu
     expansion = 4
 
     @nn.compact
@@ -151,13 +157,13 @@ class Bottleneck(nn.Module):
         last_scale_init = (nn.initializers.zeros if self.zero_init_residual
                            else nn.initializers.ones)
         out = _conv(self.filters, 1, 1, 0, self.dtype, "conv1")(x)
-        out = nn.relu(bn(name="bn1")(out, train))
+        out = self.activation(bn(name="bn1")(out, train))
         out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv2")(out)
-        out = nn.relu(bn(name="bn2")(out, train))
+        out = self.activation(bn(name="bn2")(out, train))
         out = _conv(self.filters * self.expansion, 1, 1, 0, self.dtype, "conv3")(out)
         out = bn(name="bn3", scale_init=last_scale_init)(out, train)
         shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train)
-        return nn.relu(out + shortcut)
+        return self.activation(out + shortcut)
 
 
 def _shortcut(x: Array, out_channels: int, stride: int, dtype: Dtype, train: bool) -> Array:
@@ -181,6 +187,9 @@ class ResNet(nn.Module):
       dtype: compute dtype (bfloat16 on accelerators); parameters are always float32.
       zero_init_residual: initialise the last BN scale of each block to zero (torchvision's
         `zero_init_residual`); off by default like torchvision.
+      activation: the non-linearity at every ReLU position (stem and blocks); `nn.relu`.
+        Swapped only for analysis, e.g. `jaxreid.visualization.guided_relu`, which has the
+        same forward pass and the parameters stay valid.
     """
 
     stage_sizes: Sequence[int]
@@ -188,6 +197,7 @@ class ResNet(nn.Module):
     num_filters: int = 64
     dtype: Dtype = jnp.float32
     zero_init_residual: bool = False
+    activation: Callable[[Array], Array] = nn.relu
 
     @nn.compact
     def __call__(self, x: Array, train: bool) -> tuple[Array, dict[str, Array]]:
@@ -206,7 +216,7 @@ class ResNet(nn.Module):
         intermediates = {}
         x = jnp.asarray(x, self.dtype)
         x = _conv(self.num_filters, 7, 2, 3, self.dtype, "conv1")(x)
-        x = nn.relu(BatchNorm(dtype=self.dtype, name="bn1")(x, train))
+        x = self.activation(BatchNorm(dtype=self.dtype, name="bn1")(x, train))
         # reduce_window pads with the init value -inf, as torch's MaxPool2d(3, 2, padding=1).
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         intermediates["stem"] = x
@@ -218,6 +228,7 @@ class ResNet(nn.Module):
                     stride=stride,
                     dtype=self.dtype,
                     zero_init_residual=self.zero_init_residual,
+                    activation=self.activation,
                     name=f"layer{i + 1}_{j}",
                 )(x, train)
             intermediates[f"layer{i + 1}"] = x

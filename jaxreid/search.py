@@ -1,0 +1,379 @@
+"""Top-k search of query embeddings in a gallery of embeddings, on device, in chunks.
+
+NumPy in, NumPy out. The gallery is cut into chunks of `chunk_size` rows (the last one
+padded and masked with +inf) and the queries into chunks of `query_chunk_size` rows; one
+`jax.jit`-compiled kernel computes a [query chunk, gallery chunk] distance block, takes
+its `jax.lax.top_k` and merges it with the running top-k of the chunks seen so far. So the
+memory is bounded by one block and a [Q, k] result: a gallery of millions of embeddings
+never materialises a Q x N distance matrix.
+
+Distances are those of `jaxreid.evaluation.distances` (same kernels, same metric names):
+euclidean (l2), sqeuclidean (l2_squared), l1 (manhattan, cityblock), linf (chebyshev),
+cosine. Smaller is closer.
+
+Ties are broken by gallery index: among equal distances the lower gallery index ranks
+first, exactly as a stable sort of each query's distance row
+(`np.argsort(d, kind="stable")`).
+
+    gallery = Gallery(embeddings, ids=ids, cams=cams, modality="depth", filenames=names)
+    gallery.save("gallery.npz")
+    gallery = Gallery.load("gallery.npz")
+    distances, indices = gallery.search(query_embeddings, k=10)   # [Q, 10] each
+    matched_ids = gallery.ids[indices]
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxreid.evaluation.distances import (
+    _as_features,
+    _distance_block,
+    _gallery_aux,
+    canonical_metric,
+)
+
+# Gallery rows per chunk and query rows per chunk: a block of 512 x 16384 float32 is 32 MB.
+DEFAULT_CHUNK_SIZE = 16384
+DEFAULT_QUERY_CHUNK_SIZE = 512
+
+# Bumped when the .npz layout changes; `Gallery.load` rejects unknown versions.
+_FORMAT_VERSION = 1
+_KEYS = ("format_version", "metric", "embeddings", "ids", "cams", "modality", "filenames")
+
+
+@functools.partial(jax.jit, static_argnames=("metric",))
+def _merge_chunk(best_d, best_i, q, g, g_aux, start, num_gallery, metric: str):
+    """Merges one gallery chunk into the running top-k.
+
+    Args:
+        best_d: [Qc, k] float32 running smallest distances (ascending; +inf = empty slot).
+        best_i: [Qc, k] int32 their gallery indices (all lower than `start`).
+        q: [Qc, D] float32 query chunk.
+        g: [C, D] float32 gallery chunk (rows past `num_gallery` are padding).
+        g_aux: [C] float32 per-row norms of `g` as `_distance_block` expects.
+        start: int32 scalar, gallery index of the chunk's first row.
+        num_gallery: int32 scalar, gallery size N; padded rows get distance +inf.
+
+    Returns:
+        (best_d, best_i) updated, same shapes.
+    """
+    d = _distance_block(q, g, g_aux, metric)  # [Qc, C]
+    cols = start + jnp.arange(g.shape[0], dtype=jnp.int32)
+    d = jnp.where(cols[None, :] < num_gallery, d, jnp.inf)
+    # Running entries come first and have lower gallery indices than this chunk; top_k puts
+    # the lower position first among equal values, so ties stay ordered by gallery index.
+    all_d = jnp.concatenate([best_d, d], axis=1)
+    all_i = jnp.concatenate([best_i, jnp.broadcast_to(cols[None, :], d.shape)], axis=1)
+    # top_k orders -0.0 below +0.0; map both zeros to one key so they tie.
+    key = jnp.where(all_d == 0.0, 0.0, -all_d)
+    _, pos = lax.top_k(key, best_d.shape[1])
+    return (jnp.take_along_axis(all_d, pos, axis=1),
+            jnp.take_along_axis(all_i, pos, axis=1))
+
+
+def _check_chunk(value, name: str) -> int:
+    if int(value) != value or int(value) < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _device_chunks(gallery: np.ndarray, metric: str, chunk_size: int):
+    """[N, D] float32 -> list of (chunk [C, D], aux [C]) device arrays, last chunk zero-padded."""
+    num, dim = gallery.shape
+    chunks = []
+    for start in range(0, num, chunk_size):
+        block = gallery[start:start + chunk_size]
+        if block.shape[0] < chunk_size:  # pad: one compiled kernel serves every chunk
+            block = np.concatenate(
+                [block, np.zeros((chunk_size - block.shape[0], dim), np.float32)])
+        g = jnp.asarray(block)
+        chunks.append((g, _gallery_aux(g, metric)))
+    return chunks
+
+
+def _search(queries: np.ndarray, num_gallery: int, chunks, k: int, metric: str,
+            query_chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
+    num_q, dim = queries.shape
+    k = min(k, num_gallery)
+    distances = np.empty((num_q, k), np.float32)
+    indices = np.empty((num_q, k), np.int64)
+    if num_q == 0 or k == 0:
+        return distances, indices
+    rows = min(query_chunk_size, num_q)
+    n_gal = jnp.int32(num_gallery)
+    chunk_size = chunks[0][0].shape[0]
+    for q_start in range(0, num_q, rows):
+        block = queries[q_start:q_start + rows]
+        n = block.shape[0]
+        if n < rows:
+            block = np.concatenate([block, np.zeros((rows - n, dim), np.float32)])
+        q = jnp.asarray(block)
+        best_d = jnp.full((rows, k), jnp.inf, jnp.float32)
+        best_i = jnp.full((rows, k), -1, jnp.int32)
+        for c, (g, g_aux) in enumerate(chunks):
+            best_d, best_i = _merge_chunk(best_d, best_i, q, g, g_aux,
+                                          jnp.int32(c * chunk_size), n_gal, metric)
+        distances[q_start:q_start + n] = np.asarray(best_d)[:n]
+        indices[q_start:q_start + n] = np.asarray(best_i)[:n]
+    return distances, indices
+
+
+def top_k_search(
+    queries,
+    gallery,
+    k: int,
+    *,
+    metric: str = "euclidean",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    query_chunk_size: int = DEFAULT_QUERY_CHUNK_SIZE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest gallery embeddings of each query.
+
+    Args:
+        queries: [Q, D] float query embeddings.
+        gallery: [N, D] float gallery embeddings.
+        k: neighbours per query; clamped to N.
+        metric: 'euclidean' | 'sqeuclidean' | 'l1' | 'linf' | 'cosine' or an alias
+            ('l2', 'l2_squared', 'manhattan', 'cityblock', 'chebyshev').
+        chunk_size: gallery rows per kernel call (capped at N).
+        query_chunk_size: query rows per kernel call (capped at Q).
+
+    Returns:
+        distances: [Q, min(k, N)] float32, ascending along each row.
+        indices: [Q, min(k, N)] int64 gallery rows; ties ordered by gallery index.
+    """
+    metric = canonical_metric(metric)
+    q = _as_features(queries, "queries")
+    g = _as_features(gallery, "gallery")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(
+            f"queries have {q.shape[1]} dims but the gallery embeddings have {g.shape[1]}")
+    k = _check_k(k)
+    chunk_size = min(_check_chunk(chunk_size, "chunk_size"), max(g.shape[0], 1))
+    query_chunk_size = _check_chunk(query_chunk_size, "query_chunk_size")
+    chunks = _device_chunks(g, metric, chunk_size)
+    return _search(q, g.shape[0], chunks, k, metric, query_chunk_size)
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or int(k) != k or int(k) < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    return int(k)
+
+
+def _int_column(values, n: int, name: str) -> np.ndarray:
+    if values is None:
+        return np.full((n,), -1, np.int64)
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        arr = np.full((n,), arr)
+    if arr.shape != (n,) or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        raise ValueError(
+            f"{name}: expected [{n}] integers (one per embedding), got shape {arr.shape} "
+            f"dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _str_column(values, n: int, name: str) -> np.ndarray:
+    if values is None:
+        values = ""
+    if isinstance(values, (str, bytes)):
+        values = [values] * n
+    arr = np.asarray([os.fsdecode(v) if isinstance(v, (bytes, os.PathLike)) else str(v)
+                      for v in np.asarray(values, dtype=object).reshape(-1)], dtype=str)
+    if arr.shape != (n,):
+        raise ValueError(f"{name}: expected {n} strings (one per embedding), got {arr.shape[0]}")
+    return arr
+
+
+class Gallery:
+    """Embeddings with their metadata, searchable on device and stored as one .npz file.
+
+    Attributes (NumPy arrays, row i describes embedding i):
+        embeddings: [N, D] float32.
+        ids: [N] int64 person ids (-1 when unknown).
+        cams: [N] int64 camera ids (-1 when unknown).
+        modality: [N] str, e.g. 'rgb' | 'depth' | 'infrared' | 'thermal' ('' when unknown).
+        filenames: [N] str image paths ('' when unknown).
+        metric: default metric of `search` (canonical name, see `jaxreid.evaluation`).
+    """
+
+    def __init__(self, embeddings=None, ids=None, cams=None, modality=None, filenames=None,
+                 *, metric: str = "euclidean", dim: int | None = None):
+        """Args as the attributes; `ids`/`cams`/`modality`/`filenames` may be None (unknown)
+        and `modality` a single string for all rows. `embeddings=None` with `dim` makes an
+        empty gallery to `add` to."""
+        self.metric = canonical_metric(metric)
+        if embeddings is None:
+            if dim is None:
+                raise ValueError("Gallery: give embeddings [N, D] or the dimension `dim`")
+            embeddings = np.zeros((0, int(dim)), np.float32)
+        emb = _as_features(embeddings, "embeddings")
+        n = emb.shape[0]
+        self.embeddings = emb
+        self.ids = _int_column(ids, n, "ids")
+        self.cams = _int_column(cams, n, "cams")
+        self.modality = _str_column(modality, n, "modality")
+        self.filenames = _str_column(filenames, n, "filenames")
+        self._cache = None  # (chunk_size, metric, device chunks)
+
+    def __len__(self) -> int:
+        return self.embeddings.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.embeddings.shape[1]
+
+    def __repr__(self) -> str:
+        mods = sorted(set(self.modality.tolist()))
+        return (f"Gallery({len(self)} x {self.dim}, metric={self.metric!r}, "
+                f"modality={mods})")
+
+    def add(self, embeddings, ids=None, cams=None, modality=None, filenames=None) -> "Gallery":
+        """Appends rows (same arguments as the constructor); returns self."""
+        emb = _as_features(embeddings, "embeddings")
+        if emb.shape[1] != self.dim:
+            raise ValueError(
+                f"Gallery.add: embeddings have {emb.shape[1]} dims, the gallery has {self.dim}")
+        n = emb.shape[0]
+        self.embeddings = np.concatenate([self.embeddings, emb])
+        self.ids = np.concatenate([self.ids, _int_column(ids, n, "ids")])
+        self.cams = np.concatenate([self.cams, _int_column(cams, n, "cams")])
+        self.modality = np.concatenate([self.modality, _str_column(modality, n, "modality")])
+        self.filenames = np.concatenate(
+            [self.filenames, _str_column(filenames, n, "filenames")])
+        self._cache = None
+        return self
+
+    def search(
+        self,
+        queries,
+        k: int = 10,
+        *,
+        metric: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        query_chunk_size: int = DEFAULT_QUERY_CHUNK_SIZE,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest gallery rows of each query (see `top_k_search`).
+
+        Args:
+            queries: [Q, D] float embeddings (a single [D] vector is treated as Q = 1).
+            k: neighbours per query, clamped to len(self).
+            metric: overrides `self.metric`.
+            chunk_size, query_chunk_size: rows per kernel call (gallery / queries).
+
+        Returns:
+            distances [Q, k] float32 ascending and indices [Q, k] int64 into this gallery
+            (index `self.ids`, `self.filenames`, ... with them). Ties: lower index first.
+
+        The gallery stays on device between calls with the same metric and chunk size.
+        """
+        metric = canonical_metric(metric or self.metric)
+        q = np.asarray(queries)
+        if q.ndim == 1:
+            q = q[None, :]
+        q = _as_features(q, "queries")
+        if q.shape[1] != self.dim:
+            raise ValueError(f"queries have {q.shape[1]} dims but the gallery has {self.dim}")
+        k = _check_k(k)
+        chunk_size = min(_check_chunk(chunk_size, "chunk_size"), max(len(self), 1))
+        query_chunk_size = _check_chunk(query_chunk_size, "query_chunk_size")
+        if self._cache is None or self._cache[:2] != (chunk_size, metric):
+            self._cache = (chunk_size, metric,
+                           _device_chunks(self.embeddings, metric, chunk_size))
+        return _search(q, len(self), self._cache[2], k, metric, query_chunk_size)
+
+    def subset(self, rows) -> "Gallery":
+        """A new gallery of the given rows (int indices or a boolean mask)."""
+        return Gallery(self.embeddings[rows], self.ids[rows], self.cams[rows],
+                       self.modality[rows], self.filenames[rows], metric=self.metric)
+
+    def save(self, path) -> str:
+        """Writes the gallery to one .npz file, atomically (temp file, then os.replace).
+
+        Returns `path` as a string. The file holds the keys 'format_version', 'metric',
+        'embeddings', 'ids', 'cams', 'modality', 'filenames' (no pickled objects).
+        """
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-gallery-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(
+                    f,
+                    format_version=np.int64(_FORMAT_VERSION),
+                    metric=np.str_(self.metric),
+                    embeddings=self.embeddings,
+                    ids=self.ids,
+                    cams=self.cams,
+                    modality=self.modality,
+                    filenames=self.filenames,
+                )
+            umask = os.umask(0)  # mkstemp makes the file 0600; give it the usual mode
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Gallery":
+        """Reads a gallery written by `save`.
+
+        Raises:
+            FileNotFoundError: no file at `path`.
+            ValueError: not a gallery file; the message names the file and the missing or
+                malformed key.
+        """
+        path = os.fspath(path)
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"gallery file {path!r} does not exist") from None
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise ValueError(
+                f"gallery file {path!r} is not a .npz archive written by Gallery.save: {e}"
+            ) from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"gallery file {path!r} holds a single array, expected a .npz archive with "
+                f"keys {list(_KEYS)}")
+        with archive:
+            missing = [key for key in _KEYS if key not in archive.files]
+            if missing:
+                raise ValueError(
+                    f"gallery file {path!r} is missing key {missing[0]!r} (has "
+                    f"{sorted(archive.files)}; expected {list(_KEYS)})")
+            try:
+                data = {key: archive[key] for key in _KEYS}
+            except ValueError as e:  # e.g. an object array that would need pickle
+                raise ValueError(f"gallery file {path!r}: unreadable array: {e}") from None
+        version = int(data["format_version"])
+        if version != _FORMAT_VERSION:
+            raise ValueError(
+                f"gallery file {path!r}: format_version {version}, expected {_FORMAT_VERSION}")
+        try:
+            return cls(data["embeddings"], data["ids"], data["cams"], data["modality"],
+                       data["filenames"], metric=str(data["metric"]))
+        except ValueError as e:
+            raise ValueError(f"gallery file {path!r}: {e}") from None
+
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_QUERY_CHUNK_SIZE",
+    "Gallery",
+    "top_k_search",
+]
