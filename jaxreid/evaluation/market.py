@@ -1,0 +1,62 @@
+"""Market-1501-style single-modal evaluation (Zheng et al. 2015).
+
+  queries  every query image; gallery: every gallery image except junk (label -1 in
+           Market-1501, "junk_index1" of the official MATLAB evaluation);
+  removal  gallery images of the query's identity taken by the query's camera
+           ("junk_index2"); distractors (label 0) stay in the gallery as negatives;
+  CMC      standard (rank of the first true match); AP non-interpolated; one pass, no trials.
+torchreid's `eval_market1501` gives the same numbers (it drops label -1 when loading).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from jaxreid.evaluation import ranking
+from jaxreid.evaluation.distances import canonical_metric
+
+MARKET_JUNK_IDS = (-1,)
+
+
+def market1501(query_feats, query_ids, query_cams, gallery_feats, gallery_ids, gallery_cams, *,
+               metric: str = "euclidean", max_rank: int = 20,
+               junk_ids: Sequence = MARKET_JUNK_IDS, distmat=None,
+               algorithm: str = "auto") -> dict:
+    """Market-1501 protocol on features (or on a precomputed distance matrix).
+
+    Args:
+      query_feats, gallery_feats: [Q, D], [G, D] features (ignored if `distmat` is given;
+        then pass None).
+      query_ids, query_cams, gallery_ids, gallery_cams: [Q], [G] labels.
+      metric: distance, see `jaxreid.evaluation.distances.METRICS`.
+      junk_ids: gallery labels dropped before ranking (Market-1501: -1).
+      distmat: optional precomputed [Q, G] distances.
+
+    Returns:
+      rank result (cmc, mAP, mINP, num_valid, num_queries) plus rank1/5/10/20,
+      num_junk, metric, protocol.
+    """
+    gallery_ids = np.asarray(gallery_ids)
+    gallery_cams = np.asarray(gallery_cams)
+    keep = ~np.isin(gallery_ids, np.asarray(list(junk_ids), dtype=gallery_ids.dtype)) \
+        if len(junk_ids) else np.ones(len(gallery_ids), bool)
+    kw = dict(removal="same_camera", cmc="standard", max_rank=max_rank, algorithm=algorithm)
+    if distmat is not None:
+        distmat = np.asarray(distmat)
+        if not keep.all():
+            distmat = distmat[:, keep]
+        out = ranking.rank(distmat, query_ids, gallery_ids[keep], query_cams, gallery_cams[keep],
+                           **kw)
+        metric = None
+    else:
+        metric = canonical_metric(metric)
+        gallery_feats = np.asarray(gallery_feats)
+        if not keep.all():
+            gallery_feats = gallery_feats[keep]
+        out = ranking.rank_features(query_feats, gallery_feats, query_ids, gallery_ids[keep],
+                                    query_cams, gallery_cams[keep], metric=metric, **kw)
+    out.update(ranking.cmc_at(out))
+    out.update(num_junk=int((~keep).sum()), metric=metric, protocol="market1501")
+    return out
