@@ -25,7 +25,7 @@ def default_config() -> ml_collections.ConfigDict:
 
   # --- data -------------------------------------------------------------------------------
   config.data = ml_collections.ConfigDict()
-  config.data.name = "synthetic_reid"  # A TFDS builder registered in jaxreid.datasets.
+  config.data.name = "synthetic"  # A dataset registered in jaxreid.datasets.BUILDER_MODULES.
   config.data.data_dir = ""  # TFDS data directory; '' = jaxreid's default (~/tensorflow_datasets).
   config.data.manual_dir = ""  # Folder with the original archive contents (real datasets).
   # Modalities trained on together. One entry: a single-modal network. Two: a one-stream
@@ -142,6 +142,29 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"config.data.input_layout={config.data.input_layout!r} needs two modalities; "
         f"config.data.modalities={tuple(config.data.modalities)}."
     )
+
+
+def check_override_flags(argv: list[str]) -> None:
+  """Raises ValueError for a `--config.<key>=...` flag whose key is not in the schema.
+
+  Runs before absl parses the flags, so a typo on the command line gets the same message
+  (with the valid keys) as a typo in a config file, instead of a traceback.
+  """
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    path = arg[len("--config."):].split("=", 1)[0].split(".")
+    node, prefix = default_config(), "config"
+    for key in path:
+      if not isinstance(node, ml_collections.ConfigDict) or key not in node:
+        valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
+        raise ValueError(
+            f"Unknown config key {prefix}.{key} in flag {arg.split('=', 1)[0]}.{hint} "
+            f"Valid keys of {prefix}: " + ", ".join(valid)
+        )
+      node, prefix = node[key], f"{prefix}.{key}"
 
 
 def _check_keys(config: Any, schema: Any, prefix: str) -> None:

@@ -5,8 +5,13 @@ Multi-host: pass --multiprocess on every host (jax.distributed.initialize reads 
 coordinator from the cluster environment, or from --coordinator/--num_processes/--process_id).
 """
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+import logging as pylogging
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter.
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "An experiment config file from configs/, e.g. configs/synthetic.py:quick.",
@@ -20,9 +25,17 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (mu
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+class _QuietOrbax(pylogging.Filter):
+  """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
+
+  def filter(self, record):
+    return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.get_absl_handler().addFilter(_QuietOrbax())
   import jax  # After flag parsing, so XLA flags given on the command line apply.
 
   from jaxreid import config as config_lib
@@ -41,5 +54,17 @@ def main(argv):
   train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
-if __name__ == "__main__":
+def run():
+  import sys
+
+  from jaxreid import config as config_lib
+
+  try:
+    config_lib.check_override_flags(sys.argv[1:])
+  except ValueError as e:
+    sys.exit(f"Error: {e}")
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

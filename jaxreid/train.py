@@ -389,6 +389,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   index = sampler.index_identities([s.person_ids for s in train_sets])
   image_shape = (*config.data.image_size, preprocessing.input_channels(config.data.input_layout))
   run = Run(config, index.num_classes, image_shape)
+  if jax.process_index() == 0:
+    # What inference needs to rebuild the network and its input (jaxreid.inference).
+    write_json_atomically(
+        os.path.join(workdir, "run.json"),
+        {
+            "config": config.to_dict(),
+            "num_classes": index.num_classes,
+            "class_person_ids": index.labels,
+            "image_shape": image_shape,
+            "normalization": {m: n.to_dict() for m, n in norms.items()},
+        },
+    )
   logging.info(
       "Training %s on %s %s: %d identities, %s images; %d devices on %d processes.",
       config.model.backbone,
@@ -455,11 +467,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       with report.timed("eval"):
         val = evaluate_sets(run, state, splits["val"], norms)
       score = validation_score(config, val)
-      writer.write_scalars(
-          step,
-          {"val/mAP": score, **{f"val/{p}/{k}": v for p, r in val.items() for k, v in r.items()
-                                if np.isscalar(v)}},
-      )
+      writer.write_scalars(step, {"val/mAP": score, **_pair_scalars("val", val)})
       logging.info("Step %d: validation mAP %.2f%%.", step, 100 * score)
       best.save(step, args=ocp.args.StandardSave(state), metrics={"val_mAP": score})
     if step % config.checkpoint_every_steps == 0 or is_last:
@@ -468,13 +476,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   best.wait_until_finished()
   tick = time.time()
 
+  final_step = int(state.step)
   best_step = best.best_step()
   if best_step is not None and best_step != int(state.step):
     state = best.restore(best_step, args=ocp.args.StandardRestore(_abstract(state)))
   test = evaluate_sets(run, state, splits["test"], norms)
   results = {
       "config": config.to_dict(),
-      "step": int(state.step),
+      "final_step": final_step,
+      "step": int(state.step),  # Of the evaluated (best) checkpoint.
       "best_step": best_step,
       "num_classes": index.num_classes,
       "normalization": {m: n.to_dict() for m, n in norms.items()},
@@ -496,15 +506,30 @@ def write_results(workdir: str, results: dict, config: ml_collections.ConfigDict
       f"checkpoint of step {results['step']} (best validation mAP)"
   )
   table = f"### {title}\n\n" + evaluation.modality_pairs_table(results["test"])
-  for name, text in (
-      ("results.json", json.dumps(_jsonable(results), indent=2)),
-      ("results.md", table + "\n"),
-  ):
-    tmp = os.path.join(workdir, name + ".tmp")
-    with open(tmp, "w") as f:
-      f.write(text)
-    os.replace(tmp, os.path.join(workdir, name))
+  write_json_atomically(os.path.join(workdir, "results.json"), results)
+  _write_atomically(os.path.join(workdir, "results.md"), table + "\n")
   print(table, flush=True)
+
+
+def write_json_atomically(path: str, data: Any) -> None:
+  _write_atomically(path, json.dumps(_jsonable(data), indent=2))
+
+
+def _write_atomically(path: str, text: str) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def _pair_scalars(prefix: str, results: dict) -> dict[str, float]:
+  """{'<prefix>/<pair>/<metric>': value} for the numeric summaries of every pair."""
+  return {
+      f"{prefix}/{pair}/{k}": float(v)
+      for pair, r in results.items()
+      for k, v in r.items()
+      if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+  }
 
 
 def _jsonable(x):

@@ -50,3 +50,12 @@ def test_shipped_configs_are_valid(path, arg):
   config = module.get_config(arg)
   config_lib.validate(config)
   assert module.__doc__ and "python -m jaxreid.main" in module.__doc__
+
+
+def test_command_line_override_of_unknown_key_lists_valid_keys():
+  with pytest.raises(ValueError) as e:
+    config_lib.check_override_flags(["--workdir=/x", "--config.optim.lerning_rate=0.1"])
+  assert "config.optim.lerning_rate" in str(e.value) and "momentum" in str(e.value)
+  with pytest.raises(ValueError, match="config.data.sythetic"):
+    config_lib.check_override_flags(["--config.data.sythetic.seed", "3"])
+  config_lib.check_override_flags(["--config.data.synthetic.seed=3", "--config.seed=1"])

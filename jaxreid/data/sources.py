@@ -19,13 +19,22 @@ def data_dir(data_config: ml_collections.ConfigDict) -> str:
   return os.path.expanduser(data_config.data_dir or DEFAULT_DATA_DIR)
 
 
+def synthetic_config(options: ml_collections.ConfigDict):
+  """The generator's SyntheticConfig with the config's non-zero fields overriding defaults."""
+  from jaxreid.datasets.synthetic import generation
+
+  overrides = {k: v for k, v in options.items() if v}
+  overrides["seed"] = options.seed
+  return generation.SyntheticConfig(**overrides)
+
+
 def prepared_builder(data_config: ml_collections.ConfigDict, modality: str):
   """The TFDS builder of `data_config.name` for one modality, built if it is not yet."""
-  builder = datasets.get_builder(
-      data_config.name,
-      modality=modality,
-      data_dir=data_dir(data_config),
-      synthetic=data_config.synthetic,
+  kwargs = {}
+  if data_config.name == "synthetic":
+    kwargs["synthetic_config"] = synthetic_config(data_config.synthetic)
+  builder = datasets.builder(
+      data_config.name, modality=modality, data_dir=data_dir(data_config), **kwargs
   )
   download_config = tfds.download.DownloadConfig(
       manual_dir=os.path.expanduser(data_config.manual_dir) if data_config.manual_dir else None
@@ -47,11 +56,11 @@ def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split:
         f"{sorted(builder.info.splits)}."
     )
   height, width = data_config.image_size
-  dtype = builder.info.features["image"].dtype
+  dtype = tf.as_dtype(builder.info.features["image"].dtype)
+  limit = float(dtype.max)
 
   def resize(example):
     image = tf.image.resize(example["image"], (height, width), antialias=True)
-    limit = float(np.iinfo(dtype).max)
     example["image"] = tf.cast(tf.clip_by_value(tf.round(image), 0.0, limit), dtype)
     return example
 

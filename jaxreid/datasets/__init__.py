@@ -1,0 +1,57 @@
+"""TFDS dataset builders, found by name through an explicit, lazy registry.
+
+Importing this package imports neither TensorFlow nor any builder: a builder module is
+imported (and its TFDS builder registered) only when `load_module` / `builder` asks for it.
+
+To add a dataset, add `name: "jaxreid.datasets.<module>"` to `BUILDER_MODULES`. The module
+should define `builder(modality, data_dir=None, **kwargs) -> tfds.core.DatasetBuilder`
+(not yet prepared); a module without it must define exactly one `tfds.core.DatasetBuilder`
+subclass, which is then constructed as `Builder(config=modality, data_dir=data_dir, **kwargs)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+
+# Dataset name (as used in configs) -> module that defines its TFDS builder.
+BUILDER_MODULES: dict[str, str] = {
+    "synthetic": "jaxreid.datasets.synthetic.builder",  # TFDS name: synthetic_reid
+    "sysu_mm01": "jaxreid.datasets.sysu_mm01.builder",
+    "regdb": "jaxreid.datasets.regdb.builder",
+    "biwi_rgbd_id": "jaxreid.datasets.biwi_rgbd_id.builder",
+    "robotpku": "jaxreid.datasets.robotpku.builder",
+}
+
+
+def names() -> tuple[str, ...]:
+  return tuple(sorted(BUILDER_MODULES))
+
+
+def load_module(name: str) -> types.ModuleType:
+  """Imports the builder module of dataset `name` (this imports TensorFlow)."""
+  if name not in BUILDER_MODULES:
+    raise ValueError(f"jaxreid.datasets: unknown dataset {name!r}; expected one of {names()}")
+  return importlib.import_module(BUILDER_MODULES[name])
+
+
+def builder(name: str, modality: str, data_dir=None, **kwargs):
+  """The (not yet prepared) TFDS builder of one modality of dataset `name`.
+
+  kwargs go to the module's `builder` function (e.g. `synthetic_config=` for 'synthetic').
+  """
+  module = load_module(name)
+  if hasattr(module, "builder"):
+    return module.builder(modality=modality, data_dir=data_dir, **kwargs)
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  classes = [
+      obj for obj in vars(module).values()
+      if isinstance(obj, type) and issubclass(obj, tfds.core.DatasetBuilder) and obj.__module__ == module.__name__
+  ]
+  if len(classes) != 1:
+    raise ValueError(
+        f"jaxreid.datasets: module {module.__name__} (dataset {name!r}) defines no `builder` function and "
+        f"{len(classes)} DatasetBuilder classes; expected one"
+    )
+  return classes[0](config=modality, data_dir=data_dir, **kwargs)
