@@ -40,6 +40,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Per-modality normalisation: 'dataset' = mean/std of the training images of that modality;
   # 'imagenet' = torchvision's ImageNet statistics for every modality (for pretrained weights).
   config.data.normalization = "dataset"
+  # Subtract each depth image's person distance (its 15th percentile of valid depths), so
+  # that depth describes body shape rather than where the person stood.
+  config.data.center_depth = True
   config.data.random_flip = True
   config.data.pad_crop = 4  # Pixels of zero padding before the random crop; 0 disables it.
   # Options of the synthetic generator (ignored by the real datasets).
@@ -58,6 +61,9 @@ def default_config() -> ml_collections.ConfigDict:
   config.batch.num_identities = 8  # P
   config.batch.images_per_identity = 4  # K
   config.batch.eval_batch_size = 256  # Global; padded and masked, never dropped.
+  # 'pk': P identities x K images as above. 'random': P*K images drawn uniformly from all
+  # training images of every modality (Tekeli 2019 §4.2).
+  config.batch.sampler = "pk"
 
   # --- model ------------------------------------------------------------------------------
   config.model = ml_collections.ConfigDict()
@@ -67,6 +73,14 @@ def default_config() -> ml_collections.ConfigDict:
   # 0 = the classification layer is the embedding (size = number of training identities).
   config.model.embedding_size = 128
   config.model.dropout_rate = 0.5  # Hafner 2018, §4.3.2.
+  # 'linear': embedding layer + fully-connected classifier (Hafner 2018 §2.2.2).
+  # 'distance': the classifier replaced by -distance to class centres (Tekeli 2019 §3);
+  # the embedding is then the pooled backbone output.
+  config.model.head = "linear"
+  config.model.distance = ml_collections.ConfigDict()
+  config.model.distance.metric = "l2"  # 'l1' | 'l2' | 'sql2' | 'linf' | 'dot' (Eqs. 4-8)
+  config.model.distance.center_update = "ema"  # 'sgd' | 'ema' | 'median' | 'midrange'
+  config.model.distance.momentum = 0.7  # β of the running average, Tekeli 2019 Table 1.
   config.model.half_precision = False  # bfloat16 compute on accelerators.
   config.model.pretrained = ""  # Path to torchvision ResNet weights (.pth/.safetensors/.npz).
 
@@ -109,6 +123,55 @@ def default_config() -> ml_collections.ConfigDict:
   # modality pairs. Empty = the cross-modal pairs when two modalities are trained, else the
   # single modality.
   config.eval.val_pairs = ()
+
+  # --- cross-modal distillation (jaxreid.distill; Hafner 2018 §3.3, Algorithm 1) ----------
+  # Step I trains F on `source_modality` alone with the settings above (data.modalities
+  # reduced to the source); Step II trains G on the other modality of data.modalities to
+  # reproduce F's embedding of the paired source frame (MSE), with its own optimiser below.
+  config.distill = ml_collections.ConfigDict()
+  config.distill.enabled = False  # jaxreid.main runs jaxreid.distill instead of jaxreid.train.
+  config.distill.source_modality = "depth"  # F's modality; must be one of data.modalities.
+  # A finished Step I workdir to start Step II from; '' = train Step I in <workdir>/step1.
+  config.distill.teacher_workdir = ""
+  # First layer of G that is frozen, everything after it in the forward order (up to and
+  # including the embedding head) is frozen too: 'stem' | 'layer<i>' | 'layer<i>_<j>' |
+  # 'layer<i>_<j>/<conv or bn>' | 'embedding' | 'embedding_bn' | 'classifier' | 'none' (no
+  # freezing; Hafner 2018 appendix D, Table 3) | 'auto' (the thesis author's code: the first
+  # 256-channel layer of ResNet18/34 = 'layer3', the first 1024-channel layer of ResNet50 =
+  # 'layer3_0/conv3').
+  config.distill.freeze_from = "auto"
+  # BatchNorm of the frozen layers: 'fixed' = inference mode with F's running statistics
+  # (and no dropout in the frozen head), so the frozen part computes exactly F's function
+  # (the paper's intent); 'update' = training mode, running statistics keep updating (the
+  # author's code, which only sets requires_grad=False).
+  config.distill.frozen_bn = "fixed"
+  config.distill.copy_weights = True  # False: G starts from its own initialisation (Table 3).
+  # Step II targets: 'paired' = F's embedding of the simultaneous source frame (same
+  # frame_id); 'class_mean' = mean F embedding of the identity's source training images
+  # (Hafner 2018 §5.2.3.3, for unpaired data such as RGB-infrared); 'auto' = 'paired' if the
+  # target images have paired source frames, else 'class_mean'.
+  config.distill.targets = "auto"
+  # jaxreid.losses.mse_distillation reduction: 'sum' is the author's nn.MSELoss(
+  # size_average=False); 'per_sample' is Hafner 2018 Eq. 6; 'mean' is per element.
+  config.distill.loss_reduction = "sum"
+  # Which Step II checkpoint is tested: 'val_loss' (lowest validation MSE; Hafner 2018
+  # Algorithm 1) or 'val_mAP' (highest cross-modal validation mAP; the author's code keeps
+  # the best validation rank-1).
+  config.distill.early_stopping = "val_loss"
+  config.distill.num_train_steps = 1000
+  config.distill.eval_every_steps = 250
+  # Step II optimiser, same keys as config.optim. The author's code: SGD (Nesterov, momentum
+  # 0.9, weight decay 5e-4) at lr 2e-6 on the summed MSE of batches of 64 (retrainer.py).
+  config.distill.optim = ml_collections.ConfigDict()
+  config.distill.optim.name = "sgd"
+  config.distill.optim.learning_rate = 2e-6
+  config.distill.optim.momentum = 0.9
+  config.distill.optim.weight_decay = 5e-4  # Trainable (unfrozen) kernels only.
+  config.distill.optim.schedule = "constant"
+  config.distill.optim.warmup_steps = 0
+  config.distill.optim.step_boundaries = ()
+  config.distill.optim.step_factor = 0.1
+  config.distill.optim.grad_clip_norm = 0.0
   return config
 
 

@@ -162,6 +162,7 @@ def train_step(
         variables,
         batch["image"],
         train=True,
+        labels=batch["label"],
         mutable=list(state.model_state.keys()),
         rngs={"dropout": key},
     )
@@ -212,6 +213,8 @@ class Run:
         dropout_rate=config.model.dropout_rate,
         width=config.model.width,
         dtype=jnp.bfloat16 if config.model.half_precision else jnp.float32,
+        head=config.model.head,
+        distance=config.model.distance.to_dict(),
     )
     self.num_steps = config.num_train_steps
     self.schedule = learning_rate_schedule(config.optim, self.num_steps)
@@ -359,7 +362,10 @@ def load_data(config: ml_collections.ConfigDict):
     }
   norms = {
       m: preprocessing.fit_normalization(
-          splits["train"][m].images, config.data.input_layout, config.data.normalization
+          splits["train"][m].images,
+          config.data.input_layout,
+          config.data.normalization,
+          center=config.data.center_depth and m == "depth",
       )
       for m in config.data.modalities
   }
@@ -446,6 +452,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       pad_crop=config.data.pad_crop,
       process_index=jax.process_index(),
       process_count=jax.process_count(),
+      sampling=config.batch.sampler,
   )
   report = periodic_actions.ReportProgress(num_train_steps=run.num_steps, writer=writer)
   global_batch = config.batch.num_identities * config.batch.images_per_identity

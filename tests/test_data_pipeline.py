@@ -129,3 +129,25 @@ def test_zero_padding_layouts_put_each_modality_in_its_own_channel():
       rtol=1e-6)
   np.testing.assert_allclose(
       preprocessing.normalize(rgb, norm, "gray")[0, 0, 0], [luma], rtol=1e-6)
+
+
+def test_center_person_subtracts_the_low_percentile_of_valid_depths():
+  # 20 pixels: 4 holes, person at 2000 (4 px), wall at 5000 (12 px). The 15th percentile of
+  # the 16 valid depths (linear interpolation, position 2.25) is 2000.
+  image = np.array([0] * 4 + [2000] * 4 + [5000] * 12, np.float32).reshape(1, 4, 5, 1)
+  out = preprocessing.center_person(image)
+  np.testing.assert_array_equal(out.reshape(-1), [0] * 4 + [0] * 4 + [3000] * 12)
+  # Moving the person 1 m further away changes nothing.
+  np.testing.assert_array_equal(
+      preprocessing.center_person(np.where(image > 0, image + 1000, 0)), out)
+
+
+def test_random_sampler_draws_distinct_images_of_every_modality():
+  ids = [np.repeat(np.arange(5), 2), np.repeat(np.arange(5), 3)]
+  index = sampler.index_identities(ids)
+  labels, modality, positions = sampler.sample_random_batch(index, 25, seed=0, step=3)
+  assert len(set(zip(modality.tolist(), positions.tolist()))) == 25  # All 10 + 15 images.
+  for lab, m, pos in zip(labels, modality, positions):
+    assert ids[m][pos] == index.labels[lab]
+  with pytest.raises(ValueError, match="exceeds the 25 training images"):
+    sampler.sample_random_batch(index, 26, seed=0, step=0)

@@ -327,10 +327,10 @@ class _ToyEncoder(nn.Module):
 def test_distance_net_wraps_an_encoder_like_reidnet():
     x = jnp.asarray(np.random.default_rng(4).normal(size=(6, 3)), jnp.float32)
     labels = jnp.array([0, 1, 1, 2, 0, 3])
-    net = DistanceNet(encoder=_ToyEncoder, num_classes=4, metric="l2", center_update="ema",
+    net = DistanceNet(backbone=_ToyEncoder, num_classes=4, metric="l2", center_update="ema",
                       feature_key="pooled")
     variables = net.init(jax.random.key(0), x, train=False)
-    assert set(variables["params"]) == {"encoder"}
+    assert set(variables["params"]) == {"backbone"}
     centers = np.asarray(variables[CENTERS_COLLECTION]["distance_scores"]["centers"])
 
     (features, inter), state = net.apply(variables, x, labels, train=True,
@@ -344,5 +344,5 @@ def test_distance_net_wraps_an_encoder_like_reidnet():
                                rtol=1e-5, atol=1e-6)
 
     with pytest.raises(KeyError, match="'embedding' not among"):
-        DistanceNet(encoder=_ToyEncoder, num_classes=4, feature_key="embedding").init(
+        DistanceNet(backbone=_ToyEncoder, num_classes=4, feature_key="embedding").init(
             jax.random.key(0), x, train=False)

@@ -98,3 +98,27 @@ def test_weight_decay_only_on_kernels():
   # SGD with lr 1: update = -(grad + wd * w) for kernels, -grad for biases.
   np.testing.assert_allclose(updates["kernel"], -0.5 * np.ones((2, 2)))
   np.testing.assert_allclose(updates["bias"], np.zeros(2))
+
+
+@pytest.mark.parametrize("update", ["ema", "sgd"])
+def test_distance_head_trains_centres_on_eight_devices_as_on_one(update):
+  """Tekeli & Can's distance head: EMA centres (a mutable collection) or SGD centres."""
+  config = tiny_config()
+  config.model.head = "distance"
+  config.model.distance.center_update = update
+  results = []
+  for devices in (jax.devices()[:1], jax.devices()):
+    run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=devices)
+    state = run.init_state()
+    before = jax.device_get(state)
+    state, metrics = run.train_step(state, run.global_batch(batch(0)))
+    results.append((before, jax.device_get(state)))
+  (before, one), (_, eight) = results
+
+  def centres(state):
+    if update == "ema":  # A mutable collection, updated by the forward pass.
+      return state.model_state["centers"]["distance_scores"]["centers"]
+    return state.params["distance_scores"]["centers"]  # Parameters, updated by SGD.
+
+  assert not np.allclose(centres(before), centres(one))
+  np.testing.assert_allclose(centres(one), centres(eight), atol=1e-5, rtol=1e-5)

@@ -36,6 +36,7 @@ def train_batches(
     pad_crop: int = 0,
     process_index: int = 0,
     process_count: int = 1,
+    sampling: str = "pk",
 ) -> Iterator[dict[str, np.ndarray]]:
   """Training batches for steps start_step .. num_steps-1, this host's share of each.
 
@@ -44,6 +45,7 @@ def train_batches(
     norms: the normalisation of each modality.
     index: identities present in every modality (sampler.index_identities).
     layout: how modalities share the input channels (preprocessing.INPUT_LAYOUTS).
+    sampling: 'pk' (sampler.sample_batch) or 'random' (sampler.sample_random_batch).
 
   Yields:
     dict with image [B, H, W, input_channels(layout)] float32, label [B] int32, modality [B] int32, where
@@ -60,10 +62,18 @@ def train_batches(
   height, width = sets[0].images.shape[1:3]
   channels = preprocessing.input_channels(layout)
 
+  if sampling not in ("pk", "random"):
+    raise ValueError(f"config.batch.sampler={sampling!r}; expected 'pk' or 'random'.")
+
   def load(step):
-    labels, modality, positions = sampler.sample_batch(
-        index, num_identities, images_per_identity, seed, int(step)
-    )
+    if sampling == "pk":
+      labels, modality, positions = sampler.sample_batch(
+          index, num_identities, images_per_identity, seed, int(step)
+      )
+    else:
+      labels, modality, positions = sampler.sample_random_batch(
+          index, global_batch, seed, int(step)
+      )
     labels, modality, positions = labels[lo:hi], modality[lo:hi], positions[lo:hi]
     images = np.empty((local, height, width, channels), np.float32)
     for m, (image_set, norm) in enumerate(zip(sets, norms)):

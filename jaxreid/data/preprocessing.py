@@ -21,11 +21,14 @@ class Normalization:
     scale: the largest value of the stored dtype (255 for uint8, 65535 for uint16).
     mean: [C] float, in units of x / scale.
     std: [C] float.
+    center: subtract each image's own reference level first (`center_person`): for depth,
+      whose raw values mostly say how far the person stood from the sensor.
   """
 
   scale: float
   mean: tuple[float, ...]
   std: tuple[float, ...]
+  center: bool = False
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -48,12 +51,31 @@ def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
   raise ValueError(f"Cannot convert {have}-channel images to {channels} channels.")
 
 
+# The person is the nearest large object in a re-id crop, so a low percentile of the valid
+# (non-zero) depths is a robust estimate of its distance; holes (0) are left at 0.
+_PERSON_PERCENTILE = 15
+
+
+def center_person(images: np.ndarray) -> np.ndarray:
+  """[N, H, W, C] float depth -> the same with each image's person distance subtracted.
+
+  Makes depth describe shape rather than position (where the person stood); missing
+  measurements (0) become 0, i.e. the person's distance.
+  """
+  valid = images > 0
+  flat = np.where(valid, images, np.nan).reshape(len(images), -1)
+  with np.errstate(all="ignore"):
+    level = np.nanpercentile(flat, _PERSON_PERCENTILE, axis=1)
+  level = np.nan_to_num(level)[:, None, None, None]
+  return np.where(valid, images - level, 0.0).astype(np.float32)
+
+
 def dtype_scale(dtype) -> float:
   return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
 
 
 def fit_normalization(
-    images: np.ndarray, layout: str, kind: str, max_images: int = 2000
+    images: np.ndarray, layout: str, kind: str, max_images: int = 2000, center: bool = False
 ) -> Normalization:
   """Statistics for one modality's training images.
 
@@ -67,15 +89,20 @@ def fit_normalization(
   scale = dtype_scale(images.dtype)
   if kind == "imagenet":
     if channels == 3:
-      return Normalization(scale, IMAGENET_MEAN, IMAGENET_STD)
-    return Normalization(scale, (float(np.mean(IMAGENET_MEAN)),), (float(np.mean(IMAGENET_STD)),))
+      return Normalization(scale, IMAGENET_MEAN, IMAGENET_STD, center)
+    return Normalization(
+        scale, (float(np.mean(IMAGENET_MEAN)),), (float(np.mean(IMAGENET_STD)),), center
+    )
   if kind != "dataset":
     raise ValueError(f"config.data.normalization={kind!r}; expected 'dataset' or 'imagenet'.")
   step = max(1, len(images) // max_images)
-  sample = convert_channels(images[::step], channels) / scale
+  sample = convert_channels(images[::step], channels)
+  if center:
+    sample = center_person(sample)
+  sample = sample / scale
   mean = sample.mean(axis=(0, 1, 2))
-  std = np.maximum(sample.std(axis=(0, 1, 2)), 1e-3)
-  return Normalization(scale, tuple(map(float, mean)), tuple(map(float, std)))
+  std = np.maximum(sample.std(axis=(0, 1, 2)), 1e-6)
+  return Normalization(scale, tuple(map(float, mean)), tuple(map(float, std)), center)
 
 
 # How modalities share the network input (config.data.input_layout):
@@ -116,8 +143,10 @@ def normalize(images: np.ndarray, norm: Normalization, layout: str, slot: int = 
       layouts). Zero padding is applied after normalisation, so the other channels are
       exactly zero ("no signal"), as in Wu et al. 2017.
   """
-  x = convert_channels(images, modality_channels(layout)) / norm.scale
-  x = (x - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
+  x = convert_channels(images, modality_channels(layout))
+  if norm.center:
+    x = center_person(x)
+  x = (x / norm.scale - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
   if layout not in _ZERO_PAD_CHANNEL:
     return x
   if slot > 1:

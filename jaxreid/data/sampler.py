@@ -88,3 +88,31 @@ def sample_batch(
       np.concatenate(modality).astype(np.int32),
       np.concatenate(positions).astype(np.int64),
   )
+
+
+def sample_random_batch(
+    index: IdentityIndex, batch_size: int, seed: int, step: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """A global batch drawn uniformly, without replacement, from every training image of every
+  modality (Tekeli 2019 §4.2: "batches drawn from either modality"). Same outputs as
+  `sample_batch`, in draw order."""
+  labels, modality, positions = _flat_index(index)
+  if batch_size > len(labels):
+    raise ValueError(f"Batch of {batch_size} exceeds the {len(labels)} training images.")
+  take = np.random.default_rng([seed, step]).choice(len(labels), batch_size, replace=False)
+  return labels[take], modality[take], positions[take]
+
+
+def _flat_index(index: IdentityIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(label, modality, position) of every indexed image, modality-major."""
+  labels, modality, positions = [], [], []
+  for m, per_label in enumerate(index.positions):
+    for label, pos in enumerate(per_label):
+      labels.append(np.full(len(pos), label))
+      modality.append(np.full(len(pos), m))
+      positions.append(pos)
+  return (
+      np.concatenate(labels).astype(np.int32),
+      np.concatenate(modality).astype(np.int32),
+      np.concatenate(positions).astype(np.int64),
+  )

@@ -11,6 +11,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from jaxreid.models.distance import DistanceNet
 from jaxreid.models.reid import ReIDNet
 from jaxreid.models.resnet import (
     BasicBlock,
@@ -41,6 +42,9 @@ def get_backbone(name: str, *, width: int = 64, dtype: Any = jnp.float32):
     return functools.partial(BACKBONES[name], num_filters=width, dtype=dtype)
 
 
+HEADS = ("linear", "distance")
+
+
 def create_model(
     backbone: str,
     *,
@@ -49,17 +53,35 @@ def create_model(
     dropout_rate: float = 0.5,
     width: int = 64,
     dtype: Any = jnp.float32,
-) -> ReIDNet:
-    """Builds a ReIDNet on a registered backbone.
+    head: str = "linear",
+    distance: dict | None = None,
+) -> ReIDNet | DistanceNet:
+    """Builds a re-id network on a registered backbone.
+
+    Both heads are called as `model.apply(variables, x, train=..., labels=...)` and return
+    (embedding [N, D], intermediates with 'logits' [N, C] for the softmax loss).
 
     Args:
       backbone: 'resnet18' | 'resnet34' | 'resnet50'.
       num_classes: classifier size C; 0 omits the classifier.
-      embedding_size: embedding layer size D, or None for the size-C logits as embedding.
+      embedding_size: embedding layer size D, or None for the size-C logits as embedding
+        (linear head only).
       dropout_rate: dropout before the classifier (Hafner 2018 §4.3.2: 0.5).
       width: backbone `num_filters` (64 = torchvision; small values for tests).
       dtype: compute dtype (parameters stay float32).
+      head: 'linear' (ReIDNet: embedding layer + dropout + fully-connected classifier,
+        Hafner 2018) or 'distance' (DistanceNet: the pooled backbone features scored by
+        -distance to class centres, Tekeli & Can 2019).
+      distance: DistanceNet options for the distance head: metric, center_update, momentum.
     """
+    if head == "distance":
+        return DistanceNet(
+            backbone=get_backbone(backbone, width=width, dtype=dtype),
+            num_classes=num_classes,
+            **(distance or {}),
+        )
+    if head != "linear":
+        raise ValueError(f"Unknown head {head!r}; valid heads: {', '.join(HEADS)}")
     return ReIDNet(
         backbone=get_backbone(backbone, width=width, dtype=dtype),
         num_classes=num_classes,
@@ -73,6 +95,8 @@ __all__ = [
     "BACKBONES",
     "BasicBlock",
     "BatchNorm",
+    "DistanceNet",
+    "HEADS",
     "Bottleneck",
     "ReIDNet",
     "ResNet",

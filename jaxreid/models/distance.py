@@ -343,19 +343,20 @@ class DistanceScores(nn.Module):
 class DistanceNet(nn.Module):
     """ReIDNet-compatible network with Tekeli's distance score layer as the classifier.
 
-    `encoder` is any module factory (a class or functools.partial, as ReIDNet's `backbone`)
+    `backbone` is any module factory (a class or functools.partial, as ReIDNet's `backbone`)
     whose instance maps (x, train=...) -> (output [N, D], intermediates dict), e.g.
     `partial(ResNet50)` (Tekeli: the 2048-d average-pool output is the feature, §3.3) or a
     `partial(ReIDNet, ...)`. The distance layer scores `intermediates[feature_key]`, or the
-    encoder's output if feature_key is None.
+    backbone's output if feature_key is None.
 
-    Returns (features [N, D], intermediates): intermediates are the encoder's plus
+    Returns (features [N, D], intermediates): intermediates are the backbone's plus
     'features' (the layer input, used for ranking) and 'logits' [N, C] = -d(x, c_i), so the
     trainer's softmax cross-entropy over intermediates['logits'] trains it as in §3.3.1.
-    Submodules: 'encoder' and 'distance_scores'.
+    Submodules: 'backbone' (as in ReIDNet, so pretrained weights and freezing
+    find it by the same name) and 'distance_scores'.
     """
 
-    encoder: Callable[..., nn.Module]
+    backbone: Callable[..., nn.Module]
     num_classes: int
     metric: str = "l2"
     center_update: str = "ema"
@@ -372,14 +373,14 @@ class DistanceNet(nn.Module):
         train: bool,
         mask: jax.Array | None = None,
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        output, intermediates = self.encoder(name="encoder")(x, train=train)
+        output, intermediates = self.backbone(name="backbone")(x, train=train)
         if self.feature_key is None:
             features = output
         elif self.feature_key in intermediates:
             features = intermediates[self.feature_key]
         else:
             raise KeyError(
-                f"DistanceNet: feature_key {self.feature_key!r} not among the encoder's "
+                f"DistanceNet: feature_key {self.feature_key!r} not among the backbone's "
                 f"intermediates {sorted(intermediates)}."
             )
         scores = DistanceScores(

@@ -62,11 +62,15 @@ class ReIDNet(nn.Module):
     activation: Callable[[Array], Array] = nn.relu
 
     @nn.compact
-    def __call__(self, x: Array, train: bool) -> tuple[Array, dict[str, Array]]:
+    def __call__(
+        self, x: Array, train: bool, labels: Array | None = None
+    ) -> tuple[Array, dict[str, Array]]:
         """Embeds images.
 
         Args:
           x: [N, H, W, C_in] float images.
+          labels: unused; accepted so that every re-id model (also DistanceNet, whose class
+            centres need them) is called the same way by the trainer.
           train: dropout on and BatchNorm in batch-statistics mode (pass
             mutable=['batch_stats'] and rngs={'dropout': key}).
 
