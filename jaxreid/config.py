@@ -28,9 +28,22 @@ def default_config() -> ml_collections.ConfigDict:
   config.data.name = "synthetic"  # A dataset registered in jaxreid.datasets.BUILDER_MODULES.
   config.data.data_dir = ""  # TFDS data directory; '' = jaxreid's default (~/tensorflow_datasets).
   config.data.manual_dir = ""  # Folder with the original archive contents (real datasets).
+  # Folder layout of the manual data when a builder reads several: '' = as distributed;
+  # 'processed' = the thesis author's processed images (BIWI, RobotPKU).
+  config.data.layout = ""
   # Modalities trained on together. One entry: a single-modal network. Two: a one-stream
   # cross-modal network fed with batches that mix both (Hafner 2018, §3.1).
   config.data.modalities = ("rgb", "depth")
+  # Dataset splits used for training, validation and test. An empty val_split holds out
+  # fold `fold` of a `num_folds`-fold cross-validation over the training identities
+  # (BIWI / RobotPKU design sets, Hafner 2018 §4.3.1; RegDB), drawn with `fold_seed`.
+  config.data.train_split = "train"
+  config.data.val_split = "val"
+  config.data.test_split = "test"
+  config.data.fold = 0
+  config.data.num_folds = 3
+  config.data.fold_seed = 0
+  config.data.num_val_ids = 0  # Validation identities per fold; 0 = a fifth of them.
   config.data.image_size = (64, 32)  # (height, width) fed to the network.
   # How the modalities share the network input (jaxreid.data.preprocessing.INPUT_LAYOUTS):
   # 'shared' (3 channels, 1-channel modalities replicated; the one-stream network),
@@ -123,6 +136,17 @@ def default_config() -> ml_collections.ConfigDict:
   # modality pairs. Empty = the cross-modal pairs when two modalities are trained, else the
   # single modality.
   config.eval.val_pairs = ()
+  # The final test: 'pairs' (every query/gallery modality pair with `protocol`; Hafner 2018
+  # Tables 5-16), 'sysu' (SYSU-MM01: infrared queries, RGB gallery, all/indoor x
+  # single/multi-shot, 10 trials; Tekeli 2019 Table 3) or 'regdb' (both directions of one
+  # trial's test split; Tekeli 2019 Table 4).
+  config.eval.test_protocol = "pairs"
+  # SYSU-MM01 gallery sampling: 'official' (rand_perm_cam.mat given by sysu_perm_file) or
+  # 'seeded' (the widely used Python re-implementation's random.seed(trial) draws).
+  config.eval.sysu_sampler = "seeded"
+  config.eval.sysu_perm_file = ""
+  # SYSU-MM01 settings to test (jaxreid.evaluation.SYSU_SETTINGS).
+  config.eval.sysu_settings = ("all_single", "all_multi", "indoor_single", "indoor_multi")
 
   # --- cross-modal distillation (jaxreid.distill; Hafner 2018 §3.3, Algorithm 1) ----------
   # Step I trains F on `source_modality` alone with the settings above (data.modalities
@@ -173,6 +197,35 @@ def default_config() -> ml_collections.ConfigDict:
   config.distill.optim.step_factor = 0.1
   config.distill.optim.grad_clip_norm = 0.0
   return config
+
+
+def apply_quick(config: ml_collections.ConfigDict) -> None:
+  """A reduced-width network for a few steps at 32x16 (tests and smoke checks, < 2 min)."""
+  config.model.width = 8
+  config.model.embedding_size = min(config.model.embedding_size, 32)
+  config.data.image_size = (32, 16)
+  config.batch.num_identities = 4
+  config.batch.images_per_identity = 2 * len(config.data.modalities)
+  config.batch.eval_batch_size = 64
+  config.num_train_steps = 20
+  config.log_every_steps = 5
+  config.eval_every_steps = 10
+  config.checkpoint_every_steps = 10
+  config.optim.warmup_steps = 2
+  config.eval.repeats = 2
+  config.eval.sysu_sampler = "seeded"
+  config.eval.sysu_settings = ("all_single", "indoor_single")
+
+
+def parse_args(arg: str, known: tuple[str, ...]) -> dict[str, str]:
+  """'quick,trial=3' -> {'quick': '', 'trial': '3'}; unknown names fail listing `known`."""
+  out = {}
+  for item in filter(None, arg.split(",")):
+    name, _, value = item.partition("=")
+    if name not in known:
+      raise ValueError(f"Unknown config argument {name!r}; expected some of {known}.")
+    out[name] = value
+  return out
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

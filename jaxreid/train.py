@@ -335,6 +335,49 @@ def evaluate_sets(
   )
 
 
+def test_results(
+    run: Run,
+    state: TrainState,
+    sets: dict[str, ImageSet],
+    norms: dict[str, preprocessing.Normalization],
+) -> dict:
+  """The final test under `config.eval.test_protocol` ('pairs', 'sysu' or 'regdb')."""
+  ev = run.config.eval
+  if ev.test_protocol == "pairs":
+    return evaluate_sets(run, state, sets, norms)
+  feats = {m: run.embed(state, s, norms[m]) for m, s in sets.items()}
+  if ev.test_protocol == "sysu":
+    query, gallery = _modalities(sets, ("infrared", "rgb"), "sysu")
+    return evaluation.sysu_mm01_settings(
+        feats[query], sets[query].person_ids, sets[query].camera_ids,
+        feats[gallery], sets[gallery].person_ids, sets[gallery].camera_ids,
+        sets[gallery].file_index,
+        settings=tuple(ev.sysu_settings),
+        sampler=ev.sysu_sampler,
+        perm_file=ev.sysu_perm_file or None,
+        metric=ev.metric,
+    )
+  if ev.test_protocol == "regdb":
+    visible, thermal = _modalities(sets, ("rgb", "thermal"), "regdb")
+    return evaluation.regdb_trial(
+        feats[visible], sets[visible].person_ids, feats[thermal], sets[thermal].person_ids,
+        metric=ev.metric,
+    )
+  raise ValueError(
+      f"config.eval.test_protocol={ev.test_protocol!r}; expected 'pairs', 'sysu' or 'regdb'."
+  )
+
+
+def _modalities(sets, needed, protocol):
+  missing = [m for m in needed if m not in sets]
+  if missing:
+    raise ValueError(
+        f"config.eval.test_protocol={protocol!r} needs modalities {needed}; "
+        f"config.data.modalities has {tuple(sets)}."
+    )
+  return needed
+
+
 def validation_score(config: ml_collections.ConfigDict, results: dict) -> float:
   """Mean mAP over the validation pairs (the early-stopping criterion, Hafner 2018 §4.3.2)."""
   pairs = list(config.eval.val_pairs) or default_val_pairs(config.data.modalities)
@@ -355,11 +398,7 @@ def default_val_pairs(modalities) -> list[str]:
 
 def load_data(config: ml_collections.ConfigDict):
   """Train / val / test ImageSets per modality and the per-modality normalisation."""
-  splits = {}
-  for split in ("train", "val", "test"):
-    splits[split] = {
-        m: sources.load_image_set(config.data, m, split) for m in config.data.modalities
-    }
+  splits = sources.load_splits(config.data)
   norms = {
       m: preprocessing.fit_normalization(
           splits["train"][m].images,
@@ -487,7 +526,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   best_step = best.best_step()
   if best_step is not None and best_step != int(state.step):
     state = best.restore(best_step, args=ocp.args.StandardRestore(_abstract(state)))
-  test = evaluate_sets(run, state, splits["test"], norms)
+  test = test_results(run, state, splits["test"], norms)
   results = {
       "config": config.to_dict(),
       "final_step": final_step,
@@ -512,10 +551,21 @@ def write_results(workdir: str, results: dict, config: ml_collections.ConfigDict
       f"{config.data.name}, {config.model.backbone}, {config.loss.name}: test set, "
       f"checkpoint of step {results['step']} (best validation mAP)"
   )
-  table = f"### {title}\n\n" + evaluation.modality_pairs_table(results["test"])
+  table = f"### {title}\n\n" + results_table(config, results["test"])
   write_json_atomically(os.path.join(workdir, "results.json"), results)
   _write_atomically(os.path.join(workdir, "results.md"), table + "\n")
   print(table, flush=True)
+
+
+def results_table(config: ml_collections.ConfigDict, test: dict) -> str:
+  """The test results in the layout of the paper the protocol comes from."""
+  if config.eval.test_protocol == "sysu":
+    return evaluation.sysu_table(
+        {config.model.backbone: test}, settings=tuple(config.eval.sysu_settings)
+    )
+  if config.eval.test_protocol == "regdb":
+    return evaluation.format_table(test, row_header="RegDB direction")
+  return evaluation.modality_pairs_table(test)
 
 
 def write_json_atomically(path: str, data: Any) -> None:

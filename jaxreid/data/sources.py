@@ -33,8 +33,9 @@ def prepared_builder(data_config: ml_collections.ConfigDict, modality: str):
   kwargs = {}
   if data_config.name == "synthetic":
     kwargs["synthetic_config"] = synthetic_config(data_config.synthetic)
+  config_name = f"{modality}_{data_config.layout}" if data_config.layout else modality
   builder = datasets.builder(
-      data_config.name, modality=modality, data_dir=data_dir(data_config), **kwargs
+      data_config.name, modality=config_name, data_dir=data_dir(data_config), **kwargs
   )
   download_config = tfds.download.DownloadConfig(
       manual_dir=os.path.expanduser(data_config.manual_dir) if data_config.manual_dir else None
@@ -81,3 +82,37 @@ def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split:
       file_index=columns["file_index"].astype(np.int32),
       filenames=decode(columns["filename"]),
   )
+
+
+def load_splits(data_config: ml_collections.ConfigDict) -> dict[str, dict[str, ImageSet]]:
+  """{'train' | 'val' | 'test': {modality: ImageSet}} as the config's split keys say.
+
+  `data_config.val_split` names the dataset's own validation split; when it is '' (BIWI,
+  RobotPKU, RegDB, which define only design/train and test identities), fold
+  `data_config.fold` of a cross-validation over the training identities is held out for
+  validation, drawn with `data_config.fold_seed` (Hafner 2018 §4.3.1: 3 folds).
+  """
+  from jaxreid.datasets import splits as dataset_splits  # NumPy only.
+
+  modalities = tuple(data_config.modalities)
+  load = lambda split: {m: load_image_set(data_config, m, split) for m in modalities}
+  out = {"train": load(data_config.train_split), "test": load(data_config.test_split)}
+  if data_config.val_split:
+    out["val"] = load(data_config.val_split)
+    return out
+  design_ids = np.unique(np.concatenate([s.person_ids for s in out["train"].values()]))
+  folds = dataset_splits.cross_validation_folds(
+      design_ids.tolist(),
+      num_folds=data_config.num_folds,
+      seed=data_config.fold_seed,
+      num_val_ids=data_config.num_val_ids or None,
+  )
+  if not 0 <= data_config.fold < len(folds):
+    raise ValueError(
+        f"config.data.fold={data_config.fold}; expected 0..{len(folds) - 1} "
+        f"(config.data.num_folds={data_config.num_folds})."
+    )
+  fold = folds[data_config.fold]
+  out["val"] = {m: s.with_ids(fold["val"]) for m, s in out["train"].items()}
+  out["train"] = {m: s.with_ids(fold["train"]) for m, s in out["train"].items()}
+  return out
