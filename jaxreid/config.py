@@ -126,8 +126,11 @@ def default_config() -> ml_collections.ConfigDict:
   # --- evaluation -------------------------------------------------------------------------
   config.eval = ml_collections.ConfigDict()
   # Hafner 2018 §4.3.1: single-gallery-shot, 10 repeats, at most 50 queries per identity.
-  # 'hafner': single-gallery-shot draws; 'full': every image against every other (deterministic).
-  config.eval.protocol = "hafner"
+  # 'hafner': single-gallery-shot draws; 'full': every image against every other.
+  config.eval.protocol = "hafner"  # Of the test ('pairs' test protocol).
+  # Validation uses every image (deterministic, so the best checkpoint is not chosen by the
+  # luck of a gallery draw).
+  config.eval.val_protocol = "full"
   config.eval.repeats = 10
   config.eval.max_queries_per_id = 50
   config.eval.metric = "euclidean"

@@ -314,8 +314,14 @@ def evaluate_sets(
     state: TrainState,
     sets: dict[str, ImageSet],
     norms: dict[str, preprocessing.Normalization],
+    protocol: str | None = None,
 ) -> dict[str, dict[str, float]]:
-  """Metrics for every query/gallery modality pair of `sets` (Hafner 2018, Table 5 layout)."""
+  """Metrics for every query/gallery modality pair of `sets` (Hafner 2018, Table 5 layout).
+
+  Args:
+    protocol: 'hafner' or 'full' (jaxreid.evaluation.evaluate_modality_pairs); default
+      config.eval.protocol.
+  """
   features = {}
   for modality, image_set in sets.items():
     features[modality] = dict(
@@ -327,7 +333,7 @@ def evaluate_sets(
   ev = run.config.eval
   return evaluation.evaluate_modality_pairs(
       features,
-      protocol=ev.protocol,
+      protocol=protocol or ev.protocol,
       seed=ev.seed,
       repeats=ev.repeats,
       max_queries_per_id=ev.max_queries_per_id,
@@ -511,7 +517,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     is_last = step == run.num_steps
     if step % config.eval_every_steps == 0 or is_last:
       with report.timed("eval"):
-        val = evaluate_sets(run, state, splits["val"], norms)
+        val = evaluate_sets(run, state, splits["val"], norms, config.eval.val_protocol)
       score = validation_score(config, val)
       writer.write_scalars(step, {"val/mAP": score, **_pair_scalars("val", val)})
       logging.info("Step %d: validation mAP %.2f%%.", step, 100 * score)
