@@ -1,0 +1,694 @@
+"""Inference with trained runs: load a work directory, embed images, build search galleries.
+
+A work directory written by `jaxreid.train.train_and_evaluate` holds `run.json` (the config,
+the number of training classes, the input shape and each modality's normalisation) and Orbax
+checkpoints of the train state in `best/<step>/` and `checkpoints/<step>/`. `load_run` rebuilds
+the network from `run.json`, restores only its variables (parameters and `model_state`,
+never the optimiser state), replicated on the devices of this process, whatever the number of
+devices the run was trained on:
+
+    model = load_run("/tmp/jaxreid/synthetic")                    # the best checkpoint
+    rgb = model.embed(rgb_images, "rgb")                          # [N, D] float32
+    gallery = model.build_gallery(depth_paths, "depth", ids=person_ids)
+    distances, indices = gallery.search(rgb, k=10)
+
+A cross-modal distillation run (`jaxreid.distill`: Step I in `<workdir>/step1`, Step II in
+`<workdir>/step2`) loads as a `DistillationModel`, whose `embed` sends each modality to its
+network (F or G): `load_distillation_run(workdir)`.
+
+Imports JAX, Flax, Orbax and NumPy (Pillow when files are read); never TensorFlow. Images are
+resized as the input pipeline resizes them (bilinear with anti-aliasing, rounded back to the
+stored dtype; `resize_images`) and normalised by `jaxreid.data.preprocessing.normalize`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+from typing import Any, Mapping, Sequence
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxreid import config as config_lib
+from jaxreid import models
+from jaxreid.data import preprocessing
+from jaxreid.search import Gallery
+
+RUN_FILE = "run.json"
+BEST_DIR = "best"
+LATEST_DIR = "checkpoints"
+# Channels each modality is stored with (the TFDS conventions): RGB 3, the others 1.
+MODALITY_CHANNELS = {"rgb": 3, "visible": 3, "depth": 1, "infrared": 1, "thermal": 1}
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".pnm", ".tif", ".tiff")
+DEFAULT_BATCH_SIZE = 64
+
+
+# --- the network of a run --------------------------------------------------------------------
+
+
+def model_from_config(config: ml_collections.ConfigDict, num_classes: int) -> flax.linen.Module:
+    """The network `jaxreid.train.Run` trains for `config` and `num_classes` identities.
+
+    The classifier is omitted for the pure triplet loss (it would receive no gradient).
+    """
+    return models.create_model(
+        config.model.backbone,
+        num_classes=0 if config.loss.name == "triplet" else num_classes,
+        embedding_size=config.model.embedding_size or None,
+        dropout_rate=config.model.dropout_rate,
+        width=config.model.width,
+        dtype=jnp.bfloat16 if config.model.half_precision else jnp.float32,
+        head=config.model.head,
+        distance=config.model.distance.to_dict(),
+    )
+
+
+def config_from_dict(values: Mapping[str, Any],
+                     source: str = RUN_FILE) -> ml_collections.ConfigDict:
+    """`default_config()` overridden by a saved config dict (e.g. run.json's 'config').
+
+    Keys the saved dict lacks (written before they existed) keep their defaults; JSON lists
+    become tuples, as the schema's sequences are.
+    """
+    config = config_lib.default_config()
+    _merge(config, values, source, "config")
+    return config
+
+
+def _merge(node: ml_collections.ConfigDict, values: Mapping[str, Any], source: str,
+           prefix: str) -> None:
+    for key, value in values.items():
+        if isinstance(value, Mapping) and isinstance(node.get(key), ml_collections.ConfigDict):
+            _merge(node[key], value, source, f"{prefix}.{key}")
+            continue
+        if isinstance(value, list):
+            value = tuple(value)
+        try:
+            node[key] = value
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{source}: {prefix}.{key}={value!r} does not fit the config "
+                             f"schema: {e}") from None
+
+
+def read_run_info(workdir) -> dict:
+    """The contents of `<workdir>/run.json`, with 'config' as a ConfigDict."""
+    path = os.path.join(os.fspath(workdir), RUN_FILE)
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} does not exist: {os.fspath(workdir)!r} is not a run directory written by "
+            "jaxreid.train.train_and_evaluate (or the run has not started yet)") from None
+    missing = [k for k in ("config", "num_classes", "image_shape", "normalization")
+               if k not in info]
+    if missing:
+        raise ValueError(f"{path} lacks the key(s) {missing}; has {sorted(info)}")
+    info["config"] = config_from_dict(info["config"], path)
+    return info
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+
+class _ReadOnlyNotices(logging.Filter):
+    """Drops Orbax's warnings that a read-only manager is read-only (that is the point)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Given directory is read only")
+                    or message.startswith("CheckpointManagerOptions.read_only=True"))
+
+
+_READ_ONLY_NOTICES = _ReadOnlyNotices()
+
+
+def _manager(directory: str) -> ocp.CheckpointManager:
+    # Read-only: never creates, deletes or cleans up anything in the run directory.
+    logging.getLogger("absl").addFilter(_READ_ONLY_NOTICES)  # a no-op when already added
+    options = ocp.CheckpointManagerOptions(
+        read_only=True, create=False, save_interval_steps=0, max_to_keep=None,
+        cleanup_tmp_directories=False,
+        best_fn=lambda metrics: metrics.get("val_mAP", 0.0), best_mode="max")
+    return ocp.CheckpointManager(directory, options=options)
+
+
+def find_checkpoint(workdir, checkpoint: str | int = "best") -> tuple[str, int]:
+    """(checkpoint directory, step) selected by `checkpoint`.
+
+    Args:
+      checkpoint: 'best' — the checkpoint in best/ that the run tested (results.json 'step':
+        best validation mAP, or validation loss for distillation Step II; while a run is
+        still training, the highest validation mAP in best/); 'latest' — the newest step in
+        checkpoints/ or best/; or a step number (looked up in checkpoints/, then best/).
+    """
+    workdir = os.fspath(workdir)
+    best_dir = os.path.join(workdir, BEST_DIR)
+    latest_dir = os.path.join(workdir, LATEST_DIR)
+
+    def steps(directory):
+        if not os.path.isdir(directory):
+            return []
+        manager = _manager(directory)
+        try:
+            return list(manager.all_steps())
+        finally:
+            manager.close()
+
+    if checkpoint == "best":
+        kept = steps(best_dir)
+        if not kept:
+            raise FileNotFoundError(
+                f"{best_dir} holds no checkpoint (steps in {latest_dir}: {steps(latest_dir)}); "
+                "use checkpoint='latest' or a step number")
+        tested = _tested_step(workdir)
+        if tested in kept:
+            return best_dir, tested
+        if len(kept) == 1:
+            return best_dir, int(kept[0])
+        manager = _manager(best_dir)
+        try:
+            return best_dir, int(manager.best_step())
+        finally:
+            manager.close()
+    if checkpoint == "latest":
+        found = [(s, d) for d in (latest_dir, best_dir) for s in steps(d)]
+        if not found:
+            raise FileNotFoundError(f"{workdir} has no checkpoint in {LATEST_DIR}/ or {BEST_DIR}/")
+        step, directory = max(found)
+        return directory, int(step)
+    if isinstance(checkpoint, (int, np.integer)) and not isinstance(checkpoint, bool):
+        for directory in (latest_dir, best_dir):
+            if int(checkpoint) in steps(directory):
+                return directory, int(checkpoint)
+        raise FileNotFoundError(
+            f"{workdir} has no checkpoint of step {checkpoint}: {LATEST_DIR}/ has "
+            f"{steps(latest_dir)}, {BEST_DIR}/ has {steps(best_dir)}")
+    raise ValueError(f"checkpoint={checkpoint!r}; expected 'best', 'latest' or a step number")
+
+
+def _tested_step(workdir: str) -> int | None:
+    """The step of the checkpoint a finished run tested (results.json 'step'), if any.
+
+    The trainer keeps one checkpoint in best/, chosen by its own early-stopping rule
+    (validation mAP for `jaxreid.train`, validation loss for Step II of `jaxreid.distill`);
+    results.json names it."""
+    try:
+        with open(os.path.join(workdir, "results.json")) as f:
+            step = json.load(f).get("step")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return int(step) if isinstance(step, int) else None
+
+
+def restore_variables(directory: str, step: int, model: flax.linen.Module, image_shape,
+                      sharding: jax.sharding.Sharding) -> dict:
+    """The model variables ({'params': ..., **model_state}) of a train-state checkpoint.
+
+    Only `params` and `model_state` are read (the optimiser state stays on disk). The
+    target shapes come from `model.init` traced with `jax.eval_shape` (nothing is computed),
+    so a run.json that does not describe the checkpoint fails here with the mismatch.
+    """
+    def init(key):
+        dummy = jnp.zeros((1, *image_shape), jnp.float32)
+        return model.init({"params": key, "dropout": key}, dummy, train=False)
+
+    shapes = flax.core.unfreeze(jax.eval_shape(init, jax.random.key(0)))
+    params = shapes.pop("params")
+    target = {"params": params, "model_state": shapes}
+    target = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), target)
+    args = ocp.args.PyTreeRestore(
+        item=target,
+        restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True,
+    )
+    manager = _manager(directory)
+    try:
+        restored = manager.restore(step, args=args)
+    except ValueError as e:
+        raise ValueError(
+            f"{directory}/{step}: the checkpoint does not match the network described by "
+            f"{RUN_FILE}: {e}") from None
+    finally:
+        manager.close()
+    return {"params": restored["params"], **restored["model_state"]}
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+def _resize_weights(in_size: int, out_size: int) -> np.ndarray:
+    """[out_size, in_size] float64 weights of bilinear resizing with anti-aliasing.
+
+    Output pixel i samples the input at x = (i + 0.5) * in/out - 0.5 (pixel centres) with the
+    triangle kernel, widened by in/out when shrinking (anti-aliasing); weights outside the
+    image are dropped and the rest normalised to sum 1. This is the definition
+    tf.image.resize(..., antialias=True) implements (its ScaleAndTranslate kernel), which the
+    input pipeline uses.
+    """
+    scale = in_size / out_size
+    kernel_scale = max(scale, 1.0)
+    sample = (np.arange(out_size) + 0.5) * scale - 0.5
+    distance = np.abs(sample[:, None] - np.arange(in_size)[None, :]) / kernel_scale
+    weights = np.maximum(0.0, 1.0 - distance)
+    total = weights.sum(axis=1, keepdims=True)
+    return np.where(total > 0, weights / np.where(total > 0, total, 1.0), 0.0)
+
+
+def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[N, H, W, C] -> [N, size[0], size[1], C] in the same dtype, as the input pipeline
+    resizes (`jaxreid.data.sources.load_image_set`): bilinear with anti-aliasing, then for
+    integer dtypes rounded (half to even) and clipped to the dtype's range."""
+    images = np.asarray(images)
+    height, width = size
+    if images.shape[1:3] == (height, width):
+        return images
+    rows = _resize_weights(images.shape[1], height)
+    cols = _resize_weights(images.shape[2], width)
+    out = np.einsum("hH,nHWc,wW->nhwc", rows, images.astype(np.float64), cols)
+    if np.issubdtype(images.dtype, np.integer):
+        info = np.iinfo(images.dtype)
+        out = np.clip(np.round(out), info.min, info.max)
+    return out.astype(images.dtype)
+
+
+def _to_modality_channels(image: np.ndarray, modality: str, where: str) -> np.ndarray:
+    """[H, W] / [H, W, C] -> [H, W, MODALITY_CHANNELS[modality]] in the same dtype."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3:
+        raise ValueError(f"{where}: expected an image [H, W, C] or [H, W], got shape {image.shape}")
+    want, have = MODALITY_CHANNELS.get(modality, image.shape[-1]), image.shape[-1]
+    if have == 4:  # RGBA: drop alpha
+        image, have = image[..., :3], 3
+    if have == want:
+        return image
+    if have == 1 and want == 3:
+        return np.repeat(image, 3, axis=-1)
+    if have == 3 and want == 1:  # a gray image stored with 3 channels: exact for gray
+        luma = preprocessing.convert_channels(image[None], 1)[0]
+        if np.issubdtype(image.dtype, np.integer):
+            luma = np.round(luma)
+        return luma.astype(image.dtype)
+    raise ValueError(f"{where}: {have}-channel image for modality {modality!r}; expected {want}")
+
+
+def read_image(path) -> np.ndarray:
+    """An image file as [H, W, C] uint8 (8-bit files) or uint16 (16-bit PNG / PGM depth).
+
+    Pillow reads JPEG, PNG, PGM/PPM, BMP and TIFF; 16-bit gray files (Pillow modes 'I;16*'
+    and 'I') become uint16, palette / CMYK images RGB, gray images one channel.
+    """
+    from PIL import Image  # local: only needed for files
+
+    path = os.fspath(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in ("1", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "LA"):
+                img = img.convert("RGBA" if "A" in mode or mode == "P" else "RGB")
+                mode = img.mode
+            array = np.asarray(img)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file {path!r} does not exist") from None
+    except OSError as e:
+        raise ValueError(f"image file {path!r} cannot be read: {e}") from None
+    if mode.startswith("I;16") or mode == "I":
+        if array.size and (array.min() < 0 or array.max() > 65535):
+            raise ValueError(f"image file {path!r}: 32-bit values outside 0..65535")
+        array = array.astype(np.uint16)
+    elif mode == "F":
+        array = array.astype(np.float32)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.shape[-1] == 4:
+        array = array[..., :3]
+    return array
+
+
+def list_images(folder) -> list[str]:
+    """Paths of the image files under `folder` (recursively), sorted by relative path."""
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise NotADirectoryError(f"gallery folder {folder!r} is not a directory")
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found += [os.path.join(root, f) for f in files
+                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+    found.sort(key=lambda p: os.path.relpath(p, folder))
+    return found
+
+
+# --- embedding -------------------------------------------------------------------------------
+
+
+class _Embedder:
+    """embed_files / build_gallery on top of a subclass's `embed`."""
+
+    modalities: tuple[str, ...]
+
+    def embed(self, images, modality: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_files(self, paths: Sequence, modality: str, *,
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """[N, D] float32 embeddings of image files (any size; see `read_image`)."""
+        paths = [os.fspath(p) for p in paths]
+        outputs = []
+        for start in range(0, len(paths), max(batch_size, 1)):
+            images = [read_image(p) for p in paths[start:start + batch_size]]
+            outputs.append(self.embed(images, modality, batch_size=batch_size))
+        if not outputs:
+            return self.embed([], modality)
+        return np.concatenate(outputs)
+
+    def build_gallery(self, images, modality: str, *, ids=None, cams=None, filenames=None,
+                      metric: str = "euclidean", batch_size: int = DEFAULT_BATCH_SIZE) -> Gallery:
+        """A searchable `jaxreid.search.Gallery` of images of one modality.
+
+        Args:
+          images: [N, H, W, C] images, a sequence of images, or a sequence of file paths
+            (then `filenames` defaults to the paths).
+          ids, cams: [N] int person / camera ids (None: unknown, stored as -1).
+          filenames: [N] str (None: the paths, or '').
+          metric: the gallery's default search metric.
+        """
+        if _are_paths(images):
+            paths = [os.fspath(p) for p in images]
+            embeddings = self.embed_files(paths, modality, batch_size=batch_size)
+            filenames = paths if filenames is None else filenames
+        else:
+            embeddings = self.embed(images, modality, batch_size=batch_size)
+        return Gallery(embeddings, ids=ids, cams=cams, modality=modality, filenames=filenames,
+                       metric=metric)
+
+    def _check_modality(self, modality: str) -> None:
+        if modality not in self.modalities:
+            raise ValueError(f"modality {modality!r} is not one this model embeds; "
+                             f"it embeds {self.modalities}")
+
+
+def _are_paths(items) -> bool:
+    if isinstance(items, np.ndarray):
+        return items.dtype.kind in "US"
+    return (isinstance(items, (list, tuple)) and len(items) > 0
+            and all(isinstance(p, (str, os.PathLike)) for p in items))
+
+
+@dataclasses.dataclass
+class ReidModel(_Embedder):
+    """One trained network with everything needed to embed images of its modalities.
+
+    Attributes:
+      config: the run's config (`default_config()` overridden by run.json).
+      model: the Flax network (ReIDNet or DistanceNet).
+      variables: {'params': ..., 'batch_stats': ..., ...} replicated on `mesh`.
+      normalizations: {modality: preprocessing.Normalization} fitted on the training images.
+      image_shape: (H, W, C) network input.
+      num_classes: training identities; class_person_ids: [C] their dataset person ids.
+      step: the restored checkpoint's step; checkpoint_dir: where it was read.
+      workdir: the run directory.
+      mesh: a one-axis ('data') mesh over this process's devices; batches are split over it.
+    """
+
+    config: ml_collections.ConfigDict
+    model: flax.linen.Module
+    variables: Any
+    normalizations: dict[str, preprocessing.Normalization]
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    class_person_ids: np.ndarray
+    step: int
+    checkpoint_dir: str
+    workdir: str
+    mesh: jax.sharding.Mesh
+
+    def __post_init__(self):
+        data = NamedSharding(self.mesh, P("data"))
+        replicated = NamedSharding(self.mesh, P())
+
+        def forward(variables, images):
+            embedding, _ = self.model.apply(variables, images, train=False)
+            return embedding.astype(jnp.float32)
+
+        self._data_sharding = data
+        self._forward = jax.jit(forward, in_shardings=(replicated, data),
+                                out_shardings=replicated)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.config.data.modalities)
+
+    @property
+    def layout(self) -> str:
+        return self.config.data.input_layout
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(jax.eval_shape(self._forward, self.variables,
+                                  jax.ShapeDtypeStruct((self.mesh.size, *self.image_shape),
+                                                       jnp.float32)).shape[1])
+
+    def preprocess(self, images, modality: str) -> np.ndarray:
+        """Stored images -> [N, H, W, C] float32 network input of this run.
+
+        Args:
+          images: [N, H, W, C] array or a sequence of [H, W, C] / [H, W] images (sizes may
+            differ) of one modality, with the dtype the run was trained on: uint8 RGB /
+            infrared, uint16 depth in millimetres (or the dataset's 8-bit encoding if it was
+            trained on that); float images are taken as already in stored units.
+          modality: one of `self.modalities`.
+        """
+        self._check_modality(modality)
+        norm = self.normalizations[modality]
+        height, width = self.image_shape[:2]
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            batch = resize_images(
+                _to_batch_channels(images, modality), (height, width))
+        else:
+            items = [_to_modality_channels(img, modality, f"images[{i}]")
+                     for i, img in enumerate(images)]
+            if not items:
+                return np.zeros((0, *self.image_shape), np.float32)
+            dtypes = {img.dtype for img in items}
+            if len(dtypes) > 1:
+                raise ValueError(f"{modality} images of mixed dtypes {sorted(map(str, dtypes))}")
+            batch = np.stack([resize_images(img[None], (height, width))[0] for img in items])
+        _check_dtype(batch.dtype, norm, modality)
+        slot = self.modalities.index(modality)
+        return preprocessing.normalize(batch, norm, self.layout, slot)
+
+    def embed(self, images, modality: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """[N, D] float32 embeddings (eval mode) of images of one modality.
+
+        Args:
+          images: see `preprocess`; resized to the run's image size and normalised with the
+            modality's training statistics.
+          modality: one of `self.modalities`.
+          batch_size: images per compiled call, rounded up to a multiple of the device
+            count. The last batch is padded to the next power-of-two multiple of the device
+            count, so at most log2(batch_size) shapes are compiled.
+        """
+        x = self.preprocess(images, modality)
+        n = len(x)
+        devices = self.mesh.size
+        batch = max(devices, -(-int(batch_size) // devices) * devices)
+        outputs = []
+        for start in range(0, n, batch):
+            chunk = x[start:start + batch]
+            rows = len(chunk)
+            padded = min(batch, devices * 2 ** math.ceil(math.log2(-(-rows // devices))))
+            if padded > rows:
+                chunk = np.concatenate(
+                    [chunk, np.zeros((padded - rows, *chunk.shape[1:]), np.float32)])
+            out = self._forward(self.variables, jax.device_put(chunk, self._data_sharding))
+            outputs.append(np.asarray(out)[:rows])
+        if not outputs:
+            return np.zeros((0, self.embedding_dim), np.float32)
+        return np.concatenate(outputs)
+
+
+def _to_batch_channels(images: np.ndarray, modality: str) -> np.ndarray:
+    want = MODALITY_CHANNELS.get(modality, images.shape[-1])
+    if images.shape[-1] == want:
+        return images
+    return np.stack([_to_modality_channels(img, modality, f"images[{i}]")
+                     for i, img in enumerate(images)])
+
+
+def _check_dtype(dtype, norm: preprocessing.Normalization, modality: str) -> None:
+    if not np.issubdtype(dtype, np.integer):
+        return
+    scale = preprocessing.dtype_scale(dtype)
+    if scale != norm.scale:
+        raise ValueError(
+            f"{modality} images are {np.dtype(dtype).name} (largest value {scale:g}) but the run "
+            f"was trained on {modality} images whose largest value is {norm.scale:g}; convert "
+            "them to the training dtype first (e.g. 16-bit depth in millimetres)")
+
+
+def _mesh(devices=None) -> jax.sharding.Mesh:
+    devices = jax.local_devices() if devices is None else list(devices)
+    return jax.make_mesh((len(devices),), ("data",),
+                         axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+
+
+def load_run(workdir, *, checkpoint: str | int = "best", devices=None) -> ReidModel:
+    """Loads a trained network from its run directory.
+
+    Args:
+      workdir: a directory written by `jaxreid.train.train_and_evaluate`.
+      checkpoint: 'best' (best validation mAP), 'latest', or a step number.
+      devices: devices to replicate the variables on and split batches over (default: every
+        local device). Need not be the number the run was trained on.
+
+    Returns:
+      a `ReidModel`; `embed(images, modality)` gives [N, D] float32 embeddings.
+    """
+    workdir = os.path.abspath(os.fspath(workdir))
+    info = read_run_info(workdir)
+    config = info["config"]
+    image_shape = tuple(int(v) for v in info["image_shape"])
+    model = model_from_config(config, int(info["num_classes"]))
+    directory, step = find_checkpoint(workdir, checkpoint)
+    mesh = _mesh(devices)
+    variables = restore_variables(directory, step, model, image_shape, NamedSharding(mesh, P()))
+    normalizations = {}
+    for modality, values in info["normalization"].items():
+        values = dict(values)
+        values["mean"], values["std"] = tuple(values["mean"]), tuple(values["std"])
+        normalizations[modality] = preprocessing.Normalization(**values)
+    missing = [m for m in config.data.modalities if m not in normalizations]
+    if missing:
+        raise ValueError(f"{os.path.join(workdir, RUN_FILE)}: no normalization for {missing}")
+    return ReidModel(
+        config=config,
+        model=model,
+        variables=variables,
+        normalizations=normalizations,
+        image_shape=image_shape,
+        num_classes=int(info["num_classes"]),
+        class_person_ids=np.asarray(info.get("class_person_ids", []), np.int64),
+        step=step,
+        checkpoint_dir=directory,
+        workdir=workdir,
+        mesh=mesh,
+    )
+
+
+# --- cross-modal distillation pairs ----------------------------------------------------------
+
+STEP_DIRS = ("step1", "step2")
+
+
+@dataclasses.dataclass
+class DistillationModel(_Embedder):
+    """The networks F (Step I) and G (Step II) of a cross-modal distillation run (Hafner 2018,
+    §3.3.3): each modality is embedded by its own network into the one embedding space.
+
+    Attributes:
+      networks: {modality: ReidModel}; `embed(images, modality)` uses networks[modality].
+      step1, step2: F (trained on the source modality) and G (distilled on the target one).
+    """
+
+    networks: dict[str, ReidModel]
+    step1: ReidModel
+    step2: ReidModel
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.networks)
+
+    def embed(self, images, modality: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """[N, D] float32 embeddings by the network of `modality` (see ReidModel.embed)."""
+        self._check_modality(modality)
+        return self.networks[modality].embed(images, modality, batch_size=batch_size)
+
+
+def load_distillation_run(workdir, *, checkpoint: str | int = "best",
+                          modalities: Mapping[str, str] | None = None,
+                          devices=None) -> DistillationModel:
+    """Loads the pair F, G of a `jaxreid.distill` work directory.
+
+    Step II's run directory is `<workdir>/step2`; its run.json names the network of each
+    modality ('networks': F's directory, `<workdir>/step1` unless Step II started from an
+    existing Step I run, and G's). A recorded directory that no longer exists (the work
+    directory was moved or copied) is looked for under `<workdir>` by its base name.
+
+    Args:
+      workdir: the distillation work directory.
+      checkpoint: as `load_run`, for both networks ('best': the checkpoints each step tested).
+      modalities: {modality: 'step1' | 'step2'} to override the assignment. Without it and
+        without 'networks' in run.json: Step I's modality goes to F, Step II's other
+        modality to G.
+    """
+    workdir = os.path.abspath(os.fspath(workdir))
+    step2_dir = os.path.join(workdir, STEP_DIRS[1])
+    recorded = read_run_info(step2_dir).get("networks") or {}
+    step1_dir = os.path.join(workdir, STEP_DIRS[0])
+    for entry in recorded.values():
+        path = _relocate(entry.get("workdir", ""), workdir)
+        if path != step2_dir:
+            step1_dir = path
+    loaded = {name: load_run(path, checkpoint=checkpoint, devices=devices)
+              for name, path in zip(STEP_DIRS, (step1_dir, step2_dir))}
+    if modalities is None and recorded:
+        modalities = {m: STEP_DIRS[1] if _relocate(e.get("workdir", ""), workdir) == step2_dir
+                      else STEP_DIRS[0] for m, e in recorded.items()}
+    if modalities is None:
+        first = loaded["step1"].modalities[0]
+        second = [m for m in loaded["step2"].modalities if m != first]
+        if not second:
+            raise ValueError(f"{workdir}: Step I and Step II both embed only {first!r}; pass "
+                             "modalities={...} naming the step of each modality")
+        modalities = {first: "step1", **{m: "step2" for m in second}}
+    networks = {}
+    for modality, step in modalities.items():
+        if step not in loaded:
+            raise ValueError(f"modalities[{modality!r}]={step!r}; expected one of {STEP_DIRS}")
+        loaded[step]._check_modality(modality)  # pylint: disable=protected-access
+        networks[modality] = loaded[step]
+    return DistillationModel(networks=networks, step1=loaded["step1"], step2=loaded["step2"])
+
+
+def _relocate(path: str, workdir: str) -> str:
+    """`path` if it is a run directory, else `<workdir>/<basename(path)>` if that is one."""
+    path = os.path.abspath(path) if path else ""
+    if path and os.path.exists(os.path.join(path, RUN_FILE)):
+        return path
+    moved = os.path.join(workdir, os.path.basename(path.rstrip(os.sep)))
+    if path and os.path.exists(os.path.join(moved, RUN_FILE)):
+        return moved
+    raise FileNotFoundError(
+        f"{os.path.join(workdir, STEP_DIRS[1], RUN_FILE)} names the network directory "
+        f"{path!r}, which holds no {RUN_FILE} (nor does {moved!r})")
+
+
+__all__ = [
+    "DistillationModel",
+    "ReidModel",
+    "config_from_dict",
+    "find_checkpoint",
+    "list_images",
+    "load_distillation_run",
+    "load_run",
+    "model_from_config",
+    "read_image",
+    "read_run_info",
+    "resize_images",
+    "restore_variables",
+]
