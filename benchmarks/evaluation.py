@@ -71,9 +71,13 @@ def sysu_problem(sysu_dir, rng, noise=3.0):
             g_index += list(range(1, n + 1))
     q_ids, g_ids = np.array(q_ids), np.array(g_ids)
     return dict(
-        query_feats=identity_features(q_ids, centers, rng, noise), query_ids=q_ids,
-        query_cams=np.array(q_cams), gallery_feats=identity_features(g_ids, centers, rng, noise),
-        gallery_ids=g_ids, gallery_cams=np.array(g_cams), gallery_index=np.array(g_index),
+        query_feats=identity_features(q_ids, centers, rng, noise),
+        query_ids=q_ids,
+        query_cams=np.array(q_cams),
+        gallery_feats=identity_features(g_ids, centers, rng, noise),
+        gallery_ids=g_ids,
+        gallery_cams=np.array(g_cams),
+        gallery_index=np.array(g_index),
     ), perms
 
 
@@ -83,10 +87,13 @@ def market_problem(rng, num_query=3368, num_gallery=15913, num_ids=751, noise=3.
     # about 2,800 distractors (label 0), as in Market-1501's gallery
     g_ids = np.where(rng.random(num_gallery) < 0.18, 0, rng.integers(1, num_ids + 1, num_gallery))
     return dict(
-        query_feats=identity_features(q_ids, centers, rng, noise), query_ids=q_ids,
+        query_feats=identity_features(q_ids, centers, rng, noise),
+        query_ids=q_ids,
         query_cams=rng.integers(1, 7, num_query),
-        gallery_feats=identity_features(g_ids, centers, rng, noise), gallery_ids=g_ids,
-        gallery_cams=rng.integers(1, 7, num_gallery))
+        gallery_feats=identity_features(g_ids, centers, rng, noise),
+        gallery_ids=g_ids,
+        gallery_cams=rng.integers(1, 7, num_gallery),
+    )
 
 
 # ----------------------------------------------------------------------------- naive loops
@@ -126,14 +133,26 @@ def naive_sysu(problem, perms, sampler, distmat, trials=10):
     for key, (mode, shots) in ev.SYSU_SETTINGS.items():
         values = []
         for t in range(trials):
-            sel = ev.sysu_gallery_selection(p["gallery_ids"], p["gallery_cams"], p["gallery_index"],
-                                            mode=mode, shots=shots, trial=t, sampler=sampler,
-                                            permutations=perms)
+            sel = ev.sysu_gallery_selection(
+                p["gallery_ids"],
+                p["gallery_cams"],
+                p["gallery_index"],
+                mode=mode,
+                shots=shots,
+                trial=t,
+                sampler=sampler,
+                permutations=perms,
+            )
             t0 = time.perf_counter()
             numpy_distances(p["query_feats"], p["gallery_feats"][sel])
             t1 = time.perf_counter()
-            _, m, _ = naive_sysu_trial(distmat[:, sel], p["query_ids"], p["gallery_ids"][sel],
-                                       p["query_cams"], p["gallery_cams"][sel])
+            _, m, _ = naive_sysu_trial(
+                distmat[:, sel],
+                p["query_ids"],
+                p["gallery_ids"][sel],
+                p["query_cams"],
+                p["gallery_cams"][sel],
+            )
             t_dist += t1 - t0
             t_loop += time.perf_counter() - t1
             values.append(m)
@@ -154,7 +173,7 @@ def naive_market(problem, dist, max_rank=20):
             continue
         pos = np.flatnonzero(match)
         if pos[0] < max_rank:
-            cmc[pos[0]:] += 1
+            cmc[pos[0] :] += 1
         aps.append(np.mean(np.arange(1, len(pos) + 1) / (pos + 1)))
     return cmc / len(aps), float(np.mean(aps))
 
@@ -193,8 +212,9 @@ def main():
 
     runs = {
         "sysu": lambda: ev.sysu_mm01_settings(**sysu, sampler=sampler, perm_file=perms),
-        "sysu_rank": lambda: ev.sysu_mm01_settings(**{**sysu, **no_feats}, sampler=sampler,
-                                                   perm_file=perms, distmat=sysu_dist),
+        "sysu_rank": lambda: ev.sysu_mm01_settings(
+            **{**sysu, **no_feats}, sampler=sampler, perm_file=perms, distmat=sysu_dist
+        ),
         "market": lambda: ev.market1501(**market),
         "market_rank": lambda: ev.market1501(**{**market, **no_feats}, distmat=market_dist),
     }
@@ -214,21 +234,41 @@ def main():
 
     q, g = len(market["query_ids"]), len(market["gallery_ids"])
     rows = [
-        ("SYSU-MM01, 4 settings x 10 trials: features -> metrics", "sysu",
-         t_sysu_np_dist + t_sysu_loop, "-"),
-        ("SYSU-MM01, 4 settings x 10 trials: distances -> metrics", "sysu_rank",
-         t_sysu_loop, same(results["sysu_rank"]["all_multi"]["mAP"], naive_maps["all_multi"])),
-        (f"Market-1501 size, {q:,} x {g:,}: features -> metrics", "market",
-         t_market_np_dist + t_market_loop, "-"),
-        (f"Market-1501 size, {q:,} x {g:,}: distances -> metrics", "market_rank",
-         t_market_loop, same(results["market_rank"]["mAP"], naive_map)),
+        (
+            "SYSU-MM01, 4 settings x 10 trials: features -> metrics",
+            "sysu",
+            t_sysu_np_dist + t_sysu_loop,
+            "-",
+        ),
+        (
+            "SYSU-MM01, 4 settings x 10 trials: distances -> metrics",
+            "sysu_rank",
+            t_sysu_loop,
+            same(results["sysu_rank"]["all_multi"]["mAP"], naive_maps["all_multi"]),
+        ),
+        (
+            f"Market-1501 size, {q:,} x {g:,}: features -> metrics",
+            "market",
+            t_market_np_dist + t_market_loop,
+            "-",
+        ),
+        (
+            f"Market-1501 size, {q:,} x {g:,}: distances -> metrics",
+            "market_rank",
+            t_market_loop,
+            same(results["market_rank"]["mAP"], naive_map),
+        ),
     ]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f}; "
-          f"SYSU sampler: {sampler}; {FEATURE_DIM}-d float32 features; jaxreid: best of "
-          f"{args.repeats}, naive loop: one run")
-    print("| Problem | jaxreid wall (s) | jaxreid CPU (s) | per-query NumPy loop wall (s) | "
-          "speed-up (wall) | same mAP |")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f}; "
+        f"SYSU sampler: {sampler}; {FEATURE_DIM}-d float32 features; jaxreid: best of "
+        f"{args.repeats}, naive loop: one run"
+    )
+    print(
+        "| Problem | jaxreid wall (s) | jaxreid CPU (s) | per-query NumPy loop wall (s) | "
+        "speed-up (wall) | same mAP |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     for name, key, tn, agree in rows:
         t = times[key]

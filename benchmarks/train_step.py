@@ -19,51 +19,59 @@ from jaxreid import train
 
 
 def benchmark(backbone: str, batch: int, height: int, width: int, steps: int, loss: str):
-  config = config_lib.default_config()
-  config.model.backbone = backbone
-  config.data.image_size = (height, width)
-  config.loss.name = loss
-  config.num_train_steps = steps + 2
-  num_classes = 100
-  run = train.Run(config, num_classes=num_classes, image_shape=(height, width, 3))
-  state = run.init_state()
-  rng = np.random.default_rng(0)
-  data = run.global_batch({
-      "image": rng.normal(size=(batch, height, width, 3)).astype(np.float32),
-      "label": (np.arange(batch) // 4 % num_classes).astype(np.int32),
-  })
-  start = time.perf_counter()
-  state, metrics = run.train_step(state, data)  # Compilation and the first step.
-  jax.block_until_ready(metrics)
-  compile_sec = time.perf_counter() - start
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = run.train_step(state, data)
-  jax.block_until_ready(metrics)
-  elapsed = time.perf_counter() - start
-  return batch * steps / elapsed, compile_sec
+    config = config_lib.default_config()
+    config.model.backbone = backbone
+    config.data.image_size = (height, width)
+    config.loss.name = loss
+    config.num_train_steps = steps + 2
+    num_classes = 100
+    run = train.Run(config, num_classes=num_classes, image_shape=(height, width, 3))
+    state = run.init_state()
+    rng = np.random.default_rng(0)
+    data = run.global_batch(
+        {
+            "image": rng.normal(size=(batch, height, width, 3)).astype(np.float32),
+            "label": (np.arange(batch) // 4 % num_classes).astype(np.int32),
+        }
+    )
+    start = time.perf_counter()
+    state, metrics = run.train_step(state, data)  # Compilation and the first step.
+    jax.block_until_ready(metrics)
+    compile_sec = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = run.train_step(state, data)
+    jax.block_until_ready(metrics)
+    elapsed = time.perf_counter() - start
+    return batch * steps / elapsed, compile_sec
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--batch", type=int, default=32)
-  parser.add_argument("--height", type=int, default=256)
-  parser.add_argument("--width", type=int, default=128)
-  parser.add_argument("--steps", type=int, default=10)
-  parser.add_argument("--loss", default="softmax")
-  parser.add_argument("--backbones", default="resnet18,resnet50")
-  args = parser.parse_args()
-  devices = jax.devices()
-  print(f"{platform.node()} | {platform.processor() or platform.machine()} | "
-        f"{len(devices)} x {devices[0].device_kind} | jax {jax.__version__}")
-  print(f"\n| backbone | batch | input | loss | images/s | compile + first step (s) |")
-  print("|---|---|---|---|---|---|")
-  for backbone in args.backbones.split(","):
-    ips, compile_sec = benchmark(backbone, args.batch, args.height, args.width, args.steps,
-                                 args.loss)
-    print(f"| {backbone} | {args.batch} | {args.height}x{args.width} | {args.loss} | "
-          f"{ips:.1f} | {compile_sec:.1f} |", flush=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--loss", default="softmax")
+    parser.add_argument("--backbones", default="resnet18,resnet50")
+    args = parser.parse_args()
+    devices = jax.devices()
+    print(
+        f"{platform.node()} | {platform.processor() or platform.machine()} | "
+        f"{len(devices)} x {devices[0].device_kind} | jax {jax.__version__}"
+    )
+    print(f"\n| backbone | batch | input | loss | images/s | compile + first step (s) |")
+    print("|---|---|---|---|---|---|")
+    for backbone in args.backbones.split(","):
+        ips, compile_sec = benchmark(
+            backbone, args.batch, args.height, args.width, args.steps, args.loss
+        )
+        print(
+            f"| {backbone} | {args.batch} | {args.height}x{args.width} | {args.loss} | "
+            f"{ips:.1f} | {compile_sec:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
-  main()
+    main()

@@ -18,25 +18,26 @@ from jaxreid.config import apply_quick, default_config, parse_args
 
 
 def get_config(arg: str = ""):
-  args = parse_args(arg, ("trial", "quick"))
-  trial = int(args.get("trial") or 1)
-  if not 1 <= trial <= 10:
-    raise ValueError(f"configs/regdb.py: trial={trial}; expected 1..10.")
-  config = default_config()
-  config.data.name = "regdb"
-  config.data.modalities = ("rgb", "thermal")
-  config.data.train_split = f"train_{trial}"
-  config.data.test_split = f"test_{trial}"
-  config.data.val_split = ""
-  config.data.image_size = (256, 128)
-  config.data.normalization = "imagenet"
-  config.model.backbone = "resnet50"
-  config.optim.learning_rate = 0.01
-  config.num_train_steps = 6000
-  config.eval_every_steps = 500
-  config.checkpoint_every_steps = 500
-  config.log_every_steps = 100
-  config.eval.test_protocol = "regdb"
-  if "quick" in args:
-    apply_quick(config)
-  return config
+    args = parse_args(arg, ("trial", "quick"))
+    trial = int(args.get("trial") or 1)
+    if not 1 <= trial <= 10:
+        raise ValueError(f"configs/regdb.py: trial={trial}; expected 1..10.")
+    config = default_config()
+    config.data.name = "regdb"
+    config.data.modalities = ("rgb", "thermal")
+    config.data.train_split = f"train_{trial}"
+    config.data.test_split = f"test_{trial}"
+    config.data.val_split = ""
+    config.data.image_size = (256, 128)
+    config.data.normalization = "imagenet"
+    config.model.backbone = "resnet50"
+    config.model.width = 64  # The published network, so ImageNet weights load.
+    config.optim.learning_rate = 0.01
+    config.num_train_steps = 6000
+    config.eval_every_steps = 500
+    config.checkpoint_every_steps = 500
+    config.log_every_steps = 100
+    config.eval.test_protocol = "regdb"
+    if "quick" in args:
+        apply_quick(config)
+    return config

@@ -20,23 +20,24 @@ from jaxreid.config import apply_quick, default_config, parse_args
 
 
 def get_config(arg: str = ""):
-  args = parse_args(arg, ("fold", "backbone", "quick"))
-  config = default_config()
-  config.data.name = "robotpku"
-  config.data.modalities = ("rgb", "depth")
-  config.data.train_split = "design"
-  config.data.test_split = "test"
-  config.data.val_split = ""
-  config.data.fold = int(args.get("fold") or 0)
-  config.data.num_val_ids = 10  # Hafner 2018 appendix B.2.
-  config.data.image_size = (256, 128)
-  config.data.normalization = "imagenet"
-  config.model.backbone = args.get("backbone") or "resnet18"
-  config.optim.learning_rate = 0.01
-  config.num_train_steps = 5000
-  config.eval_every_steps = 500
-  config.checkpoint_every_steps = 500
-  config.log_every_steps = 100
-  if "quick" in args:
-    apply_quick(config)
-  return config
+    args = parse_args(arg, ("fold", "backbone", "quick"))
+    config = default_config()
+    config.data.name = "robotpku"
+    config.data.modalities = ("rgb", "depth")
+    config.data.train_split = "design"
+    config.data.test_split = "test"
+    config.data.val_split = ""
+    config.data.fold = int(args.get("fold") or 0)
+    config.data.num_val_ids = 10  # Hafner 2018 appendix B.2.
+    config.data.image_size = (256, 128)
+    config.data.normalization = "imagenet"
+    config.model.backbone = args.get("backbone") or "resnet18"
+    config.model.width = 64  # The published network, so ImageNet weights load.
+    config.optim.learning_rate = 0.01
+    config.num_train_steps = 5000
+    config.eval_every_steps = 500
+    config.checkpoint_every_steps = 500
+    config.log_every_steps = 100
+    if "quick" in args:
+        apply_quick(config)
+    return config

@@ -73,8 +73,9 @@ def model_from_config(config: ml_collections.ConfigDict, num_classes: int) -> fl
     )
 
 
-def config_from_dict(values: Mapping[str, Any],
-                     source: str = RUN_FILE) -> ml_collections.ConfigDict:
+def config_from_dict(
+    values: Mapping[str, Any], source: str = RUN_FILE
+) -> ml_collections.ConfigDict:
     """`default_config()` overridden by a saved config dict (e.g. run.json's 'config').
 
     Keys the saved dict lacks (written before they existed) keep their defaults; JSON lists
@@ -85,8 +86,9 @@ def config_from_dict(values: Mapping[str, Any],
     return config
 
 
-def _merge(node: ml_collections.ConfigDict, values: Mapping[str, Any], source: str,
-           prefix: str) -> None:
+def _merge(
+    node: ml_collections.ConfigDict, values: Mapping[str, Any], source: str, prefix: str
+) -> None:
     for key, value in values.items():
         if isinstance(value, Mapping) and isinstance(node.get(key), ml_collections.ConfigDict):
             _merge(node[key], value, source, f"{prefix}.{key}")
@@ -96,8 +98,9 @@ def _merge(node: ml_collections.ConfigDict, values: Mapping[str, Any], source: s
         try:
             node[key] = value
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{source}: {prefix}.{key}={value!r} does not fit the config "
-                             f"schema: {e}") from None
+            raise ValueError(
+                f"{source}: {prefix}.{key}={value!r} does not fit the config schema: {e}"
+            ) from None
 
 
 def read_run_info(workdir) -> dict:
@@ -109,9 +112,11 @@ def read_run_info(workdir) -> dict:
     except FileNotFoundError:
         raise FileNotFoundError(
             f"{path} does not exist: {os.fspath(workdir)!r} is not a run directory written by "
-            "jaxreid.train.train_and_evaluate (or the run has not started yet)") from None
-    missing = [k for k in ("config", "num_classes", "image_shape", "normalization")
-               if k not in info]
+            "jaxreid.train.train_and_evaluate (or the run has not started yet)"
+        ) from None
+    missing = [
+        k for k in ("config", "num_classes", "image_shape", "normalization") if k not in info
+    ]
     if missing:
         raise ValueError(f"{path} lacks the key(s) {missing}; has {sorted(info)}")
     info["config"] = config_from_dict(info["config"], path)
@@ -126,8 +131,10 @@ class _ReadOnlyNotices(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not (message.startswith("Given directory is read only")
-                    or message.startswith("CheckpointManagerOptions.read_only=True"))
+        return not (
+            message.startswith("Given directory is read only")
+            or message.startswith("CheckpointManagerOptions.read_only=True")
+        )
 
 
 _READ_ONLY_NOTICES = _ReadOnlyNotices()
@@ -137,9 +144,14 @@ def _manager(directory: str) -> ocp.CheckpointManager:
     # Read-only: never creates, deletes or cleans up anything in the run directory.
     logging.getLogger("absl").addFilter(_READ_ONLY_NOTICES)  # a no-op when already added
     options = ocp.CheckpointManagerOptions(
-        read_only=True, create=False, save_interval_steps=0, max_to_keep=None,
+        read_only=True,
+        create=False,
+        save_interval_steps=0,
+        max_to_keep=None,
         cleanup_tmp_directories=False,
-        best_fn=lambda metrics: metrics.get("val_mAP", 0.0), best_mode="max")
+        best_fn=lambda metrics: metrics.get("val_mAP", 0.0),
+        best_mode="max",
+    )
     return ocp.CheckpointManager(directory, options=options)
 
 
@@ -170,7 +182,8 @@ def find_checkpoint(workdir, checkpoint: str | int = "best") -> tuple[str, int]:
         if not kept:
             raise FileNotFoundError(
                 f"{best_dir} holds no checkpoint (steps in {latest_dir}: {steps(latest_dir)}); "
-                "use checkpoint='latest' or a step number")
+                "use checkpoint='latest' or a step number"
+            )
         tested = _tested_step(workdir)
         if tested in kept:
             return best_dir, tested
@@ -193,7 +206,8 @@ def find_checkpoint(workdir, checkpoint: str | int = "best") -> tuple[str, int]:
                 return directory, int(checkpoint)
         raise FileNotFoundError(
             f"{workdir} has no checkpoint of step {checkpoint}: {LATEST_DIR}/ has "
-            f"{steps(latest_dir)}, {BEST_DIR}/ has {steps(best_dir)}")
+            f"{steps(latest_dir)}, {BEST_DIR}/ has {steps(best_dir)}"
+        )
     raise ValueError(f"checkpoint={checkpoint!r}; expected 'best', 'latest' or a step number")
 
 
@@ -211,14 +225,20 @@ def _tested_step(workdir: str) -> int | None:
     return int(step) if isinstance(step, int) else None
 
 
-def restore_variables(directory: str, step: int, model: flax.linen.Module, image_shape,
-                      sharding: jax.sharding.Sharding) -> dict:
+def restore_variables(
+    directory: str,
+    step: int,
+    model: flax.linen.Module,
+    image_shape,
+    sharding: jax.sharding.Sharding,
+) -> dict:
     """The model variables ({'params': ..., **model_state}) of a train-state checkpoint.
 
     Only `params` and `model_state` are read (the optimiser state stays on disk). The
     target shapes come from `model.init` traced with `jax.eval_shape` (nothing is computed),
     so a run.json that does not describe the checkpoint fails here with the mismatch.
     """
+
     def init(key):
         dummy = jnp.zeros((1, *image_shape), jnp.float32)
         return model.init({"params": key, "dropout": key}, dummy, train=False)
@@ -227,7 +247,8 @@ def restore_variables(directory: str, step: int, model: flax.linen.Module, image
     params = shapes.pop("params")
     target = {"params": params, "model_state": shapes}
     target = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), target)
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), target
+    )
     args = ocp.args.PyTreeRestore(
         item=target,
         restore_args=ocp.checkpoint_utils.construct_restore_args(target),
@@ -239,7 +260,8 @@ def restore_variables(directory: str, step: int, model: flax.linen.Module, image
     except ValueError as e:
         raise ValueError(
             f"{directory}/{step}: the checkpoint does not match the network described by "
-            f"{RUN_FILE}: {e}") from None
+            f"{RUN_FILE}: {e}"
+        ) from None
     finally:
         manager.close()
     return {"params": restored["params"], **restored["model_state"]}
@@ -347,8 +369,11 @@ def list_images(folder) -> list[str]:
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        found += [os.path.join(root, f) for f in files
-                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+        found += [
+            os.path.join(root, f)
+            for f in files
+            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
+        ]
     found.sort(key=lambda p: os.path.relpath(p, folder))
     return found
 
@@ -364,20 +389,30 @@ class _Embedder:
     def embed(self, images, modality: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         raise NotImplementedError
 
-    def embed_files(self, paths: Sequence, modality: str, *,
-                    batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    def embed_files(
+        self, paths: Sequence, modality: str, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> np.ndarray:
         """[N, D] float32 embeddings of image files (any size; see `read_image`)."""
         paths = [os.fspath(p) for p in paths]
         outputs = []
         for start in range(0, len(paths), max(batch_size, 1)):
-            images = [read_image(p) for p in paths[start:start + batch_size]]
+            images = [read_image(p) for p in paths[start : start + batch_size]]
             outputs.append(self.embed(images, modality, batch_size=batch_size))
         if not outputs:
             return self.embed([], modality)
         return np.concatenate(outputs)
 
-    def build_gallery(self, images, modality: str, *, ids=None, cams=None, filenames=None,
-                      metric: str = "euclidean", batch_size: int = DEFAULT_BATCH_SIZE) -> Gallery:
+    def build_gallery(
+        self,
+        images,
+        modality: str,
+        *,
+        ids=None,
+        cams=None,
+        filenames=None,
+        metric: str = "euclidean",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Gallery:
         """A searchable `jaxreid.search.Gallery` of images of one modality.
 
         Args:
@@ -393,20 +428,25 @@ class _Embedder:
             filenames = paths if filenames is None else filenames
         else:
             embeddings = self.embed(images, modality, batch_size=batch_size)
-        return Gallery(embeddings, ids=ids, cams=cams, modality=modality, filenames=filenames,
-                       metric=metric)
+        return Gallery(
+            embeddings, ids=ids, cams=cams, modality=modality, filenames=filenames, metric=metric
+        )
 
     def _check_modality(self, modality: str) -> None:
         if modality not in self.modalities:
-            raise ValueError(f"modality {modality!r} is not one this model embeds; "
-                             f"it embeds {self.modalities}")
+            raise ValueError(
+                f"modality {modality!r} is not one this model embeds; it embeds {self.modalities}"
+            )
 
 
 def _are_paths(items) -> bool:
     if isinstance(items, np.ndarray):
         return items.dtype.kind in "US"
-    return (isinstance(items, (list, tuple)) and len(items) > 0
-            and all(isinstance(p, (str, os.PathLike)) for p in items))
+    return (
+        isinstance(items, (list, tuple))
+        and len(items) > 0
+        and all(isinstance(p, (str, os.PathLike)) for p in items)
+    )
 
 
 @dataclasses.dataclass
@@ -446,8 +486,7 @@ class ReidModel(_Embedder):
             return embedding.astype(jnp.float32)
 
         self._data_sharding = data
-        self._forward = jax.jit(forward, in_shardings=(replicated, data),
-                                out_shardings=replicated)
+        self._forward = jax.jit(forward, in_shardings=(replicated, data), out_shardings=replicated)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -459,9 +498,13 @@ class ReidModel(_Embedder):
 
     @property
     def embedding_dim(self) -> int:
-        return int(jax.eval_shape(self._forward, self.variables,
-                                  jax.ShapeDtypeStruct((self.mesh.size, *self.image_shape),
-                                                       jnp.float32)).shape[1])
+        return int(
+            jax.eval_shape(
+                self._forward,
+                self.variables,
+                jax.ShapeDtypeStruct((self.mesh.size, *self.image_shape), jnp.float32),
+            ).shape[1]
+        )
 
     def preprocess(self, images, modality: str) -> np.ndarray:
         """Stored images -> [N, H, W, C] float32 network input of this run.
@@ -477,11 +520,11 @@ class ReidModel(_Embedder):
         norm = self.normalizations[modality]
         height, width = self.image_shape[:2]
         if isinstance(images, np.ndarray) and images.ndim == 4:
-            batch = resize_images(
-                _to_batch_channels(images, modality), (height, width))
+            batch = resize_images(_to_batch_channels(images, modality), (height, width))
         else:
-            items = [_to_modality_channels(img, modality, f"images[{i}]")
-                     for i, img in enumerate(images)]
+            items = [
+                _to_modality_channels(img, modality, f"images[{i}]") for i, img in enumerate(images)
+            ]
             if not items:
                 return np.zeros((0, *self.image_shape), np.float32)
             dtypes = {img.dtype for img in items}
@@ -509,12 +552,13 @@ class ReidModel(_Embedder):
         batch = max(devices, -(-int(batch_size) // devices) * devices)
         outputs = []
         for start in range(0, n, batch):
-            chunk = x[start:start + batch]
+            chunk = x[start : start + batch]
             rows = len(chunk)
             padded = min(batch, devices * 2 ** math.ceil(math.log2(-(-rows // devices))))
             if padded > rows:
                 chunk = np.concatenate(
-                    [chunk, np.zeros((padded - rows, *chunk.shape[1:]), np.float32)])
+                    [chunk, np.zeros((padded - rows, *chunk.shape[1:]), np.float32)]
+                )
             out = self._forward(self.variables, jax.device_put(chunk, self._data_sharding))
             outputs.append(np.asarray(out)[:rows])
         if not outputs:
@@ -526,8 +570,9 @@ def _to_batch_channels(images: np.ndarray, modality: str) -> np.ndarray:
     want = MODALITY_CHANNELS.get(modality, images.shape[-1])
     if images.shape[-1] == want:
         return images
-    return np.stack([_to_modality_channels(img, modality, f"images[{i}]")
-                     for i, img in enumerate(images)])
+    return np.stack(
+        [_to_modality_channels(img, modality, f"images[{i}]") for i, img in enumerate(images)]
+    )
 
 
 def _check_dtype(dtype, norm: preprocessing.Normalization, modality: str) -> None:
@@ -538,13 +583,15 @@ def _check_dtype(dtype, norm: preprocessing.Normalization, modality: str) -> Non
         raise ValueError(
             f"{modality} images are {np.dtype(dtype).name} (largest value {scale:g}) but the run "
             f"was trained on {modality} images whose largest value is {norm.scale:g}; convert "
-            "them to the training dtype first (e.g. 16-bit depth in millimetres)")
+            "them to the training dtype first (e.g. 16-bit depth in millimetres)"
+        )
 
 
 def _mesh(devices=None) -> jax.sharding.Mesh:
     devices = jax.local_devices() if devices is None else list(devices)
-    return jax.make_mesh((len(devices),), ("data",),
-                         axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+    return jax.make_mesh(
+        (len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices
+    )
 
 
 def load_run(workdir, *, checkpoint: str | int = "best", devices=None) -> ReidModel:
@@ -619,9 +666,13 @@ class DistillationModel(_Embedder):
         return self.networks[modality].embed(images, modality, batch_size=batch_size)
 
 
-def load_distillation_run(workdir, *, checkpoint: str | int = "best",
-                          modalities: Mapping[str, str] | None = None,
-                          devices=None) -> DistillationModel:
+def load_distillation_run(
+    workdir,
+    *,
+    checkpoint: str | int = "best",
+    modalities: Mapping[str, str] | None = None,
+    devices=None,
+) -> DistillationModel:
     """Loads the pair F, G of a `jaxreid.distill` work directory.
 
     Step II's run directory is `<workdir>/step2`; its run.json names the network of each
@@ -644,17 +695,25 @@ def load_distillation_run(workdir, *, checkpoint: str | int = "best",
         path = _relocate(entry.get("workdir", ""), workdir)
         if path != step2_dir:
             step1_dir = path
-    loaded = {name: load_run(path, checkpoint=checkpoint, devices=devices)
-              for name, path in zip(STEP_DIRS, (step1_dir, step2_dir))}
+    loaded = {
+        name: load_run(path, checkpoint=checkpoint, devices=devices)
+        for name, path in zip(STEP_DIRS, (step1_dir, step2_dir))
+    }
     if modalities is None and recorded:
-        modalities = {m: STEP_DIRS[1] if _relocate(e.get("workdir", ""), workdir) == step2_dir
-                      else STEP_DIRS[0] for m, e in recorded.items()}
+        modalities = {
+            m: STEP_DIRS[1]
+            if _relocate(e.get("workdir", ""), workdir) == step2_dir
+            else STEP_DIRS[0]
+            for m, e in recorded.items()
+        }
     if modalities is None:
         first = loaded["step1"].modalities[0]
         second = [m for m in loaded["step2"].modalities if m != first]
         if not second:
-            raise ValueError(f"{workdir}: Step I and Step II both embed only {first!r}; pass "
-                             "modalities={...} naming the step of each modality")
+            raise ValueError(
+                f"{workdir}: Step I and Step II both embed only {first!r}; pass "
+                "modalities={...} naming the step of each modality"
+            )
         modalities = {first: "step1", **{m: "step2" for m in second}}
     networks = {}
     for modality, step in modalities.items():
@@ -675,7 +734,8 @@ def _relocate(path: str, workdir: str) -> str:
         return moved
     raise FileNotFoundError(
         f"{os.path.join(workdir, STEP_DIRS[1], RUN_FILE)} names the network directory "
-        f"{path!r}, which holds no {RUN_FILE} (nor does {moved!r})")
+        f"{path!r}, which holds no {RUN_FILE} (nor does {moved!r})"
+    )
 
 
 __all__ = [

@@ -25,7 +25,8 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> Array:
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
         raise ValueError(
             f"softmax_cross_entropy: expected logits [N, C] and labels [N], got "
-            f"{logits.shape} and {labels.shape}")
+            f"{logits.shape} and {labels.shape}"
+        )
     log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     picked = jnp.take_along_axis(log_probs, labels.astype(jnp.int32)[:, None], axis=1)
     return -jnp.mean(picked)
@@ -75,7 +76,8 @@ def batch_hard_triplet(
     if embeddings.ndim != 2 or labels.shape != embeddings.shape[:1]:
         raise ValueError(
             f"batch_hard_triplet: expected embeddings [N, D] and labels [N], got "
-            f"{embeddings.shape} and {labels.shape}")
+            f"{embeddings.shape} and {labels.shape}"
+        )
     x = embeddings.astype(jnp.float32)
     n = x.shape[0]
     same = labels[:, None] == labels[None, :]
@@ -130,7 +132,8 @@ def mse_distillation(student: Array, teacher: Array, *, reduction: str = "sum") 
     if student.shape != teacher.shape or student.ndim != 2:
         raise ValueError(
             f"mse_distillation: expected student and teacher of equal shape [N, D], got "
-            f"{student.shape} and {teacher.shape}")
+            f"{student.shape} and {teacher.shape}"
+        )
     diff = student.astype(jnp.float32) - jax.lax.stop_gradient(teacher.astype(jnp.float32))
     squared = jnp.square(diff)
     if reduction == "sum":
@@ -140,4 +143,5 @@ def mse_distillation(student: Array, teacher: Array, *, reduction: str = "sum") 
     if reduction == "mean":
         return jnp.mean(squared)
     raise ValueError(
-        f"mse_distillation: unknown reduction {reduction!r}; expected one of {MSE_REDUCTIONS}")
+        f"mse_distillation: unknown reduction {reduction!r}; expected one of {MSE_REDUCTIONS}"
+    )

@@ -14,7 +14,9 @@ from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "An experiment config file from configs/, e.g. configs/synthetic.py:quick.",
+    "config",
+    None,
+    "An experiment config file from configs/, e.g. configs/synthetic.py:quick.",
     lock_config=True,
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries, results.")
@@ -26,45 +28,46 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 class _QuietOrbax(pylogging.Filter):
-  """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
+    """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
 
-  def filter(self, record):
-    return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
+    def filter(self, record):
+        return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.get_absl_handler().addFilter(_QuietOrbax())
-  import jax  # After flag parsing, so XLA flags given on the command line apply.
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(_QuietOrbax())
+    import jax  # After flag parsing, so XLA flags given on the command line apply.
 
-  from jaxreid import config as config_lib
+    from jaxreid import config as config_lib
 
-  config_lib.validate(_CONFIG.value)  # Fail on typos before anything is loaded or compiled.
-  if _MULTIPROCESS.value:
-    jax.distributed.initialize(
-        coordinator_address=_COORDINATOR.value,
-        num_processes=_NUM_PROCESSES.value,
-        process_id=_PROCESS_ID.value,
+    config_lib.validate(_CONFIG.value)  # Fail on typos before anything is loaded or compiled.
+    if _MULTIPROCESS.value:
+        jax.distributed.initialize(
+            coordinator_address=_COORDINATOR.value,
+            num_processes=_NUM_PROCESSES.value,
+            process_id=_PROCESS_ID.value,
+        )
+    logging.info(
+        "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
-  logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
-               jax.devices())
-  from jaxreid import train
+    from jaxreid import train
 
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
 def run():
-  import sys
+    import sys
 
-  from jaxreid import config as config_lib
+    from jaxreid import config as config_lib
 
-  try:
-    config_lib.check_override_flags(sys.argv[1:])
-  except ValueError as e:
-    sys.exit(f"Error: {e}")
-  app.run(main)
+    try:
+        config_lib.check_override_flags(sys.argv[1:])
+    except ValueError as e:
+        sys.exit(f"Error: {e}")
+    app.run(main)
 
 
 if __name__ == "__main__":
-  run()
+    run()

@@ -76,8 +76,7 @@ def _merge_chunk(best_d, best_i, q, g, g_aux, start, num_gallery, metric: str):
     # top_k orders -0.0 below +0.0; map both zeros to one key so they tie.
     key = jnp.where(all_d == 0.0, 0.0, -all_d)
     _, pos = lax.top_k(key, best_d.shape[1])
-    return (jnp.take_along_axis(all_d, pos, axis=1),
-            jnp.take_along_axis(all_i, pos, axis=1))
+    return (jnp.take_along_axis(all_d, pos, axis=1), jnp.take_along_axis(all_i, pos, axis=1))
 
 
 def _check_chunk(value, name: str) -> int:
@@ -91,17 +90,19 @@ def _device_chunks(gallery: np.ndarray, metric: str, chunk_size: int):
     num, dim = gallery.shape
     chunks = []
     for start in range(0, num, chunk_size):
-        block = gallery[start:start + chunk_size]
+        block = gallery[start : start + chunk_size]
         if block.shape[0] < chunk_size:  # pad: one compiled kernel serves every chunk
             block = np.concatenate(
-                [block, np.zeros((chunk_size - block.shape[0], dim), np.float32)])
+                [block, np.zeros((chunk_size - block.shape[0], dim), np.float32)]
+            )
         g = jnp.asarray(block)
         chunks.append((g, _gallery_aux(g, metric)))
     return chunks
 
 
-def _search(queries: np.ndarray, num_gallery: int, chunks, k: int, metric: str,
-            query_chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _search(
+    queries: np.ndarray, num_gallery: int, chunks, k: int, metric: str, query_chunk_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     num_q, dim = queries.shape
     k = min(k, num_gallery)
     distances = np.empty((num_q, k), np.float32)
@@ -112,7 +113,7 @@ def _search(queries: np.ndarray, num_gallery: int, chunks, k: int, metric: str,
     n_gal = jnp.int32(num_gallery)
     chunk_size = chunks[0][0].shape[0]
     for q_start in range(0, num_q, rows):
-        block = queries[q_start:q_start + rows]
+        block = queries[q_start : q_start + rows]
         n = block.shape[0]
         if n < rows:
             block = np.concatenate([block, np.zeros((rows - n, dim), np.float32)])
@@ -120,10 +121,11 @@ def _search(queries: np.ndarray, num_gallery: int, chunks, k: int, metric: str,
         best_d = jnp.full((rows, k), jnp.inf, jnp.float32)
         best_i = jnp.full((rows, k), -1, jnp.int32)
         for c, (g, g_aux) in enumerate(chunks):
-            best_d, best_i = _merge_chunk(best_d, best_i, q, g, g_aux,
-                                          jnp.int32(c * chunk_size), n_gal, metric)
-        distances[q_start:q_start + n] = np.asarray(best_d)[:n]
-        indices[q_start:q_start + n] = np.asarray(best_i)[:n]
+            best_d, best_i = _merge_chunk(
+                best_d, best_i, q, g, g_aux, jnp.int32(c * chunk_size), n_gal, metric
+            )
+        distances[q_start : q_start + n] = np.asarray(best_d)[:n]
+        indices[q_start : q_start + n] = np.asarray(best_i)[:n]
     return distances, indices
 
 
@@ -156,7 +158,8 @@ def top_k_search(
     g = _as_features(gallery, "gallery")
     if q.shape[1] != g.shape[1]:
         raise ValueError(
-            f"queries have {q.shape[1]} dims but the gallery embeddings have {g.shape[1]}")
+            f"queries have {q.shape[1]} dims but the gallery embeddings have {g.shape[1]}"
+        )
     k = _check_k(k)
     chunk_size = min(_check_chunk(chunk_size, "chunk_size"), max(g.shape[0], 1))
     query_chunk_size = _check_chunk(query_chunk_size, "query_chunk_size")
@@ -179,7 +182,8 @@ def _int_column(values, n: int, name: str) -> np.ndarray:
     if arr.shape != (n,) or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
         raise ValueError(
             f"{name}: expected [{n}] integers (one per embedding), got shape {arr.shape} "
-            f"dtype {arr.dtype}")
+            f"dtype {arr.dtype}"
+        )
     return arr.astype(np.int64)
 
 
@@ -188,8 +192,13 @@ def _str_column(values, n: int, name: str) -> np.ndarray:
         values = ""
     if isinstance(values, (str, bytes)):
         values = [values] * n
-    arr = np.asarray([os.fsdecode(v) if isinstance(v, (bytes, os.PathLike)) else str(v)
-                      for v in np.asarray(values, dtype=object).reshape(-1)], dtype=str)
+    arr = np.asarray(
+        [
+            os.fsdecode(v) if isinstance(v, (bytes, os.PathLike)) else str(v)
+            for v in np.asarray(values, dtype=object).reshape(-1)
+        ],
+        dtype=str,
+    )
     if arr.shape != (n,):
         raise ValueError(f"{name}: expected {n} strings (one per embedding), got {arr.shape[0]}")
     return arr
@@ -207,8 +216,17 @@ class Gallery:
         metric: default metric of `search` (canonical name, see `jaxreid.evaluation`).
     """
 
-    def __init__(self, embeddings=None, ids=None, cams=None, modality=None, filenames=None,
-                 *, metric: str = "euclidean", dim: int | None = None):
+    def __init__(
+        self,
+        embeddings=None,
+        ids=None,
+        cams=None,
+        modality=None,
+        filenames=None,
+        *,
+        metric: str = "euclidean",
+        dim: int | None = None,
+    ):
         """Args as the attributes; `ids`/`cams`/`modality`/`filenames` may be None (unknown)
         and `modality` a single string for all rows. `embeddings=None` with `dim` makes an
         empty gallery to `add` to."""
@@ -235,22 +253,21 @@ class Gallery:
 
     def __repr__(self) -> str:
         mods = sorted(set(self.modality.tolist()))
-        return (f"Gallery({len(self)} x {self.dim}, metric={self.metric!r}, "
-                f"modality={mods})")
+        return f"Gallery({len(self)} x {self.dim}, metric={self.metric!r}, modality={mods})"
 
     def add(self, embeddings, ids=None, cams=None, modality=None, filenames=None) -> "Gallery":
         """Appends rows (same arguments as the constructor); returns self."""
         emb = _as_features(embeddings, "embeddings")
         if emb.shape[1] != self.dim:
             raise ValueError(
-                f"Gallery.add: embeddings have {emb.shape[1]} dims, the gallery has {self.dim}")
+                f"Gallery.add: embeddings have {emb.shape[1]} dims, the gallery has {self.dim}"
+            )
         n = emb.shape[0]
         self.embeddings = np.concatenate([self.embeddings, emb])
         self.ids = np.concatenate([self.ids, _int_column(ids, n, "ids")])
         self.cams = np.concatenate([self.cams, _int_column(cams, n, "cams")])
         self.modality = np.concatenate([self.modality, _str_column(modality, n, "modality")])
-        self.filenames = np.concatenate(
-            [self.filenames, _str_column(filenames, n, "filenames")])
+        self.filenames = np.concatenate([self.filenames, _str_column(filenames, n, "filenames")])
         self._cache = None
         return self
 
@@ -288,14 +305,19 @@ class Gallery:
         chunk_size = min(_check_chunk(chunk_size, "chunk_size"), max(len(self), 1))
         query_chunk_size = _check_chunk(query_chunk_size, "query_chunk_size")
         if self._cache is None or self._cache[:2] != (chunk_size, metric):
-            self._cache = (chunk_size, metric,
-                           _device_chunks(self.embeddings, metric, chunk_size))
+            self._cache = (chunk_size, metric, _device_chunks(self.embeddings, metric, chunk_size))
         return _search(q, len(self), self._cache[2], k, metric, query_chunk_size)
 
     def subset(self, rows) -> "Gallery":
         """A new gallery of the given rows (int indices or a boolean mask)."""
-        return Gallery(self.embeddings[rows], self.ids[rows], self.cams[rows],
-                       self.modality[rows], self.filenames[rows], metric=self.metric)
+        return Gallery(
+            self.embeddings[rows],
+            self.ids[rows],
+            self.cams[rows],
+            self.modality[rows],
+            self.filenames[rows],
+            metric=self.metric,
+        )
 
     def save(self, path) -> str:
         """Writes the gallery to one .npz file, atomically (temp file, then os.replace).
@@ -349,13 +371,15 @@ class Gallery:
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise ValueError(
                 f"gallery file {path!r} holds a single array, expected a .npz archive with "
-                f"keys {list(_KEYS)}")
+                f"keys {list(_KEYS)}"
+            )
         with archive:
             missing = [key for key in _KEYS if key not in archive.files]
             if missing:
                 raise ValueError(
                     f"gallery file {path!r} is missing key {missing[0]!r} (has "
-                    f"{sorted(archive.files)}; expected {list(_KEYS)})")
+                    f"{sorted(archive.files)}; expected {list(_KEYS)})"
+                )
             try:
                 data = {key: archive[key] for key in _KEYS}
             except ValueError as e:  # e.g. an object array that would need pickle
@@ -363,10 +387,17 @@ class Gallery:
         version = int(data["format_version"])
         if version != _FORMAT_VERSION:
             raise ValueError(
-                f"gallery file {path!r}: format_version {version}, expected {_FORMAT_VERSION}")
+                f"gallery file {path!r}: format_version {version}, expected {_FORMAT_VERSION}"
+            )
         try:
-            return cls(data["embeddings"], data["ids"], data["cams"], data["modality"],
-                       data["filenames"], metric=str(data["metric"]))
+            return cls(
+                data["embeddings"],
+                data["ids"],
+                data["cams"],
+                data["modality"],
+                data["filenames"],
+                metric=str(data["metric"]),
+            )
         except ValueError as e:
             raise ValueError(f"gallery file {path!r}: {e}") from None
 

@@ -30,25 +30,38 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-_RUN = flags.DEFINE_string("run", None, "Run directory (run.json + checkpoints), or a "
-                           "distillation directory with step1/ and step2/.")
+_RUN = flags.DEFINE_string(
+    "run",
+    None,
+    "Run directory (run.json + checkpoints), or a distillation directory with step1/ and step2/.",
+)
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "'best', 'latest' or a step number.")
 _QUERY = flags.DEFINE_multi_string("query", None, "Query image file; repeat for several.")
-_QUERY_MODALITY = flags.DEFINE_string("query_modality", None, "Modality of the queries, "
-                                      "e.g. rgb, depth, infrared.")
-_QUERY_ID = flags.DEFINE_integer("query_id", None, "Person id of the queries (overrides "
-                                 "--pattern).")
+_QUERY_MODALITY = flags.DEFINE_string(
+    "query_modality", None, "Modality of the queries, e.g. rgb, depth, infrared."
+)
+_QUERY_ID = flags.DEFINE_integer(
+    "query_id", None, "Person id of the queries (overrides --pattern)."
+)
 _GALLERY = flags.DEFINE_string("gallery", None, "Gallery folder of images, or a gallery .npz.")
-_GALLERY_MODALITY = flags.DEFINE_string("gallery_modality", None, "Modality of the gallery "
-                                        "images (default: --query_modality).")
-_PATTERN = flags.DEFINE_string("pattern", None, "Regular expression with a named group `id` "
-                               "(and optionally `cam`) searched in the file paths.")
+_GALLERY_MODALITY = flags.DEFINE_string(
+    "gallery_modality", None, "Modality of the gallery images (default: --query_modality)."
+)
+_PATTERN = flags.DEFINE_string(
+    "pattern",
+    None,
+    "Regular expression with a named group `id` (and optionally `cam`) searched in the file paths.",
+)
 _K = flags.DEFINE_integer("k", 10, "Gallery images ranked per query.")
-_METRIC = flags.DEFINE_string("metric", None, "Distance: euclidean, sqeuclidean, l1, linf, "
-                              "cosine (default: the run's config.eval.metric).")
+_METRIC = flags.DEFINE_string(
+    "metric",
+    None,
+    "Distance: euclidean, sqeuclidean, l1, linf, cosine (default: the run's config.eval.metric).",
+)
 _OUT = flags.DEFINE_string("out", None, "PNG file for the drawn ranked lists.")
-_SAVE_GALLERY = flags.DEFINE_string("save_gallery", None, "Write the embedded gallery to this "
-                                    ".npz for later searches.")
+_SAVE_GALLERY = flags.DEFINE_string(
+    "save_gallery", None, "Write the embedded gallery to this .npz for later searches."
+)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per compiled embedding call.")
 flags.mark_flags_as_required(["run", "query", "query_modality", "gallery"])
 
@@ -90,8 +103,10 @@ def load_model(run: str, checkpoint: str):
         return inference.load_run(run, checkpoint=checkpoint)
     if all(os.path.isdir(os.path.join(run, s)) for s in inference.STEP_DIRS):
         return inference.load_distillation_run(run, checkpoint=checkpoint)
-    raise FileNotFoundError(f"--run={run!r} holds neither {inference.RUN_FILE} nor the "
-                            f"distillation steps {inference.STEP_DIRS}")
+    raise FileNotFoundError(
+        f"--run={run!r} holds neither {inference.RUN_FILE} nor the "
+        f"distillation steps {inference.STEP_DIRS}"
+    )
 
 
 def format_ranked_list(query: str, query_id, distances, indices, gallery) -> str:
@@ -103,8 +118,9 @@ def format_ranked_list(query: str, query_id, distances, indices, gallery) -> str
         mark = ""
         if query_id is not None and pid >= 0:
             mark = "  *" if pid == query_id else ""
-        lines.append(f"{rank:>4}  {d:>10.4f}  {pid if pid >= 0 else '-':>6}  "
-                     f"{gallery.filenames[i]}{mark}")
+        lines.append(
+            f"{rank:>4}  {d:>10.4f}  {pid if pid >= 0 else '-':>6}  {gallery.filenames[i]}{mark}"
+        )
     return "\n".join(lines)
 
 
@@ -113,8 +129,15 @@ def draw(query_images, ranked_images, ranked_match, path, *, k, gallery_labels, 
     from jaxreid import visualization
 
     if ranked_match is not None:
-        return visualization.plot_rank_lists(query_images, ranked_images, ranked_match, path,
-                                             k=k, gallery_labels=gallery_labels, title=title)
+        return visualization.plot_rank_lists(
+            query_images,
+            ranked_images,
+            ranked_match,
+            path,
+            k=k,
+            gallery_labels=gallery_labels,
+            title=title,
+        )
     # Identities unknown: no green / red frames (plot_rank_lists always frames).
     from jaxreid.visualization import images as display
 
@@ -124,17 +147,33 @@ def draw(query_images, ranked_images, ranked_match, path, *, k, gallery_labels, 
         display.show_image(axes[row, 0], display.to_display_rgb(query), "query")
         for j in range(k):
             if j < len(ranked_images[row]):
-                display.show_image(axes[row, j + 1],
-                                   display.to_display_rgb(ranked_images[row][j]),
-                                   gallery_labels[row][j])
+                display.show_image(
+                    axes[row, j + 1],
+                    display.to_display_rgb(ranked_images[row][j]),
+                    gallery_labels[row][j],
+                )
             else:
                 axes[row, j + 1].set_axis_off()
     return display.save_png(fig, path, 100)
 
 
-def search(*, run, queries, query_modality, gallery, gallery_modality=None, k=10,
-           pattern=None, query_id=None, metric=None, out=None, save_gallery=None,
-           checkpoint="best", batch_size=64, stream=None) -> list[dict]:
+def search(
+    *,
+    run,
+    queries,
+    query_modality,
+    gallery,
+    gallery_modality=None,
+    k=10,
+    pattern=None,
+    query_id=None,
+    metric=None,
+    out=None,
+    save_gallery=None,
+    checkpoint="best",
+    batch_size=64,
+    stream=None,
+) -> list[dict]:
     """What the command line does, callable from Python.
 
     Returns:
@@ -152,13 +191,17 @@ def search(*, run, queries, query_modality, gallery, gallery_modality=None, k=10
     else:
         paths = inference.list_images(gallery)
         if not paths:
-            raise FileNotFoundError(f"--gallery={gallery!r} holds no image files "
-                                    f"({', '.join(inference.IMAGE_EXTENSIONS)})")
+            raise FileNotFoundError(
+                f"--gallery={gallery!r} holds no image files "
+                f"({', '.join(inference.IMAGE_EXTENSIONS)})"
+            )
         ids, cams = parse_ids(paths, pattern, root=gallery)
-        found = model.build_gallery(paths, gallery_modality, ids=ids, cams=cams,
-                                    metric=metric, batch_size=batch_size)
-        print(f"Embedded {len(found)} {gallery_modality} gallery images from {gallery}.",
-              file=stream)
+        found = model.build_gallery(
+            paths, gallery_modality, ids=ids, cams=cams, metric=metric, batch_size=batch_size
+        )
+        print(
+            f"Embedded {len(found)} {gallery_modality} gallery images from {gallery}.", file=stream
+        )
     if save_gallery:
         found.save(save_gallery)
         print(f"Saved the gallery to {save_gallery}.", file=stream)
@@ -171,17 +214,28 @@ def search(*, run, queries, query_modality, gallery, gallery_modality=None, k=10
     results = []
     for q, qid, d, i in zip(queries, query_ids, distances, indices):
         print(format_ranked_list(q, qid, d, i, found), file=stream)
-        results.append(dict(query=q, query_id=qid, distances=d, indices=i,
-                            files=found.filenames[i].tolist(), ids=found.ids[i].tolist()))
+        results.append(
+            dict(
+                query=q,
+                query_id=qid,
+                distances=d,
+                indices=i,
+                files=found.filenames[i].tolist(),
+                ids=found.ids[i].tolist(),
+            )
+        )
     if out:
         known = all(q is not None for q in query_ids) and bool((found.ids >= 0).all())
         match = [found.ids[i] == qid for i, qid in zip(indices, query_ids)] if known else None
         out_path = draw(
             [inference.read_image(q) for q in queries],
             [[inference.read_image(found.filenames[j]) for j in i] for i in indices],
-            match, out, k=k,
+            match,
+            out,
+            k=k,
             gallery_labels=[[f"{v:.2f}" for v in d] for d in distances],
-            title=f"{query_modality} query -> {gallery_modality} gallery ({metric})")
+            title=f"{query_modality} query -> {gallery_modality} gallery ({metric})",
+        )
         print(f"Wrote {out_path}.", file=stream)
     return results
 
@@ -197,11 +251,21 @@ def main(argv):
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every file it reads at INFO.
     try:
-        search(run=_RUN.value, queries=_QUERY.value, query_modality=_QUERY_MODALITY.value,
-               gallery=_GALLERY.value, gallery_modality=_GALLERY_MODALITY.value, k=_K.value,
-               pattern=_PATTERN.value, query_id=_QUERY_ID.value, metric=_METRIC.value,
-               out=_OUT.value, save_gallery=_SAVE_GALLERY.value,
-               checkpoint=_CHECKPOINT.value, batch_size=_BATCH_SIZE.value)
+        search(
+            run=_RUN.value,
+            queries=_QUERY.value,
+            query_modality=_QUERY_MODALITY.value,
+            gallery=_GALLERY.value,
+            gallery_modality=_GALLERY_MODALITY.value,
+            k=_K.value,
+            pattern=_PATTERN.value,
+            query_id=_QUERY_ID.value,
+            metric=_METRIC.value,
+            out=_OUT.value,
+            save_gallery=_SAVE_GALLERY.value,
+            checkpoint=_CHECKPOINT.value,
+            batch_size=_BATCH_SIZE.value,
+        )
     except (FileNotFoundError, NotADirectoryError, ValueError) as e:
         sys.exit(f"Error: {e}")
 

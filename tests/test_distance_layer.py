@@ -26,8 +26,11 @@ CENTERS = np.array([[0.0, 0.0], [3.0, -2.0], [1.0, 1.0]], np.float32)
 #   x1: [1,2], [-2,4], [0,1]    x2: [0,-1], [-3,1], [-1,-2]    x3: [1,1], [-2,3], [0,0]
 HAND_DISTANCES = {
     "l1": [[3, 6, 1], [1, 4, 3], [2, 5, 0]],
-    "l2": [[math.sqrt(5), math.sqrt(20), 1], [1, math.sqrt(10), math.sqrt(5)],
-           [math.sqrt(2), math.sqrt(13), 0]],
+    "l2": [
+        [math.sqrt(5), math.sqrt(20), 1],
+        [1, math.sqrt(10), math.sqrt(5)],
+        [math.sqrt(2), math.sqrt(13), 0],
+    ],
     "sql2": [[5, 20, 1], [1, 10, 5], [2, 13, 0]],
     "linf": [[2, 4, 1], [1, 3, 2], [1, 3, 0]],
     # -x.c:  x1.c = 0, 3-4=-1, 1+2=3;  x2.c = 0, 0+2=2, 0-1=-1;  x3.c = 0, 3-2=1, 2
@@ -65,8 +68,11 @@ HAND_UPDATED = {
 def _apply_update(module, centers, features, labels, mask=None, train=True):
     scores, state = module.apply(
         {CENTERS_COLLECTION: {"centers": jnp.asarray(centers)}},
-        jnp.asarray(features), jnp.asarray(labels), train=train,
-        mask=None if mask is None else jnp.asarray(mask), mutable=[CENTERS_COLLECTION],
+        jnp.asarray(features),
+        jnp.asarray(labels),
+        train=train,
+        mask=None if mask is None else jnp.asarray(mask),
+        mutable=[CENTERS_COLLECTION],
     )
     return scores, np.asarray(state[CENTERS_COLLECTION]["centers"])
 
@@ -89,8 +95,9 @@ def test_scores_match_hand_computed_distances(metric):
 @pytest.mark.parametrize("metric", ["l2", "linf", "l1"])
 def test_gradient_is_finite_where_feature_equals_center(metric):
     module = DistanceScores(num_classes=3, metric=metric, center_update="sgd")
-    grads = jax.grad(lambda f: module.apply({"params": {"centers": CENTERS}}, f,
-                                            train=False).sum())(jnp.asarray(FEATURES))
+    grads = jax.grad(
+        lambda f: module.apply({"params": {"centers": CENTERS}}, f, train=False).sum()
+    )(jnp.asarray(FEATURES))
     assert np.all(np.isfinite(grads))
     if metric == "l2":
         # d/dx of -sum_i ||x - c_i|| = -sum_i (x - c_i)/||x - c_i||, with 0 for the coincident
@@ -112,18 +119,21 @@ def test_dot_scores_equal_bias_free_dense_layer():
     scores = layer.apply({"params": {"centers": centers}}, features, train=True)
     np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-6)
     # Independent check: x.c by hand-rolled loops.
-    loops = [[sum(features[n, j] * centers[i, j] for j in range(4)) for i in range(3)]
-             for n in range(5)]
+    loops = [
+        [sum(features[n, j] * centers[i, j] for j in range(4)) for i in range(3)] for n in range(5)
+    ]
     np.testing.assert_allclose(scores, loops, rtol=1e-5, atol=1e-5)
 
 
 def test_unknown_names_raise_with_the_valid_choices():
     with pytest.raises(ValueError, match="metric 'cosine'.*'l1'"):
         DistanceScores(num_classes=3, metric="cosine").init(
-            jax.random.key(0), FEATURES, train=False)
+            jax.random.key(0), FEATURES, train=False
+        )
     with pytest.raises(ValueError, match="center_update 'mean'.*'ema'"):
         DistanceScores(num_classes=3, center_update="mean").init(
-            jax.random.key(0), FEATURES, train=False)
+            jax.random.key(0), FEATURES, train=False
+        )
 
 
 # ---------------------------------------------------------------------------------- updates
@@ -168,8 +178,7 @@ def _reference(mode, centers, features, labels, mask, beta=0.7):
         return _numpy_sequential_ema(centers, features, labels, mask, beta)
     if mode == "median":
         return _numpy_per_class(centers, features, labels, mask, lambda r: np.median(r, 0))
-    return _numpy_per_class(centers, features, labels, mask,
-                            lambda r: (r.max(0) + r.min(0)) / 2)
+    return _numpy_per_class(centers, features, labels, mask, lambda r: (r.max(0) + r.min(0)) / 2)
 
 
 @pytest.mark.parametrize("mode", ["ema", "median", "midrange"])
@@ -211,8 +220,10 @@ def test_update_on_8_devices_equals_update_on_1_device(mode):
 
     variables = {CENTERS_COLLECTION: {"centers": centers}}
     one = jax.devices()[0]
-    single = step(jax.device_put(variables, one), *(jax.device_put(a, one)
-                                                     for a in (features, REF_LABELS, REF_MASK)))
+    single = step(
+        jax.device_put(variables, one),
+        *(jax.device_put(a, one) for a in (features, REF_LABELS, REF_MASK)),
+    )
 
     mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
     batch = NamedSharding(mesh, P("data"))
@@ -260,15 +271,17 @@ def test_no_gradient_to_centers_outside_sgd_mode(mode):
     assert variables[CENTERS_COLLECTION]["centers"].shape == (3, 2)
 
     def loss(features):
-        scores, _ = module.apply(variables, features, labels, train=True,
-                                 mutable=[CENTERS_COLLECTION])
+        scores, _ = module.apply(
+            variables, features, labels, train=True, mutable=[CENTERS_COLLECTION]
+        )
         return _loss(scores, labels)
 
     assert np.abs(jax.grad(loss)(FEATURES)).sum() > 1e-3  # features still learn
 
     def updated_centers_sum(features):
-        _, state = module.apply(variables, features, labels, train=True,
-                                mutable=[CENTERS_COLLECTION])
+        _, state = module.apply(
+            variables, features, labels, train=True, mutable=[CENTERS_COLLECTION]
+        )
         return state[CENTERS_COLLECTION]["centers"].sum()
 
     # The update itself is not differentiated (stop_gradient on its features) ...
@@ -281,8 +294,9 @@ def test_no_gradient_to_centers_outside_sgd_mode(mode):
 def test_eval_mode_and_immutable_collection_leave_centers_unchanged(mode):
     module = DistanceScores(num_classes=4, metric="l2", center_update=mode)
     variables = {CENTERS_COLLECTION: {"centers": jnp.asarray(UPDATE_CENTERS)}}
-    _, state = module.apply(variables, UPDATE_FEATURES, UPDATE_LABELS, train=False,
-                            mutable=[CENTERS_COLLECTION])
+    _, state = module.apply(
+        variables, UPDATE_FEATURES, UPDATE_LABELS, train=False, mutable=[CENTERS_COLLECTION]
+    )
     np.testing.assert_array_equal(state[CENTERS_COLLECTION]["centers"], UPDATE_CENTERS)
     # Eval needs no labels; train=True with an immutable collection just scores.
     scores_eval = module.apply(variables, UPDATE_FEATURES, train=False)
@@ -327,22 +341,26 @@ class _ToyEncoder(nn.Module):
 def test_distance_net_wraps_an_encoder_like_reidnet():
     x = jnp.asarray(np.random.default_rng(4).normal(size=(6, 3)), jnp.float32)
     labels = jnp.array([0, 1, 1, 2, 0, 3])
-    net = DistanceNet(backbone=_ToyEncoder, num_classes=4, metric="l2", center_update="ema",
-                      feature_key="pooled")
+    net = DistanceNet(
+        backbone=_ToyEncoder, num_classes=4, metric="l2", center_update="ema", feature_key="pooled"
+    )
     variables = net.init(jax.random.key(0), x, train=False)
     assert set(variables["params"]) == {"backbone"}
     centers = np.asarray(variables[CENTERS_COLLECTION]["distance_scores"]["centers"])
 
-    (features, inter), state = net.apply(variables, x, labels, train=True,
-                                         mutable=[CENTERS_COLLECTION])
+    (features, inter), state = net.apply(
+        variables, x, labels, train=True, mutable=[CENTERS_COLLECTION]
+    )
     features = np.asarray(features, np.float64)
     brute = np.sqrt(((features[:, None, :] - centers[None]) ** 2).sum(-1))
     np.testing.assert_allclose(inter["logits"], -brute, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(inter["features"], features.astype(np.float32))
     expected = _numpy_sequential_ema(centers, features, np.asarray(labels), np.ones(6, bool), 0.7)
-    np.testing.assert_allclose(state[CENTERS_COLLECTION]["distance_scores"]["centers"], expected,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        state[CENTERS_COLLECTION]["distance_scores"]["centers"], expected, rtol=1e-5, atol=1e-6
+    )
 
     with pytest.raises(KeyError, match="'embedding' not among"):
         DistanceNet(backbone=_ToyEncoder, num_classes=4, feature_key="embedding").init(
-            jax.random.key(0), x, train=False)
+            jax.random.key(0), x, train=False
+        )

@@ -16,79 +16,94 @@ CONFIG = os.path.join(ROOT, "configs", "synthetic.py")
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
+    return str(tmp_path_factory.mktemp("tfds"))
 
 
 def quick_config(data_dir):
-  sys.path.insert(0, os.path.join(ROOT, "configs"))
-  try:
-    import synthetic  # pylint: disable=import-outside-toplevel
-  finally:
-    sys.path.pop(0)
-  config = synthetic.get_config("quick")
-  config.data.data_dir = data_dir
-  return config
+    sys.path.insert(0, os.path.join(ROOT, "configs"))
+    try:
+        import synthetic  # pylint: disable=import-outside-toplevel
+    finally:
+        sys.path.pop(0)
+    config = synthetic.get_config("quick")
+    config.data.data_dir = data_dir
+    return config
 
 
 def test_train_and_evaluate_writes_results_for_every_modality_pair(tmp_path, data_dir):
-  from jaxreid import train
+    from jaxreid import train
 
-  config = quick_config(data_dir)
-  results = train.train_and_evaluate(config, str(tmp_path))
-  pairs = {"Q:rgb G:depth", "Q:depth G:rgb", "Q:rgb G:rgb", "Q:depth G:depth"}
-  assert set(results["test"]) == pairs
-  on_disk = json.loads((tmp_path / "results.json").read_text())
-  assert set(on_disk["test"]) == pairs
-  for pair in pairs:
-    r = on_disk["test"][pair]
-    assert 0.0 <= r["mAP"] <= 1.0 and 0.0 <= r["rank1"] <= r["rank5"] <= r["rank10"] <= 1.0
-  table = (tmp_path / "results.md").read_text()
-  for row in ("Q:RGB, G:D", "Q:D, G:RGB", "Q:RGB, G:RGB", "Q:D, G:D"):
-    assert row in table
-  assert os.listdir(tmp_path / "best") and os.listdir(tmp_path / "checkpoints")
-  assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
-  # Re-running a finished run resumes at its last step and trains no further.
-  again = train.train_and_evaluate(config, str(tmp_path))
-  assert again["final_step"] == results["final_step"] == config.num_train_steps
-  np.testing.assert_allclose(again["test"]["Q:rgb G:depth"]["mAP"],
-                             results["test"]["Q:rgb G:depth"]["mAP"])
+    config = quick_config(data_dir)
+    results = train.train_and_evaluate(config, str(tmp_path))
+    pairs = {"Q:rgb G:depth", "Q:depth G:rgb", "Q:rgb G:rgb", "Q:depth G:depth"}
+    assert set(results["test"]) == pairs
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert set(on_disk["test"]) == pairs
+    for pair in pairs:
+        r = on_disk["test"][pair]
+        assert 0.0 <= r["mAP"] <= 1.0 and 0.0 <= r["rank1"] <= r["rank5"] <= r["rank10"] <= 1.0
+    table = (tmp_path / "results.md").read_text()
+    for row in ("Q:RGB, G:D", "Q:D, G:RGB", "Q:RGB, G:RGB", "Q:D, G:D"):
+        assert row in table
+    assert os.listdir(tmp_path / "best") and os.listdir(tmp_path / "checkpoints")
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
+    # Re-running a finished run resumes at its last step and trains no further.
+    again = train.train_and_evaluate(config, str(tmp_path))
+    assert again["final_step"] == results["final_step"] == config.num_train_steps
+    np.testing.assert_allclose(
+        again["test"]["Q:rgb G:depth"]["mAP"], results["test"]["Q:rgb G:depth"]["mAP"]
+    )
 
 
 def test_killed_run_resumes_to_the_same_final_step(tmp_path, data_dir):
-  """Kill the command after its first checkpoint; the same command then finishes the run."""
-  workdir = str(tmp_path / "run")
-  command = [sys.executable, "-m", "jaxreid.main", f"--config={CONFIG}:quick",
-             f"--workdir={workdir}", f"--config.data.data_dir={data_dir}",
-             "--config.num_train_steps=40", "--config.checkpoint_every_steps=10",
-             "--config.eval_every_steps=20"]
-  env = {**os.environ, "XLA_FLAGS": ""}
-  first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-  checkpoints = os.path.join(workdir, "checkpoints")
-  deadline = time.time() + 300
-  while time.time() < deadline and first.poll() is None:
-    if os.path.isdir(checkpoints) and any(d.isdigit() for d in os.listdir(checkpoints)):
-      break
-    time.sleep(0.2)
-  assert first.poll() is None, "the run ended before it could be killed"
-  first.send_signal(signal.SIGKILL)
-  first.wait()
-  assert not os.path.exists(os.path.join(workdir, "results.json"))
-  second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-  assert second.returncode == 0, second.stderr[-3000:]
-  assert "Resumed from step" in second.stderr
-  results = json.loads(open(os.path.join(workdir, "results.json")).read())
-  steps = sorted(int(d) for d in os.listdir(checkpoints) if d.isdigit())
-  assert steps[-1] == 40
-  assert results["final_step"] == 40 and results["best_step"] in (20, 40)
+    """Kill the command after its first checkpoint; the same command then finishes the run."""
+    workdir = str(tmp_path / "run")
+    command = [
+        sys.executable,
+        "-m",
+        "jaxreid.main",
+        f"--config={CONFIG}:quick",
+        f"--workdir={workdir}",
+        f"--config.data.data_dir={data_dir}",
+        "--config.num_train_steps=40",
+        "--config.checkpoint_every_steps=10",
+        "--config.eval_every_steps=20",
+    ]
+    env = {**os.environ, "XLA_FLAGS": ""}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = os.path.join(workdir, "checkpoints")
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None:
+        if os.path.isdir(checkpoints) and any(d.isdigit() for d in os.listdir(checkpoints)):
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, "the run ended before it could be killed"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert not os.path.exists(os.path.join(workdir, "results.json"))
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Resumed from step" in second.stderr
+    results = json.loads(open(os.path.join(workdir, "results.json")).read())
+    steps = sorted(int(d) for d in os.listdir(checkpoints) if d.isdigit())
+    assert steps[-1] == 40
+    assert results["final_step"] == 40 and results["best_step"] in (20, 40)
 
 
 def test_mistyped_key_fails_before_compilation(tmp_path):
-  started = time.time()
-  out = subprocess.run(
-      [sys.executable, "-m", "jaxreid.main", f"--config={CONFIG}:quick",
-       f"--workdir={tmp_path}", "--config.optim.lerning_rate=0.1"],
-      capture_output=True, text=True, timeout=120)
-  assert out.returncode != 0
-  assert "lerning_rate" in out.stderr
-  assert not os.listdir(tmp_path)  # Nothing was written.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxreid.main",
+            f"--config={CONFIG}:quick",
+            f"--workdir={tmp_path}",
+            "--config.optim.lerning_rate=0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0
+    assert "lerning_rate" in out.stderr
+    assert not os.listdir(tmp_path)  # Nothing was written.

@@ -59,8 +59,9 @@ def test_chunks_equal_one_block():
     whole = pairwise_distance(q, g, "l2")
     for chunk in (1, 3, 7, 100):  # 3 pads the last chunk of 1 row
         # the matmul's blocking may change the last bit with the chunk shape
-        np.testing.assert_allclose(pairwise_distance(q, g, "euclidean", chunk_size=chunk), whole,
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            pairwise_distance(q, g, "euclidean", chunk_size=chunk), whole, rtol=1e-6
+        )
     starts = [s for s, _ in distances.distance_chunks(q, g, chunk_size=3)]
     assert starts == [0, 3, 6]
 

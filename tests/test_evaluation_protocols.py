@@ -30,15 +30,23 @@ def loop_metrics(dist, q_ids, g_ids, removed=None):
 
 
 def test_regdb_hand_worked():
-    trial1 = dict(visible_feats=column([0.0, 5.0]), visible_ids=[1, 2],
-                  thermal_feats=column([4.0, 9.0, 1.0]), thermal_ids=[1, 2, 1])
+    trial1 = dict(
+        visible_feats=column([0.0, 5.0]),
+        visible_ids=[1, 2],
+        thermal_feats=column([4.0, 9.0, 1.0]),
+        thermal_ids=[1, 2, 1],
+    )
     # visible -> thermal: query 0 (id 1): 1 (id 1), 4 (id 1), 9: AP 1
     #   query 5 (id 2): 1 (id 1), then a tie at 4: thermal 0 (id 1) before thermal 1 (id 2)
     #   in gallery order -> match at 2, AP 1/2
     # thermal -> visible: query 4 (id 1): 1 (id 2), 4 (id 1): AP 1/2; query 9 (id 2): AP 1;
     #   query 1 (id 1): AP 1
-    trial2 = dict(visible_feats=column([0.0, 5.0]), visible_ids=[1, 2],
-                  thermal_feats=column([5.0, 0.0]), thermal_ids=[1, 2])
+    trial2 = dict(
+        visible_feats=column([0.0, 5.0]),
+        visible_ids=[1, 2],
+        thermal_feats=column([5.0, 0.0]),
+        thermal_ids=[1, 2],
+    )
     # every query sees the other identity first: AP 1/2 in both directions
     res = ev.regdb([trial1, trial2], max_rank=2)
     v2t, t2v = res["visible_to_thermal"], res["thermal_to_visible"]
@@ -84,8 +92,9 @@ def test_market_hand_worked():
     np.testing.assert_allclose(kept["cmc"], [0, 0, 1])
     assert kept["mAP"] == pytest.approx(1 / 3)
     # the same from a precomputed distance matrix
-    pre = ev.market1501(None, [1], [1], None, g_ids, g_cams, max_rank=2,
-                        distmat=ev.pairwise_distance(q, g))
+    pre = ev.market1501(
+        None, [1], [1], None, g_ids, g_cams, max_rank=2, distmat=ev.pairwise_distance(q, g)
+    )
     assert pre["mAP"] == res["mAP"]
 
 
@@ -114,10 +123,16 @@ def test_hafner_hand_worked_paired_frames():
     # a2: 0.9 (C), 0.2 (A), 4.0 -> rank 2, AP 1/2
     # b1: paired b1 removed -> not counted
     # c2: 0.9 (C) first -> AP 1
-    res = ev.hafner2018(column([0.0, 1.0, 5.0, 2.0]), ["A", "A", "B", "C"],
-                        column([0.2, 4.0, 0.9]), ["A", "B", "C"],
-                        query_frames=["a1", "a2", "b1", ""], gallery_frames=["a1", "b1", "c1"],
-                        repeats=3, seed=4)
+    res = ev.hafner2018(
+        column([0.0, 1.0, 5.0, 2.0]),
+        ["A", "A", "B", "C"],
+        column([0.2, 4.0, 0.9]),
+        ["A", "B", "C"],
+        query_frames=["a1", "a2", "b1", ""],
+        gallery_frames=["a1", "b1", "c1"],
+        repeats=3,
+        seed=4,
+    )
     assert res["cmc"][0] == pytest.approx(0.5) and res["cmc"][1] == pytest.approx(1.0)
     assert res["rank1"] == pytest.approx(0.5) and res["mAP"] == pytest.approx(0.75)
     assert [t["num_valid"] for t in res["trials"]] == [2, 2, 2]
@@ -128,8 +143,9 @@ def test_hafner_single_modal_against_loop():
     rng = np.random.default_rng(1)
     ids = np.repeat(np.arange(6), rng.integers(2, 9, 6))
     feats = rng.standard_normal((len(ids), 3))
-    res = ev.hafner2018(feats, ids, feats, ids, same_images=True, seed=2, repeats=4,
-                        max_queries_per_id=3)
+    res = ev.hafner2018(
+        feats, ids, feats, ids, same_images=True, seed=2, repeats=4, max_queries_per_id=3
+    )
     q_rows = res["query_rows"]
     assert all(np.sum(ids[q_rows] == i) == min(3, np.sum(ids == i)) for i in range(6))
     for rows, trial in zip(res["gallery_rows"], res["trials"]):
@@ -140,8 +156,9 @@ def test_hafner_single_modal_against_loop():
         cmc, m, n = loop_metrics(dist, ids[q_rows], ids[rows], removed)
         np.testing.assert_allclose(trial["cmc"], cmc, atol=1e-12)
         assert trial["mAP"] == pytest.approx(m, abs=1e-12) and trial["num_valid"] == n
-    again = ev.hafner2018(feats, ids, feats, ids, same_images=True, seed=2, repeats=4,
-                          max_queries_per_id=3)
+    again = ev.hafner2018(
+        feats, ids, feats, ids, same_images=True, seed=2, repeats=4, max_queries_per_id=3
+    )
     assert again["mAP"] == res["mAP"]
 
 
@@ -151,8 +168,10 @@ def paired_set(rng, n_ids=5, per_id=6, dim=4):
     base = rng.standard_normal((n_ids, dim))[ids]
     rgb = base + 0.5 * rng.standard_normal(base.shape)
     depth = base + 0.5 * rng.standard_normal(base.shape)
-    return {"rgb": {"feats": rgb, "ids": ids, "frames": frames},
-            "depth": {"feats": depth, "ids": ids, "frames": frames}}
+    return {
+        "rgb": {"feats": rgb, "ids": ids, "frames": frames},
+        "depth": {"feats": depth, "ids": ids, "frames": frames},
+    }
 
 
 def test_evaluate_modality_pairs_hafner():
@@ -161,14 +180,22 @@ def test_evaluate_modality_pairs_hafner():
     assert list(res) == ["Q:rgb G:depth", "Q:depth G:rgb", "Q:rgb G:rgb", "Q:depth G:depth"]
     for value in res.values():
         assert {"rank1", "rank5", "rank10", "mAP", "mINP", "cmc", "seed"} <= set(value)
-    direct = ev.hafner2018(data["rgb"]["feats"], data["rgb"]["ids"], data["depth"]["feats"],
-                           data["depth"]["ids"], query_frames=data["rgb"]["frames"],
-                           gallery_frames=data["depth"]["frames"], seed=5, repeats=3,
-                           max_queries_per_id=4)
+    direct = ev.hafner2018(
+        data["rgb"]["feats"],
+        data["rgb"]["ids"],
+        data["depth"]["feats"],
+        data["depth"]["ids"],
+        query_frames=data["rgb"]["frames"],
+        gallery_frames=data["depth"]["frames"],
+        seed=5,
+        repeats=3,
+        max_queries_per_id=4,
+    )
     assert res["Q:rgb G:depth"]["mAP"] == direct["mAP"]
     # one seed picks the same queries of a modality in every pair
-    np.testing.assert_array_equal(res["Q:rgb G:depth"]["query_rows"],
-                                  res["Q:rgb G:rgb"]["query_rows"])
+    np.testing.assert_array_equal(
+        res["Q:rgb G:depth"]["query_rows"], res["Q:rgb G:rgb"]["query_rows"]
+    )
 
 
 def test_evaluate_modality_pairs_full_against_loop():
@@ -177,8 +204,10 @@ def test_evaluate_modality_pairs_full_against_loop():
     ids, n = data["rgb"]["ids"], len(data["rgb"]["ids"])
     # cross-modal: only the paired frame (same index here) is removed; single-modal: only
     # the query image itself
-    for name, (qm, gm) in {"Q:rgb G:depth": ("rgb", "depth"),
-                           "Q:depth G:depth": ("depth", "depth")}.items():
+    for name, (qm, gm) in {
+        "Q:rgb G:depth": ("rgb", "depth"),
+        "Q:depth G:depth": ("depth", "depth"),
+    }.items():
         dist = ev.pairwise_distance(data[qm]["feats"], data[gm]["feats"])
         cmc, m, valid = loop_metrics(dist, ids, ids, [np.array([i]) for i in range(n)])
         np.testing.assert_allclose(res[name]["cmc"], cmc, atol=1e-12)
@@ -191,8 +220,10 @@ def test_evaluate_modality_pairs_full_against_loop():
 
 
 def test_aggregate_folds():
-    folds = [{"Q:rgb G:depth": {"mAP": m, "rank1": r, "cmc": np.array([r, 1.0]), "seed": s}}
-             for m, r, s in ((0.2, 0.1, 0), (0.4, 0.2, 1), (0.6, 0.6, 2))]
+    folds = [
+        {"Q:rgb G:depth": {"mAP": m, "rank1": r, "cmc": np.array([r, 1.0]), "seed": s}}
+        for m, r, s in ((0.2, 0.1, 0), (0.4, 0.2, 1), (0.6, 0.6, 2))
+    ]
     agg = ev.aggregate_folds(folds)["Q:rgb G:depth"]
     assert agg["mAP"] == pytest.approx(0.4)
     # population std: sqrt((0.2^2 + 0 + 0.2^2) / 3)

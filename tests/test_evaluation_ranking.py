@@ -15,9 +15,19 @@ def always_filter(monkeypatch):
     monkeypatch.setattr(ranking, "_FILTER_MAX_FRACTION", 1.0)
 
 
-def per_query_loop(dist, q_ids, g_ids, q_cams=None, g_cams=None, removal="none",
-                   cmc="standard", max_rank=10, q_frames=None, g_frames=None,
-                   locations=None):
+def per_query_loop(
+    dist,
+    q_ids,
+    g_ids,
+    q_cams=None,
+    g_cams=None,
+    removal="none",
+    cmc="standard",
+    max_rank=10,
+    q_frames=None,
+    g_frames=None,
+    locations=None,
+):
     """Straightforward reference: stable argsort per query, remove, then count."""
     locations = {3: 2} if locations is None else locations
     curve = np.zeros(max_rank)
@@ -51,8 +61,12 @@ def per_query_loop(dist, q_ids, g_ids, q_cams=None, g_cams=None, removal="none",
         aps.append(np.mean(np.arange(1, len(pos) + 1) / (pos + 1)))
         inps.append(len(pos) / (pos[-1] + 1))
     n = len(aps)
-    return {"cmc": curve / max(n, 1), "mAP": np.mean(aps) if n else np.nan,
-            "mINP": np.mean(inps) if n else np.nan, "num_valid": n}
+    return {
+        "cmc": curve / max(n, 1),
+        "mAP": np.mean(aps) if n else np.nan,
+        "mINP": np.mean(inps) if n else np.nan,
+        "num_valid": n,
+    }
 
 
 def assert_result(got, cmc, mAP, mINP, num_valid):
@@ -65,13 +79,15 @@ def assert_result(got, cmc, mAP, mINP, num_valid):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_hand_worked_ap_cmc_minp(algorithm):
     g_ids = np.array([2, 1, 3, 1, 2])
-    dist = np.float32([
-        # query id 1: ranked ids 2, 1, 3, 1, 2 -> matches at ranks 2 and 4
-        # AP = (1/2 + 2/4) / 2 = 0.5; INP = 2 / 4 = 0.5; first match at rank 2
-        [0.1, 0.2, 0.3, 0.4, 0.5],
-        # query id 3: ranked g2 (id 3), g4, g3, g1, g0 -> match at rank 1: AP 1, INP 1
-        [0.5, 0.4, 0.1, 0.3, 0.2],
-    ])
+    dist = np.float32(
+        [
+            # query id 1: ranked ids 2, 1, 3, 1, 2 -> matches at ranks 2 and 4
+            # AP = (1/2 + 2/4) / 2 = 0.5; INP = 2 / 4 = 0.5; first match at rank 2
+            [0.1, 0.2, 0.3, 0.4, 0.5],
+            # query id 3: ranked g2 (id 3), g4, g3, g1, g0 -> match at rank 1: AP 1, INP 1
+            [0.5, 0.4, 0.1, 0.3, 0.2],
+        ]
+    )
     got = rank(dist, [1, 3], g_ids, removal="none", max_rank=5, algorithm=algorithm)
     assert_result(got, [0.5, 1, 1, 1, 1], mAP=0.75, mINP=0.75, num_valid=2)
     assert got["num_queries"] == 2
@@ -90,16 +106,34 @@ def test_multi_shot_gallery(algorithm):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_ties_follow_gallery_order(algorithm):
     # all distances equal: the ranked list is the gallery order
-    got = rank(np.float32([[1.0, 1.0, 1.0]]), [1], [2, 1, 2], removal="none", max_rank=3,
-               algorithm=algorithm)
+    got = rank(
+        np.float32([[1.0, 1.0, 1.0]]),
+        [1],
+        [2, 1, 2],
+        removal="none",
+        max_rank=3,
+        algorithm=algorithm,
+    )
     assert_result(got, [0, 1, 1], mAP=0.5, mINP=0.5, num_valid=1)
-    got = rank(np.float32([[1.0, 1.0, 1.0]]), [1], [1, 2, 2], removal="none", max_rank=3,
-               algorithm=algorithm)
+    got = rank(
+        np.float32([[1.0, 1.0, 1.0]]),
+        [1],
+        [1, 2, 2],
+        removal="none",
+        max_rank=3,
+        algorithm=algorithm,
+    )
     assert_result(got, [1, 1, 1], mAP=1.0, mINP=1.0, num_valid=1)
     # ranked g0 (0.5, id 2), g1 (1, id 2), g2 (1, id 1), g3 (1, id 1): matches at 3 and 4
     # AP = (1/3 + 2/4) / 2; INP = 2 / 4
-    got = rank(np.float32([[0.5, 1.0, 1.0, 1.0]]), [1], [2, 2, 1, 1], removal="none", max_rank=4,
-               algorithm=algorithm)
+    got = rank(
+        np.float32([[0.5, 1.0, 1.0, 1.0]]),
+        [1],
+        [2, 2, 1, 1],
+        removal="none",
+        max_rank=4,
+        algorithm=algorithm,
+    )
     assert_result(got, [0, 0, 1, 1], mAP=(1 / 3 + 2 / 4) / 2, mINP=0.5, num_valid=1)
 
 
@@ -123,10 +157,12 @@ def test_same_camera_rule(algorithm):
     # camera) kept -> ranked g1, g2 -> match at 2: AP 1/2, INP 1/2
     # query 1 (id 1, cam 2): g2 removed -> ranked g0, g1, g3 -> matches at 1 and 3:
     # AP = (1 + 2/3) / 2, INP = 2/3
-    got = rank(dist, [1, 1], g_ids, [1, 2], g_cams, removal="same_camera", max_rank=3,
-               algorithm=algorithm)
-    assert_result(got, [0.5, 1, 1], mAP=(0.5 + (1 + 2 / 3) / 2) / 2, mINP=(0.5 + 2 / 3) / 2,
-                  num_valid=2)
+    got = rank(
+        dist, [1, 1], g_ids, [1, 2], g_cams, removal="same_camera", max_rank=3, algorithm=algorithm
+    )
+    assert_result(
+        got, [0.5, 1, 1], mAP=(0.5 + (1 + 2 / 3) / 2) / 2, mINP=(0.5 + 2 / 3) / 2, num_valid=2
+    )
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -141,20 +177,47 @@ def test_sysu_location_rule(algorithm):
     # query 1 (cam 6): nothing removed -> ranked ids 2, 1, 3, 3, 1: matches at 2 and 5
     #   AP = (1/2 + 2/5) / 2 = 0.45, INP = 2/5; identity-level list 2, 1, 3: rank 2
     # query 2 (cam 3, id 2): its only match g0 is in camera 2 -> not counted
-    got = rank(dist, q_ids, g_ids, q_cams, g_cams, removal="same_location", max_rank=3,
-               algorithm=algorithm)
+    got = rank(
+        dist, q_ids, g_ids, q_cams, g_cams, removal="same_location", max_rank=3, algorithm=algorithm
+    )
     assert_result(got, [0, 1, 1], mAP=(0.5 + 0.45) / 2, mINP=(0.5 + 0.4) / 2, num_valid=2)
-    ident = rank(dist, q_ids, g_ids, q_cams, g_cams, removal="same_location", cmc="identity",
-                 max_rank=3, algorithm=algorithm)
+    ident = rank(
+        dist,
+        q_ids,
+        g_ids,
+        q_cams,
+        g_cams,
+        removal="same_location",
+        cmc="identity",
+        max_rank=3,
+        algorithm=algorithm,
+    )
     assert_result(ident, [0, 1, 1], mAP=(0.5 + 0.45) / 2, mINP=(0.5 + 0.4) / 2, num_valid=2)
     # the Market rule would keep the other identities of camera 2 for query 0
-    market = rank(dist[:1], q_ids[:1], g_ids, q_cams[:1], g_cams, removal="same_camera",
-                  max_rank=3, algorithm=algorithm)
+    market = rank(
+        dist[:1],
+        q_ids[:1],
+        g_ids,
+        q_cams[:1],
+        g_cams,
+        removal="same_camera",
+        max_rank=3,
+        algorithm=algorithm,
+    )
     # nothing removed (no camera-3 gallery image): matches at ranks 2 and 5
     assert_result(market, [0, 1, 1], mAP=0.45, mINP=0.4, num_valid=1)
     # a custom location map: camera 6 shares a room with camera 4
-    custom = rank(dist[1:2], [1], g_ids, [6], g_cams, removal="same_location",
-                  locations={6: 4}, max_rank=3, algorithm=algorithm)
+    custom = rank(
+        dist[1:2],
+        [1],
+        g_ids,
+        [6],
+        g_cams,
+        removal="same_location",
+        locations={6: 4},
+        max_rank=3,
+        algorithm=algorithm,
+    )
     # g3 removed -> ranked ids 2, 1, 3, 1: matches at 2 and 4: AP = (1/2 + 2/4) / 2
     assert_result(custom, [0, 1, 1], mAP=0.5, mINP=0.5, num_valid=1)
 
@@ -166,19 +229,30 @@ def test_identity_level_cmc(algorithm):
     g_ids = np.array([2, 2, 3, 2, 1, 1])
     dist = np.float32([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
     standard = rank(dist, [1], g_ids, removal="none", max_rank=6, algorithm=algorithm)
-    assert_result(standard, [0, 0, 0, 0, 1, 1], mAP=(1 / 5 + 2 / 6) / 2, mINP=2 / 6,
-                  num_valid=1)
-    ident = rank(dist, [1], g_ids, removal="none", cmc="identity", max_rank=6,
-                 algorithm=algorithm)
-    assert_result(ident, [0, 0, 1, 1, 1, 1], mAP=(1 / 5 + 2 / 6) / 2, mINP=2 / 6,
-                  num_valid=1)
+    assert_result(standard, [0, 0, 0, 0, 1, 1], mAP=(1 / 5 + 2 / 6) / 2, mINP=2 / 6, num_valid=1)
+    ident = rank(dist, [1], g_ids, removal="none", cmc="identity", max_rank=6, algorithm=algorithm)
+    assert_result(ident, [0, 0, 1, 1, 1, 1], mAP=(1 / 5 + 2 / 6) / 2, mINP=2 / 6, num_valid=1)
     # a tie between identities: g0 (id 3) and g1 (id 1) at 0.2 -> gallery order puts id 3
     # first (rank 2); with the gallery reversed id 1 comes first (rank 1)
-    tie = rank(np.float32([[0.2, 0.2]]), [1], [3, 1], removal="none", cmc="identity", max_rank=2,
-               algorithm=algorithm)
+    tie = rank(
+        np.float32([[0.2, 0.2]]),
+        [1],
+        [3, 1],
+        removal="none",
+        cmc="identity",
+        max_rank=2,
+        algorithm=algorithm,
+    )
     np.testing.assert_allclose(tie["cmc"], [0, 1])
-    tie = rank(np.float32([[0.2, 0.2]]), [1], [1, 3], removal="none", cmc="identity", max_rank=2,
-               algorithm=algorithm)
+    tie = rank(
+        np.float32([[0.2, 0.2]]),
+        [1],
+        [1, 3],
+        removal="none",
+        cmc="identity",
+        max_rank=2,
+        algorithm=algorithm,
+    )
     np.testing.assert_allclose(tie["cmc"], [1, 1])
 
 
@@ -191,8 +265,16 @@ def test_paired_frame_rule(algorithm):
     #   -> ranked g2 (id 2), g1, g3: matches at 2 and 3: AP = (1/2 + 2/3) / 2, INP 2/3
     # query 1 (id 1, unpaired ''): nothing removed -> ranked g0, g2, g1, g3: matches at
     #   1, 3, 4: AP = (1 + 2/3 + 3/4) / 3, INP 3/4
-    got = rank(dist, [1, 1], g_ids, removal="paired_frame", query_frames=["f1", ""],
-               gallery_frames=g_frames, max_rank=2, algorithm=algorithm)
+    got = rank(
+        dist,
+        [1, 1],
+        g_ids,
+        removal="paired_frame",
+        query_frames=["f1", ""],
+        gallery_frames=g_frames,
+        max_rank=2,
+        algorithm=algorithm,
+    )
     ap0, ap1 = (1 / 2 + 2 / 3) / 2, (1 + 2 / 3 + 3 / 4) / 3
     assert_result(got, [0.5, 1], mAP=(ap0 + ap1) / 2, mINP=(2 / 3 + 3 / 4) / 2, num_valid=2)
 
@@ -223,14 +305,25 @@ def test_against_per_query_loop(removal, cmc, monkeypatch):
         q_frames = rng.integers(0, 8, nq).astype(str)
         g_frames = rng.integers(0, 8, ng).astype(str)
         g_frames[rng.random(ng) < 0.2] = ""
-        want = per_query_loop(dist, q_ids, g_ids, q_cams, g_cams, removal, cmc, 10, q_frames,
-                              g_frames)
+        want = per_query_loop(
+            dist, q_ids, g_ids, q_cams, g_cams, removal, cmc, 10, q_frames, g_frames
+        )
         # candidate limit 0: 'filter' sorts instead, identity CMC uses per-identity minima
         for algorithm, limit in [("auto", 1.0), ("auto", 0.0)] + [(a, 1.0) for a in ALGORITHMS]:
             monkeypatch.setattr(ranking, "_FILTER_MAX_FRACTION", limit)
-            got = rank(dist, q_ids, g_ids, q_cams, g_cams, removal=removal, cmc=cmc,
-                       max_rank=10, query_frames=q_frames, gallery_frames=g_frames,
-                       algorithm=algorithm)
+            got = rank(
+                dist,
+                q_ids,
+                g_ids,
+                q_cams,
+                g_cams,
+                removal=removal,
+                cmc=cmc,
+                max_rank=10,
+                query_frames=q_frames,
+                gallery_frames=g_frames,
+                algorithm=algorithm,
+            )
             assert got["num_valid"] == want["num_valid"]
             if want["num_valid"]:
                 np.testing.assert_allclose(got["cmc"], want["cmc"], atol=1e-12)
@@ -252,8 +345,9 @@ def test_rank_features_equals_rank_of_distances(monkeypatch):
 
 
 def test_string_ids_and_float64_distances():
-    got = rank(np.array([[0.2, 0.1]], np.float64), ["bob"], ["bob", "amy"], removal="none",
-               max_rank=2)
+    got = rank(
+        np.array([[0.2, 0.1]], np.float64), ["bob"], ["bob", "amy"], removal="none", max_rank=2
+    )
     assert_result(got, [0, 1], mAP=0.5, mINP=0.5, num_valid=1)
 
 

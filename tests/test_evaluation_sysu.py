@@ -76,28 +76,44 @@ def test_reader_reads_matlab_structure(perm_file):
 def test_official_selection_order(perm_file):
     _, ids, cams, index = example_arrays()
     perms = ev.load_sysu_permutations(perm_file)
-    sel = ev.sysu_gallery_selection(ids, cams, index, mode="indoor", shots=2, trial=0,
-                                    permutations=perms)
+    sel = ev.sysu_gallery_selection(
+        ids, cams, index, mode="indoor", shots=2, trial=0, permutations=perms
+    )
     # camera 1: person 1 images 3, 1; person 2 images 2, 1; camera 2: person 1 images 1, 2;
     # person 2 images 2, 1 (get_testing_set.m: cameras, persons, permutation order)
-    want = [(1, 1, 3), (1, 1, 1), (1, 2, 2), (1, 2, 1), (2, 1, 1), (2, 1, 2), (2, 2, 2),
-            (2, 2, 1)]
+    want = [(1, 1, 3), (1, 1, 1), (1, 2, 2), (1, 2, 1), (2, 1, 1), (2, 1, 2), (2, 2, 2), (2, 2, 1)]
     assert list(zip(cams[sel], ids[sel], index[sel])) == want
-    sel = ev.sysu_gallery_selection(ids, cams, index, mode="all", shots=1, trial=1,
-                                    permutations=perms)
+    sel = ev.sysu_gallery_selection(
+        ids, cams, index, mode="all", shots=1, trial=1, permutations=perms
+    )
     assert list(zip(cams[sel], ids[sel], index[sel])) == [
-        (1, 1, 2), (1, 2, 1), (2, 1, 2), (2, 2, 1), (4, 2, 1)]
+        (1, 1, 2),
+        (1, 2, 1),
+        (2, 1, 2),
+        (2, 2, 1),
+        (4, 2, 1),
+    ]
 
 
 def run_example(perm_file, query_feats, query_ids, query_cams, **kw):
     feats, ids, cams, index = example_arrays()
-    return ev.sysu_mm01(np.array(query_feats, np.float32)[:, None], query_ids, query_cams, feats,
-                        ids, cams, index, perm_file=perm_file, **kw)
+    return ev.sysu_mm01(
+        np.array(query_feats, np.float32)[:, None],
+        query_ids,
+        query_cams,
+        feats,
+        ids,
+        cams,
+        index,
+        perm_file=perm_file,
+        **kw,
+    )
 
 
 def test_hand_worked_indoor_single_shot(perm_file):
-    res = run_example(perm_file, [0.1, 2.9], [1, 2], [3, 6], mode="indoor", shots=1, trials=2,
-                      max_rank=2)
+    res = run_example(
+        perm_file, [0.1, 2.9], [1, 2], [3, 6], mode="indoor", shots=1, trials=2, max_rank=2
+    )
     # trial 0, gallery 9.0 (c1 p1), 8.0 (c1 p2), 0.0 (c2 p1), 6.0 (c2 p2):
     #   query 0.1 (camera 3, person 1): camera 2 removed -> 8.0 (p2), 9.0 (p1): rank 2,
     #     AP 1/2, INP 1/2
@@ -120,8 +136,9 @@ def test_hand_worked_indoor_single_shot(perm_file):
 
 
 def test_hand_worked_indoor_multi_shot(perm_file):
-    res = run_example(perm_file, [0.1, 2.9], [1, 2], [3, 6], mode="indoor", shots=2, trials=1,
-                      max_rank=2)
+    res = run_example(
+        perm_file, [0.1, 2.9], [1, 2], [3, 6], mode="indoor", shots=2, trials=1, max_rank=2
+    )
     # gallery 9.0, 1.0 (c1 p1); 8.0, 2.0 (c1 p2); 0.0, 7.0 (c2 p1); 6.0, 3.0 (c2 p2)
     # query 0.1 (cam 3): camera 2 removed -> 1.0 (p1), 2.0, 8.0 (p2), 9.0 (p1): matches at 1
     #   and 4: AP (1 + 2/4)/2 = 0.75, INP 2/4
@@ -134,8 +151,9 @@ def test_hand_worked_indoor_multi_shot(perm_file):
 
 
 def test_hand_worked_all_search_identity_cmc(perm_file):
-    res = run_example(perm_file, [0.1, 2.9], [1, 2], [3, 6], mode="all", shots=1, trials=1,
-                      max_rank=3)
+    res = run_example(
+        perm_file, [0.1, 2.9], [1, 2], [3, 6], mode="all", shots=1, trials=1, max_rank=3
+    )
     # gallery 9.0 (c1 p1), 8.0 (c1 p2), 0.0 (c2 p1), 6.0 (c2 p2), 2.95 (c4 p2)
     # query 0.1 (cam 3): camera 2 removed -> 2.95 (p2), 8.0 (p2), 9.0 (p1): first match at
     #   rank 3, identity list p2, p1 -> rank 2; AP 1/3, INP 1/3
@@ -160,8 +178,9 @@ def test_ties_follow_official_gallery_order(perm_file):
 # ----------------------------------------------------------------- reference loops
 
 
-def matlab_reference(q_feats, q_ids, q_cams, g_feats, g_ids, g_cams, g_index, perms, mode,
-                     shots, trial, max_rank=20):
+def matlab_reference(
+    q_feats, q_ids, q_cams, g_feats, g_ids, g_cams, g_index, perms, mode, shots, trial, max_rank=20
+):
     """evaluation_SYSU_MM01.m for one trial, written as plain loops."""
     cams = (1, 2, 4, 5) if mode == "all" else (1, 2)
     rows = []
@@ -218,15 +237,38 @@ def test_against_matlab_reference_loop(tmp_path, mode, shots):
             if rng.random() < 0.8:
                 layout[(cam, pid)] = int(rng.integers(3, 6))
     trials = 3
-    perms = {k: np.stack([rng.permutation(n) + 1 for _ in range(trials)])
-             for k, n in layout.items()}
+    perms = {
+        k: np.stack([rng.permutation(n) + 1 for _ in range(trials)]) for k, n in layout.items()
+    }
     path = write_perm_file(tmp_path / "perm.mat", perms, trials)
     q, g = random_sysu(rng, layout)
-    res = ev.sysu_mm01(q["feats"], q["ids"], q["cams"], g["feats"], g["ids"], g["cams"],
-                       g["index"], mode=mode, shots=shots, perm_file=path, trials=trials)
+    res = ev.sysu_mm01(
+        q["feats"],
+        q["ids"],
+        q["cams"],
+        g["feats"],
+        g["ids"],
+        g["cams"],
+        g["index"],
+        mode=mode,
+        shots=shots,
+        perm_file=path,
+        trials=trials,
+    )
     for t in range(trials):
-        cmc, m, rows = matlab_reference(q["feats"], q["ids"], q["cams"], g["feats"], g["ids"],
-                                        g["cams"], g["index"], perms, mode, shots, t)
+        cmc, m, rows = matlab_reference(
+            q["feats"],
+            q["ids"],
+            q["cams"],
+            g["feats"],
+            g["ids"],
+            g["cams"],
+            g["index"],
+            perms,
+            mode,
+            shots,
+            t,
+        )
         np.testing.assert_array_equal(res["gallery_rows"][t], rows)
         np.testing.assert_allclose(res["trials"][t]["cmc"], cmc, atol=1e-12)
         assert res["trials"][t]["mAP"] == pytest.approx(m, abs=1e-12)
@@ -270,8 +312,9 @@ def test_seeded_sampler_matches_python_reimplementation(tmp_path, mode, shots):
     paths, ids, cams, index = map(np.array, (paths, ids, cams, index))
     for trial in range(4):
         want = mangye16_reference(str(tmp_path), set(ids.tolist()), mode, trial, shots)
-        sel = ev.sysu_gallery_selection(ids, cams, index, mode=mode, shots=shots, trial=trial,
-                                        sampler="seeded")
+        sel = ev.sysu_gallery_selection(
+            ids, cams, index, mode=mode, shots=shots, trial=trial, sampler="seeded"
+        )
         assert paths[sel].tolist() == want
 
 
@@ -280,8 +323,9 @@ def test_settings_equal_single_calls(tmp_path):
     layout = {(c, p): int(rng.integers(3, 5)) for c in (1, 2, 3, 4, 5, 6) for p in (1, 2, 3)}
     q, g = random_sysu(rng, layout, dim=3)
     args = (q["feats"], q["ids"], q["cams"], g["feats"], g["ids"], g["cams"], g["index"])
-    grid = ev.sysu_mm01_settings(*args, settings=("all_single", "indoor_single"),
-                                 sampler="seeded", trials=2)
+    grid = ev.sysu_mm01_settings(
+        *args, settings=("all_single", "indoor_single"), sampler="seeded", trials=2
+    )
     assert list(grid) == ["all_single", "indoor_single"]
     single = ev.sysu_mm01(*args, mode="indoor", shots=1, sampler="seeded", trials=2)
     assert grid["indoor_single"]["mAP"] == single["mAP"]
@@ -289,12 +333,33 @@ def test_settings_equal_single_calls(tmp_path):
     assert single["seeds"] == [0, 1]
     # precomputed distances to every gallery image give the same (integer features: exact)
     dist = ev.pairwise_distance(q["feats"], g["feats"])
-    pre = ev.sysu_mm01(None, q["ids"], q["cams"], None, g["ids"], g["cams"], g["index"],
-                       mode="indoor", shots=1, sampler="seeded", trials=2, distmat=dist)
+    pre = ev.sysu_mm01(
+        None,
+        q["ids"],
+        q["cams"],
+        None,
+        g["ids"],
+        g["cams"],
+        g["index"],
+        mode="indoor",
+        shots=1,
+        sampler="seeded",
+        trials=2,
+        distmat=dist,
+    )
     assert pre["mAP"] == single["mAP"] and pre["metric"] is None
     with pytest.raises(ValueError, match=r"distmat: expected shape \(\d+, \d+\)"):
-        ev.sysu_mm01(None, q["ids"], q["cams"], None, g["ids"], g["cams"], g["index"],
-                     sampler="seeded", distmat=dist[:, :-1])
+        ev.sysu_mm01(
+            None,
+            q["ids"],
+            q["cams"],
+            None,
+            g["ids"],
+            g["cams"],
+            g["index"],
+            sampler="seeded",
+            distmat=dist[:, :-1],
+        )
     with pytest.raises(ValueError, match="fewer than shots=10"):
         ev.sysu_mm01(*args, mode="all", shots=10, sampler="seeded", trials=1)
 
@@ -310,16 +375,19 @@ def test_errors(perm_file, tmp_path):
     bad[0] = 4
     with pytest.raises(ValueError, match="gallery_index of camera 1, person 1: expected"):
         ev.sysu_mm01(q, [1], [3], feats, ids, cams, bad, perm_file=perm_file)
-    short = write_perm_file(tmp_path / "short.mat", {k: v for k, v in PERMS.items()
-                                                     if k != (1, 2)}, trials=2)
+    short = write_perm_file(
+        tmp_path / "short.mat", {k: v for k, v in PERMS.items() if k != (1, 2)}, trials=2
+    )
     with pytest.raises(ValueError, match="no entry for camera 1, person 2"):
         ev.sysu_mm01(q, [1], [3], feats, ids, cams, index, perm_file=short, trials=1)
     with pytest.raises(ValueError, match="trial 2 requested but the permutation file has 2"):
         ev.sysu_mm01(q, [1], [3], feats, ids, cams, index, perm_file=perm_file, trials=3)
-    broken = write_perm_file(tmp_path / "broken.mat", {**PERMS, (1, 2): [[2, 0], [1, 2]]},
-                             trials=2)
-    with pytest.raises(ValueError, match=r"rand_perm_cam\{1\}\{2\} holds indices 0..2; "
-                                         r"expected 1..2"):
+    broken = write_perm_file(tmp_path / "broken.mat", {**PERMS, (1, 2): [[2, 0], [1, 2]]}, trials=2)
+    with pytest.raises(
+        ValueError,
+        match=r"rand_perm_cam\{1\}\{2\} holds indices 0..2; "
+        r"expected 1..2",
+    ):
         ev.load_sysu_permutations(broken)
     with pytest.raises(FileNotFoundError, match="missing.mat: file not found"):
         ev.load_sysu_permutations(tmp_path / "missing.mat")
@@ -345,20 +413,53 @@ def test_real_permutation_file():
     q, g = random_sysu(rng, layout, dim=2)
     sizes = {}
     for mode, shots in (("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10)):
-        sel = ev.sysu_gallery_selection(g["ids"], g["cams"], g["index"], mode=mode, shots=shots,
-                                        trial=3, permutations=perms)
+        sel = ev.sysu_gallery_selection(
+            g["ids"], g["cams"], g["index"], mode=mode, shots=shots, trial=3, permutations=perms
+        )
         sizes[(mode, shots)] = len(sel)
-    assert sizes == {("all", 1): 301, ("all", 10): 3010, ("indoor", 1): 112,
-                     ("indoor", 10): 1120}
+    assert sizes == {("all", 1): 301, ("all", 10): 3010, ("indoor", 1): 112, ("indoor", 10): 1120}
     # first trial of all-search single-shot against the MATLAB reference loop
-    res = ev.sysu_mm01(q["feats"], q["ids"], q["cams"], g["feats"], g["ids"], g["cams"],
-                       g["index"], mode="all", shots=1, trials=1, perm_file=perms)
-    cmc, m, rows = matlab_reference(q["feats"], q["ids"], q["cams"], g["feats"], g["ids"],
-                                    g["cams"], g["index"], perms, "all", 1, 0)
+    res = ev.sysu_mm01(
+        q["feats"],
+        q["ids"],
+        q["cams"],
+        g["feats"],
+        g["ids"],
+        g["cams"],
+        g["index"],
+        mode="all",
+        shots=1,
+        trials=1,
+        perm_file=perms,
+    )
+    cmc, m, rows = matlab_reference(
+        q["feats"],
+        q["ids"],
+        q["cams"],
+        g["feats"],
+        g["ids"],
+        g["cams"],
+        g["index"],
+        perms,
+        "all",
+        1,
+        0,
+    )
     np.testing.assert_array_equal(res["gallery_rows"][0], rows)
     np.testing.assert_allclose(res["cmc"], cmc, atol=1e-12)
     assert res["mAP"] == pytest.approx(m, abs=1e-12)
     assert res["trials"][0]["num_valid"] == 3803
-    indoor = ev.sysu_mm01(q["feats"], q["ids"], q["cams"], g["feats"], g["ids"], g["cams"],
-                          g["index"], mode="indoor", shots=1, trials=1, perm_file=perms)
+    indoor = ev.sysu_mm01(
+        q["feats"],
+        q["ids"],
+        q["cams"],
+        g["feats"],
+        g["ids"],
+        g["cams"],
+        g["index"],
+        mode="indoor",
+        shots=1,
+        trials=1,
+        perm_file=perms,
+    )
     assert indoor["trials"][0]["num_valid"] == 2208  # queries whose person cameras 1-2 saw

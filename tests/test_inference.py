@@ -58,13 +58,15 @@ def trainer_embeddings(trained):
     run = train.Run(config, info["num_classes"], info["image_shape"])
     state = run.init_state()
     manager = ocp.CheckpointManager(os.path.join(workdir, "best"))
-    state = manager.restore(results["step"], args=ocp.args.StandardRestore(
-        train._abstract(state)))  # pylint: disable=protected-access
+    state = manager.restore(results["step"], args=ocp.args.StandardRestore(train._abstract(state)))  # pylint: disable=protected-access
     from jaxreid.data import preprocessing
 
-    norms = {m: preprocessing.Normalization(**{k: tuple(v) if isinstance(v, list) else v
-                                               for k, v in n.items()})
-             for m, n in info["normalization"].items()}
+    norms = {
+        m: preprocessing.Normalization(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in n.items()}
+        )
+        for m, n in info["normalization"].items()
+    }
     return {m: run.embed(state, s, norms[m]) for m, s in test_sets.items()}
 
 
@@ -121,10 +123,12 @@ def test_embed_files_reads_8_and_16_bit_pngs(trained, trainer_embeddings, model,
     read = inference.read_image(depth_paths[0])
     assert read.dtype == np.uint16 and read.shape == depth[0].shape
     np.testing.assert_array_equal(read, depth[0])
-    np.testing.assert_allclose(model.embed_files(rgb_paths, "rgb"),
-                               trainer_embeddings["rgb"][:5], **CLOSE)
-    np.testing.assert_allclose(model.embed_files(depth_paths, "depth"),
-                               trainer_embeddings["depth"][:5], **CLOSE)
+    np.testing.assert_allclose(
+        model.embed_files(rgb_paths, "rgb"), trainer_embeddings["rgb"][:5], **CLOSE
+    )
+    np.testing.assert_allclose(
+        model.embed_files(depth_paths, "depth"), trainer_embeddings["depth"][:5], **CLOSE
+    )
 
 
 def test_resize_matches_the_input_pipeline():
@@ -135,14 +139,20 @@ def test_resize_matches_the_input_pipeline():
     from jaxreid.inference import resize_images
 
     rng = np.random.default_rng(0)
-    cases = [((61, 37, 3), np.uint8), ((20, 9, 1), np.uint16), ((97, 70, 1), np.uint16),
-             ((33, 16, 3), np.uint8)]
+    cases = [
+        ((61, 37, 3), np.uint8),
+        ((20, 9, 1), np.uint16),
+        ((97, 70, 1), np.uint16),
+        ((33, 16, 3), np.uint8),
+    ]
     for (height, width, channels), dtype in cases:
-        images = rng.integers(0, np.iinfo(dtype).max, size=(2, height, width, channels),
-                              dtype=dtype)
+        images = rng.integers(
+            0, np.iinfo(dtype).max, size=(2, height, width, channels), dtype=dtype
+        )
         want = tf.image.resize(images, (32, 16), antialias=True)
-        want = tf.cast(tf.clip_by_value(tf.round(want), 0.0, float(np.iinfo(dtype).max)),
-                       dtype).numpy()
+        want = tf.cast(
+            tf.clip_by_value(tf.round(want), 0.0, float(np.iinfo(dtype).max)), dtype
+        ).numpy()
         got = resize_images(images, (32, 16))
         assert got.dtype == dtype and got.shape == (2, 32, 16, channels)
         diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
@@ -160,19 +170,28 @@ def test_resize_weights_hand_worked():
 
     row = np.array([[0.0, 4.0, 8.0, 12.0]]).reshape(1, 1, 4, 1)
     got = resize_images(row, (1, 2))[0, 0, :, 0]
-    np.testing.assert_allclose(got, [(0.75 * 0 + 0.75 * 4 + 0.25 * 8) / 1.75,
-                                     (0.25 * 4 + 0.75 * 8 + 0.75 * 12) / 1.75])
+    np.testing.assert_allclose(
+        got, [(0.75 * 0 + 0.75 * 4 + 0.25 * 8) / 1.75, (0.25 * 4 + 0.75 * 8 + 0.75 * 12) / 1.75]
+    )
 
 
 def test_gallery_search_against_numpy(trained, model, tmp_path):
     _, _, _, test_sets = trained
     depth, rgb = test_sets["depth"], test_sets["rgb"]
-    gallery = model.build_gallery(depth.images, "depth", ids=depth.person_ids,
-                                  cams=depth.camera_ids, filenames=depth.filenames)
+    gallery = model.build_gallery(
+        depth.images,
+        "depth",
+        ids=depth.person_ids,
+        cams=depth.camera_ids,
+        filenames=depth.filenames,
+    )
     queries = model.embed(rgb.images[:7], "rgb")
     distances, indices = gallery.search(queries, k=5)
-    brute = np.sqrt(((queries[:, None].astype(np.float64)
-                      - gallery.embeddings[None].astype(np.float64)) ** 2).sum(-1))
+    brute = np.sqrt(
+        (
+            (queries[:, None].astype(np.float64) - gallery.embeddings[None].astype(np.float64)) ** 2
+        ).sum(-1)
+    )
     np.testing.assert_array_equal(indices, np.argsort(brute, axis=1, kind="stable")[:, :5])
     np.testing.assert_allclose(distances, np.sort(brute, axis=1)[:, :5], rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(gallery.ids, depth.person_ids)
@@ -233,10 +252,14 @@ def test_distillation_pair_dispatches_by_modality(trained, model, tmp_path):
     pair = inference.load_distillation_run(tmp_path)
     assert pair.networks["rgb"] is pair.step1 and pair.networks["depth"] is pair.step2
     for modality, image_set in test_sets.items():
-        np.testing.assert_allclose(pair.embed(image_set.images[:4], modality),
-                                   model.embed(image_set.images[:4], modality), atol=1e-6)
-    swapped = inference.load_distillation_run(tmp_path, modalities={"depth": "step1",
-                                                                    "rgb": "step2"})
+        np.testing.assert_allclose(
+            pair.embed(image_set.images[:4], modality),
+            model.embed(image_set.images[:4], modality),
+            atol=1e-6,
+        )
+    swapped = inference.load_distillation_run(
+        tmp_path, modalities={"depth": "step1", "rgb": "step2"}
+    )
     assert swapped.networks["depth"] is swapped.step1
     with pytest.raises(ValueError, match="expected one of"):
         inference.load_distillation_run(tmp_path, modalities={"rgb": "step3"})
@@ -266,10 +289,20 @@ def test_cli_prints_and_draws_the_ranked_list(trained, model, tmp_path):
     gallery_dir, query = _write_folder(test_sets, tmp_path)
     out = tmp_path / "ranked.png"
     k = 6
-    command = [sys.executable, "-m", "jaxreid.search_cli", f"--run={trained[0]}",
-               f"--query={query}", "--query_modality=rgb", f"--gallery={gallery_dir}",
-               "--gallery_modality=depth", f"--k={k}", f"--out={out}",
-               r"--pattern=(?P<id>\d{4})/[^/]+\.png$", f"--save_gallery={tmp_path / 'g.npz'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "jaxreid.search_cli",
+        f"--run={trained[0]}",
+        f"--query={query}",
+        "--query_modality=rgb",
+        f"--gallery={gallery_dir}",
+        "--gallery_modality=depth",
+        f"--k={k}",
+        f"--out={out}",
+        r"--pattern=(?P<id>\d{4})/[^/]+\.png$",
+        f"--save_gallery={tmp_path / 'g.npz'}",
+    ]
     env = {**os.environ, "XLA_FLAGS": ""}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -291,16 +324,28 @@ def test_cli_prints_and_draws_the_ranked_list(trained, model, tmp_path):
 
 def test_cli_reports_a_missing_run(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "jaxreid.search_cli", f"--run={tmp_path}", "--query=q.png",
-         "--query_modality=rgb", f"--gallery={tmp_path}"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "XLA_FLAGS": ""})
+        [
+            sys.executable,
+            "-m",
+            "jaxreid.search_cli",
+            f"--run={tmp_path}",
+            "--query=q.png",
+            "--query_modality=rgb",
+            f"--gallery={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XLA_FLAGS": ""},
+    )
     assert done.returncode != 0
     assert "holds neither run.json" in done.stderr
 
 
 def test_inference_does_not_import_tensorflow():
-    code = ("import sys, jaxreid.inference, jaxreid.search_cli; "
-            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys, jaxreid.inference, jaxreid.search_cli; "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

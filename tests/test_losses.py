@@ -49,8 +49,11 @@ def test_batch_hard_matches_brute_force(layout, soft_margin):
     rng = np.random.default_rng(sorted(LABEL_LAYOUTS).index(layout))
     for scale in (0.1, 1.0):  # small scale => many active hinges
         x = (rng.normal(size=(len(labels), 5)) * scale).astype(np.float32)
-        got = float(batch_hard_triplet(jnp.asarray(x), jnp.asarray(labels), margin=0.5,
-                                       soft_margin=soft_margin))
+        got = float(
+            batch_hard_triplet(
+                jnp.asarray(x), jnp.asarray(labels), margin=0.5, soft_margin=soft_margin
+            )
+        )
         want = brute_force_batch_hard(x, labels, 0.5, soft_margin)
         assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
 
@@ -68,7 +71,8 @@ def test_batch_hard_hand_worked_example():
     # Soft margin: log(1 + e^-2), log(1 + e^-1), log(1 + e^2), log(1 + e^-2)
     #   = 0.126928, 0.313262, 2.126928, 0.126928 -> mean 0.673511
     assert float(batch_hard_triplet(x, labels, soft_margin=True)) == pytest.approx(
-        0.6735114, abs=1e-6)
+        0.6735114, abs=1e-6
+    )
     # Adding 10 with a label of its own: it has no positive, so it is not an anchor, but
     # it is a negative for the others (anchor 7 now has d_an = 3 -> 4 - 3 + 0.5 = 1.5):
     #   (0 + 0 + 2.5 + 1.5) / 4 = 1.0
@@ -90,8 +94,9 @@ def test_batch_hard_gradients_finite_when_embeddings_coincide():
     x = jnp.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [3.0, -1.0], [3.0, -1.0]])
     labels = jnp.array([0, 0, 1, 1, 2])  # coinciding positives and coinciding negatives
     for soft in (False, True):
-        value, grad = jax.value_and_grad(
-            lambda e: batch_hard_triplet(e, labels, soft_margin=soft))(x)
+        value, grad = jax.value_and_grad(lambda e: batch_hard_triplet(e, labels, soft_margin=soft))(
+            x
+        )
         assert np.isfinite(float(value))
         assert np.all(np.isfinite(np.asarray(grad)))
     all_same = jnp.ones((4, 3))
@@ -105,8 +110,9 @@ def test_batch_hard_gradient_matches_finite_differences():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(6, 3))
     labels = np.array([0, 0, 1, 1, 2, 2])
-    grad = np.asarray(jax.grad(lambda e: batch_hard_triplet(e, jnp.asarray(labels)))(
-        jnp.asarray(x, jnp.float32)))
+    grad = np.asarray(
+        jax.grad(lambda e: batch_hard_triplet(e, jnp.asarray(labels)))(jnp.asarray(x, jnp.float32))
+    )
     eps = 1e-4
     numeric = np.zeros_like(x)
     for i in range(x.shape[0]):
@@ -114,8 +120,10 @@ def test_batch_hard_gradient_matches_finite_differences():
             plus, minus = x.copy(), x.copy()
             plus[i, k] += eps
             minus[i, k] -= eps
-            numeric[i, k] = (brute_force_batch_hard(plus, labels, 0.5, False)
-                             - brute_force_batch_hard(minus, labels, 0.5, False)) / (2 * eps)
+            numeric[i, k] = (
+                brute_force_batch_hard(plus, labels, 0.5, False)
+                - brute_force_batch_hard(minus, labels, 0.5, False)
+            ) / (2 * eps)
     np.testing.assert_allclose(grad, numeric, atol=1e-3)
 
 
@@ -130,7 +138,8 @@ def test_softmax_cross_entropy_matches_numpy():
     assert float(got) == pytest.approx(want, rel=1e-5)
     # Hand-worked: uniform logits over 4 classes -> log 4.
     assert float(softmax_cross_entropy(jnp.zeros((2, 4)), jnp.array([1, 2]))) == (
-        pytest.approx(math.log(4)))
+        pytest.approx(math.log(4))
+    )
 
 
 def test_mse_distillation_matches_numpy():
@@ -140,12 +149,13 @@ def test_mse_distillation_matches_numpy():
     squared = (student.astype(np.float64) - teacher) ** 2
     s, t = jnp.asarray(student), jnp.asarray(teacher)
     assert float(mse_distillation(s, t)) == pytest.approx(squared.sum(), rel=1e-5)
-    assert float(mse_distillation(s, t, reduction="sum")) == pytest.approx(squared.sum(),
-                                                                           rel=1e-5)
+    assert float(mse_distillation(s, t, reduction="sum")) == pytest.approx(squared.sum(), rel=1e-5)
     assert float(mse_distillation(s, t, reduction="per_sample")) == pytest.approx(
-        squared.sum(axis=1).mean(), rel=1e-5)
-    assert float(mse_distillation(s, t, reduction="mean")) == pytest.approx(squared.mean(),
-                                                                            rel=1e-5)
+        squared.sum(axis=1).mean(), rel=1e-5
+    )
+    assert float(mse_distillation(s, t, reduction="mean")) == pytest.approx(
+        squared.mean(), rel=1e-5
+    )
     # Hand-worked: student [[1, 2], [0, 0]], teacher [[0, 0], [0, 1]]:
     # squared errors 1, 4, 0, 1 -> sum 6, per-sample (5 + 1) / 2 = 3, mean 6 / 4 = 1.5.
     a, b = jnp.array([[1.0, 2.0], [0.0, 0.0]]), jnp.array([[0.0, 0.0], [0.0, 1.0]])

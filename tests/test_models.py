@@ -20,7 +20,8 @@ from jaxreid.models import (
 
 def _abstract_variables(model, shape=(1, 64, 32, 3)):
     return jax.eval_shape(
-        lambda: model.init(jax.random.key(0), jnp.zeros(shape, jnp.float32), train=False))
+        lambda: model.init(jax.random.key(0), jnp.zeros(shape, jnp.float32), train=False)
+    )
 
 
 def _num_params(tree):
@@ -47,14 +48,25 @@ def test_param_names_mirror_torchvision():
     assert params["conv1"]["kernel"].shape == (7, 7, 3, 64)
     assert set(params["bn1"]) == {"scale", "bias"}
     block = params["layer1_0"]
-    assert set(block) == {"conv1", "bn1", "conv2", "bn2", "conv3", "bn3",
-                          "downsample_conv", "downsample_bn"}
+    assert set(block) == {
+        "conv1",
+        "bn1",
+        "conv2",
+        "bn2",
+        "conv3",
+        "bn3",
+        "downsample_conv",
+        "downsample_bn",
+    }
     # Stride is on the 3x3 conv (torchvision v1.5); layer2_0 changes shape -> downsample.
     assert params["layer2_0"]["conv2"]["kernel"].shape == (3, 3, 128, 128)
     assert params["layer2_0"]["downsample_conv"]["kernel"].shape == (1, 1, 256, 512)
     assert "downsample_conv" not in params["layer2_1"]
     assert sorted(k for k in params if k.startswith("layer4")) == [
-        "layer4_0", "layer4_1", "layer4_2"]
+        "layer4_0",
+        "layer4_1",
+        "layer4_2",
+    ]
     # ResNet18's first block keeps 64 channels at stride 1: no downsample.
     params18 = _abstract_variables(ResNet18())["params"]
     assert set(params18["layer1_0"]) == {"conv1", "bn1", "conv2", "bn2"}
@@ -98,8 +110,9 @@ def test_output_and_intermediate_shapes(small_model_and_variables):
     # Embedding is ReLU'd (author's code: Linear -> BatchNorm1d -> ReLU).
     assert np.all(np.asarray(embedding) >= 0)
     # pooled is the spatial mean of layer4.
-    np.testing.assert_allclose(inter["pooled"], np.asarray(inter["layer4"]).mean(axis=(1, 2)),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        inter["pooled"], np.asarray(inter["layer4"]).mean(axis=(1, 2)), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_eval_logits_are_classifier_of_embedding(small_model_and_variables):
@@ -108,7 +121,8 @@ def test_eval_logits_are_classifier_of_embedding(small_model_and_variables):
     _, inter = model.apply(variables, x, train=False)
     classifier = variables["params"]["classifier"]
     expected = np.asarray(inter["embedding"]) @ np.asarray(classifier["kernel"]) + np.asarray(
-        classifier["bias"])
+        classifier["bias"]
+    )
     np.testing.assert_allclose(inter["logits"], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -117,8 +131,9 @@ def test_dropout_only_in_train(small_model_and_variables):
     x = jax.random.normal(jax.random.key(3), (4, 32, 16, 1))
 
     def run(train, key):
-        (emb, inter), _ = model.apply(variables, x, train=train, mutable=["batch_stats"],
-                                      rngs={"dropout": key})
+        (emb, inter), _ = model.apply(
+            variables, x, train=train, mutable=["batch_stats"], rngs={"dropout": key}
+        )
         return np.asarray(emb), np.asarray(inter["logits"])
 
     emb_a, logits_a = run(True, jax.random.key(10))
@@ -135,16 +150,18 @@ def test_dropout_only_in_train(small_model_and_variables):
     np.testing.assert_array_equal(eval_a, eval_b)
 
     no_drop_model = model.clone(dropout_rate=0.0)
-    (_, inter_0), _ = no_drop_model.apply(variables, x, train=True, mutable=["batch_stats"],
-                                          rngs={"dropout": jax.random.key(10)})
+    (_, inter_0), _ = no_drop_model.apply(
+        variables, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(10)}
+    )
     np.testing.assert_allclose(inter_0["logits"], no_dropout, rtol=1e-5, atol=1e-6)
 
 
 def test_batch_stats_update_in_train_only(small_model_and_variables):
     model, variables = small_model_and_variables
     x = jax.random.normal(jax.random.key(4), (4, 32, 16, 1)) + 1.0
-    _, updated = model.apply(variables, x, train=True, mutable=["batch_stats"],
-                             rngs={"dropout": jax.random.key(0)})
+    _, updated = model.apply(
+        variables, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)}
+    )
     before = jax.tree.leaves(variables["batch_stats"])
     after = jax.tree.leaves(updated["batch_stats"])
     assert len(before) == len(after) > 0
@@ -163,19 +180,18 @@ def test_batchnorm_torch_semantics_against_numpy():
     variables = bn.init(jax.random.key(0), x, train=False)
     scale = rng.uniform(0.5, 1.5, 6).astype(np.float32)
     bias = rng.normal(size=6).astype(np.float32)
-    variables = {"params": {"scale": scale, "bias": bias},
-                 "batch_stats": {"mean": np.full(6, 0.5, np.float32),
-                                 "var": np.full(6, 2.0, np.float32)}}
+    variables = {
+        "params": {"scale": scale, "bias": bias},
+        "batch_stats": {"mean": np.full(6, 0.5, np.float32), "var": np.full(6, 2.0, np.float32)},
+    }
     y, updated = bn.apply(variables, x, train=True, mutable=["batch_stats"])
 
     flat = x.reshape(-1, 6).astype(np.float64)
     mean = flat.mean(0)
     biased = flat.var(0)
     unbiased = flat.var(0, ddof=1)  # torch stores the unbiased variance
-    np.testing.assert_allclose(updated["batch_stats"]["mean"], 0.9 * 0.5 + 0.1 * mean,
-                               rtol=1e-5)
-    np.testing.assert_allclose(updated["batch_stats"]["var"], 0.9 * 2.0 + 0.1 * unbiased,
-                               rtol=1e-5)
+    np.testing.assert_allclose(updated["batch_stats"]["mean"], 0.9 * 0.5 + 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(updated["batch_stats"]["var"], 0.9 * 2.0 + 0.1 * unbiased, rtol=1e-5)
     # Normalisation itself uses the biased batch variance (as torch does).
     expected = (x - mean) / np.sqrt(biased + 1e-5) * scale + bias
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
@@ -196,7 +212,8 @@ def test_embedding_size_none_uses_logits_as_embedding():
     classifier = variables["params"]["classifier"]
     assert classifier["kernel"].shape == (64, 7)
     expected = np.asarray(inter["pooled"]) @ np.asarray(classifier["kernel"]) + np.asarray(
-        classifier["bias"])
+        classifier["bias"]
+    )
     np.testing.assert_allclose(embedding, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -204,8 +221,7 @@ def test_no_classifier_for_pure_triplet():
     model = create_model("resnet18", num_classes=0, embedding_size=32, width=8)
     shapes = _abstract_variables(model, (2, 32, 16, 3))
     assert "classifier" not in shapes["params"]
-    out = jax.eval_shape(lambda v: model.apply(v, jnp.zeros((2, 32, 16, 3)), train=False),
-                         shapes)
+    out = jax.eval_shape(lambda v: model.apply(v, jnp.zeros((2, 32, 16, 3)), train=False), shapes)
     embedding, inter = out
     assert embedding.shape == (2, 32)
     assert "logits" not in inter
@@ -232,12 +248,12 @@ def test_registry_and_unknown_name():
 
 
 def test_bfloat16_compute_float32_params():
-    model = create_model("resnet18", num_classes=4, embedding_size=16, width=8,
-                         dtype=jnp.bfloat16)
+    model = create_model("resnet18", num_classes=4, embedding_size=16, width=8, dtype=jnp.bfloat16)
     shapes = _abstract_variables(model, (2, 32, 16, 3))
     assert {leaf.dtype for leaf in jax.tree.leaves(shapes)} == {jnp.dtype(jnp.float32)}
     embedding, inter = jax.eval_shape(
-        lambda v: model.apply(v, jnp.zeros((2, 32, 16, 3)), train=False), shapes)
+        lambda v: model.apply(v, jnp.zeros((2, 32, 16, 3)), train=False), shapes
+    )
     assert inter["layer4"].dtype == jnp.bfloat16
     assert embedding.dtype == jnp.float32 and inter["logits"].dtype == jnp.float32
 
@@ -252,6 +268,7 @@ def test_kaiming_init_and_zero_init_residual():
     assert np.all(np.asarray(params["layer1_0"]["bn2"]["scale"]) == 0)
     assert np.all(np.asarray(params["layer1_0"]["bn1"]["scale"]) == 1)
     assert np.all(np.asarray(params["bn1"]["bias"]) == 0)
-    default = ResNet18(num_filters=16).init(jax.random.key(0), jnp.zeros((1, 32, 16, 3)),
-                                            train=False)
+    default = ResNet18(num_filters=16).init(
+        jax.random.key(0), jnp.zeros((1, 32, 16, 3)), train=False
+    )
     assert np.all(np.asarray(default["params"]["layer1_0"]["bn2"]["scale"]) == 1)

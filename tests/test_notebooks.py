@@ -43,10 +43,15 @@ def inject(nb, params: dict):
 
 def execute(name, params, timeout):
     nb = inject(read(name), params)
-    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": COLAB}})
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    client = nbclient.NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": COLAB}}
+    )
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "",
+        "JAX_DISABLE_MOST_OPTIMIZATIONS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     start = time.time()
     client.execute(env=env)
     return nb, time.time() - start
@@ -68,10 +73,16 @@ def test_notebook_runs_in_tiny_mode(name, data_dir, tmp_path):
         params["DATA_DIR"] = str(tmp_path / "tfds")  # SYSU-MM01's dummy folder, built here.
     nb, elapsed = execute(name, params, BUDGET[name])
     assert elapsed < BUDGET[name], f"{name} took {elapsed:.0f} s"
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
     assert not errors
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if "image/png" in o.get("data", {})]
+    images = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
     assert images, "the notebook displayed no figure"
     print(f"{name}: {elapsed:.1f} s")

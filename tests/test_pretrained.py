@@ -77,7 +77,8 @@ class TorchResNet(nn.Module):
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
                 nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
-                nn.BatchNorm2d(planes * block.expansion))
+                nn.BatchNorm2d(planes * block.expansion),
+            )
         layers = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * block.expansion
         layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
@@ -166,30 +167,39 @@ def test_channel_map_and_npz_and_safetensors(tmp_path):
     np.savez(npz_path, **state)
     rgb_kernel = state["conv1.weight"]  # [64, 3, 7, 7]
 
-    variables = load_torchvision_resnet(str(npz_path), "resnet18", in_channels=2,
-                                        channel_map=(2, "gray"))
+    variables = load_torchvision_resnet(
+        str(npz_path), "resnet18", in_channels=2, channel_map=(2, "gray")
+    )
     kernel = variables["params"]["conv1"]["kernel"]  # [7, 7, 2, 64]
     np.testing.assert_array_equal(kernel[:, :, 0, :], rgb_kernel[:, 2].transpose(1, 2, 0))
-    np.testing.assert_allclose(kernel[:, :, 1, :], rgb_kernel.sum(axis=1).transpose(1, 2, 0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        kernel[:, :, 1, :], rgb_kernel.sum(axis=1).transpose(1, 2, 0), rtol=1e-6
+    )
     # Default 2-channel layout (Wu et al. 2017 zero-padding): both channels gray.
     default2 = load_torchvision_resnet(str(npz_path), "resnet18", in_channels=2)
-    np.testing.assert_array_equal(default2["params"]["conv1"]["kernel"][:, :, 0],
-                                  default2["params"]["conv1"]["kernel"][:, :, 1])
+    np.testing.assert_array_equal(
+        default2["params"]["conv1"]["kernel"][:, :, 0],
+        default2["params"]["conv1"]["kernel"][:, :, 1],
+    )
     # Other leaves: layout transposes and BN renames.
     block = variables["params"]["layer2_0"]
-    np.testing.assert_array_equal(block["downsample_conv"]["kernel"],
-                                  state["layer2.0.downsample.0.weight"].transpose(2, 3, 1, 0))
-    np.testing.assert_array_equal(block["downsample_bn"]["scale"],
-                                  state["layer2.0.downsample.1.weight"])
-    np.testing.assert_array_equal(variables["batch_stats"]["layer4_1"]["bn2"]["var"],
-                                  state["layer4.1.bn2.running_var"])
+    np.testing.assert_array_equal(
+        block["downsample_conv"]["kernel"],
+        state["layer2.0.downsample.0.weight"].transpose(2, 3, 1, 0),
+    )
+    np.testing.assert_array_equal(
+        block["downsample_bn"]["scale"], state["layer2.0.downsample.1.weight"]
+    )
+    np.testing.assert_array_equal(
+        variables["batch_stats"]["layer4_1"]["bn2"]["var"], state["layer4.1.bn2.running_var"]
+    )
     assert "fc" not in variables["params"]
 
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
     st_path = tmp_path / "resnet18.safetensors"
-    safetensors_numpy.save_file({k: np.ascontiguousarray(v) for k, v in state.items()},
-                                str(st_path))
+    safetensors_numpy.save_file(
+        {k: np.ascontiguousarray(v) for k, v in state.items()}, str(st_path)
+    )
     from_st = load_torchvision_resnet(str(st_path), "resnet18")
     from_npz = load_torchvision_resnet(str(npz_path), "resnet18")
     jax.tree.map(np.testing.assert_array_equal, from_st, from_npz)
@@ -218,28 +228,35 @@ def test_merge_into_reid_model_and_shape_mismatch(tmp_path):
     model = _random_torch_resnet("resnet18", seed=2)
     path = tmp_path / "resnet18.pth"
     torch.save({"state_dict": {f"base.{k}": v for k, v in model.state_dict().items()}}, path)
-    pretrained = load_torchvision_resnet(str(path), "resnet18", in_channels=1,
-                                         key_prefix="base.")
+    pretrained = load_torchvision_resnet(str(path), "resnet18", in_channels=1, key_prefix="base.")
 
     reid = create_model("resnet18", num_classes=3, embedding_size=8)
     shapes = jax.eval_shape(
-        lambda: reid.init(jax.random.key(0), jnp.zeros((1, 64, 32, 1)), train=False))
+        lambda: reid.init(jax.random.key(0), jnp.zeros((1, 64, 32, 1)), train=False)
+    )
     variables = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     merged = merge_into(variables, pretrained)
     np.testing.assert_array_equal(
         merged["params"]["backbone"]["layer3_1"]["conv2"]["kernel"],
-        model.state_dict()["layer3.1.conv2.weight"].numpy().transpose(2, 3, 1, 0))
-    np.testing.assert_array_equal(merged["batch_stats"]["backbone"]["bn1"]["mean"],
-                                  model.state_dict()["bn1.running_mean"].numpy())
+        model.state_dict()["layer3.1.conv2.weight"].numpy().transpose(2, 3, 1, 0),
+    )
+    np.testing.assert_array_equal(
+        merged["batch_stats"]["backbone"]["bn1"]["mean"],
+        model.state_dict()["bn1.running_mean"].numpy(),
+    )
     assert merged["params"]["classifier"] is variables["params"]["classifier"]
     assert float(jnp.abs(variables["params"]["backbone"]["bn1"]["scale"]).sum()) == 0.0
 
     # 3-channel model vs 1-channel weights, and a reduced-width model: key and both shapes.
     rgb_model = create_model("resnet18", num_classes=3, embedding_size=8)
     rgb_shapes = jax.eval_shape(
-        lambda: rgb_model.init(jax.random.key(0), jnp.zeros((1, 64, 32, 3)), train=False))
-    with pytest.raises(ValueError, match=r"params/backbone/conv1/kernel: pretrained "
-                                         r"\(7, 7, 1, 64\) vs model \(7, 7, 3, 64\)"):
+        lambda: rgb_model.init(jax.random.key(0), jnp.zeros((1, 64, 32, 3)), train=False)
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"params/backbone/conv1/kernel: pretrained "
+        r"\(7, 7, 1, 64\) vs model \(7, 7, 3, 64\)",
+    ):
         merge_into(rgb_shapes, pretrained)
     # Wrong prefix: nothing to replace.
     with pytest.raises(ValueError, match="missing from pretrained"):

@@ -14,44 +14,54 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def config(name, arg, data_dir, manual_dir):
-  path = os.path.join(ROOT, "configs", f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"config_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  cfg = module.get_config(arg)
-  cfg.data.data_dir = data_dir
-  cfg.data.manual_dir = os.path.join(ROOT, "datasets", manual_dir)
-  cfg.batch.num_identities = 2
-  cfg.num_train_steps = 4
-  cfg.eval_every_steps = 4
-  return cfg
+    path = os.path.join(ROOT, "configs", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"config_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = module.get_config(arg)
+    cfg.data.data_dir = data_dir
+    cfg.data.manual_dir = os.path.join(ROOT, "datasets", manual_dir)
+    cfg.batch.num_identities = 2
+    cfg.num_train_steps = 4
+    cfg.eval_every_steps = 4
+    return cfg
 
 
 def test_sysu_quick_reports_the_sysu_protocol(tmp_path):
-  from jaxreid import train
+    from jaxreid import train
 
-  cfg = config("sysu", "quick", str(tmp_path / "tfds"), "sysu_mm01/dummy_data")
-  results = train.train_and_evaluate(cfg, str(tmp_path / "run"))
-  assert set(results["test"]) == {"all_single", "indoor_single"}
-  for setting in results["test"].values():
-    assert 0.0 <= setting["mAP"] <= 1.0 and setting["num_trials"] == len(setting["trials"]) == 10
-  assert "Indoor-search single-shot" in (tmp_path / "run" / "results.md").read_text()
+    cfg = config("sysu", "quick", str(tmp_path / "tfds"), "sysu_mm01/dummy_data")
+    results = train.train_and_evaluate(cfg, str(tmp_path / "run"))
+    assert set(results["test"]) == {"all_single", "indoor_single"}
+    for setting in results["test"].values():
+        assert (
+            0.0 <= setting["mAP"] <= 1.0 and setting["num_trials"] == len(setting["trials"]) == 10
+        )
+    assert "Indoor-search single-shot" in (tmp_path / "run" / "results.md").read_text()
 
 
 def test_biwi_quick_holds_out_a_fold_of_the_design_set(tmp_path):
-  from jaxreid import train
-  from jaxreid.data import sources
-  from jaxreid.datasets import splits
+    from jaxreid import train
+    from jaxreid.data import sources
+    from jaxreid.datasets import splits
 
-  cfg = config("biwi", "quick", str(tmp_path / "tfds"), "biwi_rgbd_id/dummy_data/distributed")
-  cfg.data.num_val_ids = 1
-  loaded = sources.load_splits(cfg.data)
-  design = np.unique(np.concatenate([s.person_ids for s in loaded["train"].values()] +
-                                    [s.person_ids for s in loaded["val"].values()]))
-  fold = splits.cross_validation_folds(design.tolist(), num_folds=3, seed=0, num_val_ids=1)[0]
-  for modality in ("rgb", "depth"):
-    assert set(loaded["val"][modality].person_ids) == set(fold["val"])
-    assert not set(loaded["train"][modality].person_ids) & set(fold["val"])
-  results = train.train_and_evaluate(cfg, str(tmp_path / "run"))
-  assert set(results["test"]) == {"Q:rgb G:depth", "Q:depth G:rgb", "Q:rgb G:rgb",
-                                  "Q:depth G:depth"}
+    cfg = config("biwi", "quick", str(tmp_path / "tfds"), "biwi_rgbd_id/dummy_data/distributed")
+    cfg.data.num_val_ids = 1
+    loaded = sources.load_splits(cfg.data)
+    design = np.unique(
+        np.concatenate(
+            [s.person_ids for s in loaded["train"].values()]
+            + [s.person_ids for s in loaded["val"].values()]
+        )
+    )
+    fold = splits.cross_validation_folds(design.tolist(), num_folds=3, seed=0, num_val_ids=1)[0]
+    for modality in ("rgb", "depth"):
+        assert set(loaded["val"][modality].person_ids) == set(fold["val"])
+        assert not set(loaded["train"][modality].person_ids) & set(fold["val"])
+    results = train.train_and_evaluate(cfg, str(tmp_path / "run"))
+    assert set(results["test"]) == {
+        "Q:rgb G:depth",
+        "Q:depth G:rgb",
+        "Q:rgb G:rgb",
+        "Q:depth G:depth",
+    }

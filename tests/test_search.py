@@ -61,8 +61,7 @@ def test_exact_top_k_with_ties_across_chunks(metric):
     # many exact ties at every rank: the order within them is the stable (index) order
     assert (np.diff(ref_d, axis=1) == 0).mean() > 0.5
 
-    dist, idx = top_k_search(queries, gallery, k, metric=metric, chunk_size=64,
-                             query_chunk_size=4)
+    dist, idx = top_k_search(queries, gallery, k, metric=metric, chunk_size=64, query_chunk_size=4)
     assert dist.shape == (10, k) and idx.shape == (10, k)
     assert dist.dtype == np.float32 and idx.dtype == np.int64
     np.testing.assert_array_equal(idx, ref_i)
@@ -71,8 +70,8 @@ def test_exact_top_k_with_ties_across_chunks(metric):
     # first, at distance 0, in index order
     copies = np.flatnonzero((gallery == gallery[5]).all(axis=1))
     assert {5, 70, 150, 299} <= set(copies.tolist())
-    np.testing.assert_array_equal(idx[0, :len(copies)], copies)
-    assert np.all(dist[0, :len(copies)] == 0.0)
+    np.testing.assert_array_equal(idx[0, : len(copies)], copies)
+    assert np.all(dist[0, : len(copies)] == 0.0)
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -84,16 +83,13 @@ def test_continuous_embeddings_match_bruteforce(metric):
     ref_d, ref_i = _reference_top_k(queries, gallery, k, metric)
     full = _reference_distances(queries, gallery, metric)
 
-    dist, idx = top_k_search(queries, gallery, k, metric=metric, chunk_size=32,
-                             query_chunk_size=3)
+    dist, idx = top_k_search(queries, gallery, k, metric=metric, chunk_size=32, query_chunk_size=3)
     np.testing.assert_allclose(dist, ref_d, rtol=1e-4, atol=1e-4)
     # each returned index really is at its reported distance, and no index repeats
-    np.testing.assert_allclose(np.take_along_axis(full, idx, axis=1), dist,
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.take_along_axis(full, idx, axis=1), dist, rtol=1e-4, atol=1e-4)
     assert all(len(set(row)) == k for row in idx.tolist())
     # where the reference ranking is unambiguous (gaps above float32 noise) it is matched
-    gap = np.minimum(np.diff(ref_d, axis=1, prepend=-np.inf),
-                     np.diff(ref_d, axis=1, append=np.inf))
+    gap = np.minimum(np.diff(ref_d, axis=1, prepend=-np.inf), np.diff(ref_d, axis=1, append=np.inf))
     clear = gap > 1e-3
     assert clear.mean() > 0.8
     np.testing.assert_array_equal(idx[clear], ref_i[clear])
@@ -135,13 +131,16 @@ def test_gallery_add_and_search_uses_its_metric():
     queries = rng.normal(size=(5, 12)).astype(np.float32)
 
     built = Gallery(dim=12, metric="cosine")
-    built.add(full.embeddings[:50], full.ids[:50], full.cams[:50], full.modality[:50],
-              full.filenames[:50])
+    built.add(
+        full.embeddings[:50], full.ids[:50], full.cams[:50], full.modality[:50], full.filenames[:50]
+    )
     first = built.search(queries, k=10, chunk_size=16)  # caches the device chunks
     np.testing.assert_array_equal(
-        first[1], _reference_top_k(queries, full.embeddings[:50], 10, "cosine")[1])
-    built.add(full.embeddings[50:], full.ids[50:], full.cams[50:], full.modality[50:],
-              full.filenames[50:])
+        first[1], _reference_top_k(queries, full.embeddings[:50], 10, "cosine")[1]
+    )
+    built.add(
+        full.embeddings[50:], full.ids[50:], full.cams[50:], full.modality[50:], full.filenames[50:]
+    )
     assert len(built) == 130
     for name in ("embeddings", "ids", "cams", "modality", "filenames"):
         np.testing.assert_array_equal(getattr(built, name), getattr(full, name))
@@ -153,7 +152,8 @@ def test_gallery_add_and_search_uses_its_metric():
     # metric override and a single [D] query
     _, idx_l2 = built.search(queries[0], k=3, metric="l2")
     np.testing.assert_array_equal(
-        idx_l2, _reference_top_k(queries[:1], full.embeddings, 3, "euclidean")[1])
+        idx_l2, _reference_top_k(queries[:1], full.embeddings, 3, "euclidean")[1]
+    )
 
     one = Gallery(np.ones((2, 3)), modality="rgb")
     np.testing.assert_array_equal(one.modality, ["rgb", "rgb"])
@@ -192,16 +192,30 @@ def test_load_bad_files_name_file_and_key(tmp_path):
     rng = np.random.default_rng(5)
     gallery = _gallery(rng, n=4)
     no_ids = tmp_path / "no_ids.npz"
-    np.savez(no_ids, format_version=1, metric="cosine", embeddings=gallery.embeddings,
-             cams=gallery.cams, modality=gallery.modality, filenames=gallery.filenames)
+    np.savez(
+        no_ids,
+        format_version=1,
+        metric="cosine",
+        embeddings=gallery.embeddings,
+        cams=gallery.cams,
+        modality=gallery.modality,
+        filenames=gallery.filenames,
+    )
     with pytest.raises(ValueError) as err:
         Gallery.load(no_ids)
     assert str(no_ids) in str(err.value) and "missing key 'ids'" in str(err.value)
 
     wrong_rows = tmp_path / "wrong_rows.npz"
-    np.savez(wrong_rows, format_version=1, metric="cosine", embeddings=gallery.embeddings,
-             ids=gallery.ids[:3], cams=gallery.cams, modality=gallery.modality,
-             filenames=gallery.filenames)
+    np.savez(
+        wrong_rows,
+        format_version=1,
+        metric="cosine",
+        embeddings=gallery.embeddings,
+        ids=gallery.ids[:3],
+        cams=gallery.cams,
+        modality=gallery.modality,
+        filenames=gallery.filenames,
+    )
     with pytest.raises(ValueError, match="wrong_rows.npz.*ids: expected \\[4\\]"):
         Gallery.load(wrong_rows)
 

@@ -10,115 +10,120 @@ from jaxreid import train
 
 
 def tiny_config(loss="softmax", optim="sgd"):
-  config = config_lib.default_config()
-  config.model.width = 8
-  config.model.embedding_size = 16
-  config.data.image_size = (32, 16)
-  config.loss.name = loss
-  config.optim.name = optim
-  config.optim.learning_rate = 0.01
-  config.optim.warmup_steps = 0
-  config.num_train_steps = 10
-  return config
+    config = config_lib.default_config()
+    config.model.width = 8
+    config.model.embedding_size = 16
+    config.data.image_size = (32, 16)
+    config.loss.name = loss
+    config.optim.name = optim
+    config.optim.learning_rate = 0.01
+    config.optim.warmup_steps = 0
+    config.num_train_steps = 10
+    return config
 
 
 def batch(seed, n=16, classes=4):
-  rng = np.random.default_rng(seed)
-  return {
-      "image": rng.normal(size=(n, 32, 16, 3)).astype(np.float32),
-      "label": np.repeat(np.arange(classes), n // classes).astype(np.int32),
-      "modality": np.zeros(n, np.int32),
-  }
+    rng = np.random.default_rng(seed)
+    return {
+        "image": rng.normal(size=(n, 32, 16, 3)).astype(np.float32),
+        "label": np.repeat(np.arange(classes), n // classes).astype(np.int32),
+        "modality": np.zeros(n, np.int32),
+    }
 
 
 # Adam divides by the root of the squared gradient, which turns float round-off in
 # near-zero gradients into full-size steps, so the comparison uses SGD for every loss.
 @pytest.mark.parametrize("loss,optim", [("softmax", "sgd"), ("triplet", "momentum")])
 def test_eight_devices_equal_one_device(loss, optim):
-  assert jax.device_count() == 8, "tests/conftest.py should provide 8 host devices"
-  config = tiny_config(loss, optim)
-  results = []
-  for devices in (jax.devices()[:1], jax.devices()):
-    run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=devices)
-    state = run.init_state()
-    for step in range(2):
-      state, metrics = run.train_step(state, run.global_batch(batch(step)))
-    results.append((jax.device_get(state), jax.device_get(metrics)))
-  (one, m1), (eight, m8) = results
-  np.testing.assert_allclose(m1["loss"], m8["loss"], rtol=1e-5, atol=1e-5)
-  flat1 = jax.tree_util.tree_leaves_with_path({"p": one.params, "s": one.model_state})
-  flat8 = jax.tree.leaves({"p": eight.params, "s": eight.model_state})
-  assert len(flat1) == len(flat8)
-  for (path, a), b in zip(flat1, flat8):
-    np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5, err_msg=jax.tree_util.keystr(path))
-  # The step really changed the parameters and the BN statistics.
-  fresh = jax.device_get(
-      train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices()[:1])
-      .init_state())
-  assert not np.allclose(
-      fresh.model_state["batch_stats"]["backbone"]["bn1"]["mean"],
-      one.model_state["batch_stats"]["backbone"]["bn1"]["mean"])
+    assert jax.device_count() == 8, "tests/conftest.py should provide 8 host devices"
+    config = tiny_config(loss, optim)
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()):
+        run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=devices)
+        state = run.init_state()
+        for step in range(2):
+            state, metrics = run.train_step(state, run.global_batch(batch(step)))
+        results.append((jax.device_get(state), jax.device_get(metrics)))
+    (one, m1), (eight, m8) = results
+    np.testing.assert_allclose(m1["loss"], m8["loss"], rtol=1e-5, atol=1e-5)
+    flat1 = jax.tree_util.tree_leaves_with_path({"p": one.params, "s": one.model_state})
+    flat8 = jax.tree.leaves({"p": eight.params, "s": eight.model_state})
+    assert len(flat1) == len(flat8)
+    for (path, a), b in zip(flat1, flat8):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5, err_msg=jax.tree_util.keystr(path))
+    # The step really changed the parameters and the BN statistics.
+    fresh = jax.device_get(
+        train.Run(
+            config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices()[:1]
+        ).init_state()
+    )
+    assert not np.allclose(
+        fresh.model_state["batch_stats"]["backbone"]["bn1"]["mean"],
+        one.model_state["batch_stats"]["backbone"]["bn1"]["mean"],
+    )
 
 
 def test_batchnorm_uses_global_batch_statistics():
-  """A batch whose halves differ: per-device statistics would differ from global ones."""
-  config = tiny_config()
-  images = batch(0)["image"]
-  images[8:] += 5.0  # Devices 4..7 see shifted images only.
-  b = {**batch(0), "image": images}
-  run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices())
-  state, _ = run.train_step(run.init_state(), run.global_batch(b))
-  run1 = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices()[:1])
-  state1, _ = run1.train_step(run1.init_state(), run1.global_batch(b))
-  np.testing.assert_allclose(
-      jax.device_get(state.model_state["batch_stats"]["backbone"]["bn1"]["var"]),
-      jax.device_get(state1.model_state["batch_stats"]["backbone"]["bn1"]["var"]),
-      rtol=1e-5, atol=1e-6)
+    """A batch whose halves differ: per-device statistics would differ from global ones."""
+    config = tiny_config()
+    images = batch(0)["image"]
+    images[8:] += 5.0  # Devices 4..7 see shifted images only.
+    b = {**batch(0), "image": images}
+    run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices())
+    state, _ = run.train_step(run.init_state(), run.global_batch(b))
+    run1 = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices()[:1])
+    state1, _ = run1.train_step(run1.init_state(), run1.global_batch(b))
+    np.testing.assert_allclose(
+        jax.device_get(state.model_state["batch_stats"]["backbone"]["bn1"]["var"]),
+        jax.device_get(state1.model_state["batch_stats"]["backbone"]["bn1"]["var"]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_learning_rate_schedule_warmup_then_cosine():
-  optim = config_lib.default_config().optim
-  optim.learning_rate, optim.warmup_steps, optim.schedule = 0.1, 10, "cosine"
-  schedule = train.learning_rate_schedule(optim, 110)
-  assert float(schedule(0)) == 0.0
-  np.testing.assert_allclose(float(schedule(5)), 0.05, rtol=1e-6)
-  np.testing.assert_allclose(float(schedule(10)), 0.1, rtol=1e-6)
-  # Half-way through the 100 cosine steps: 0.1 * (1 + cos(pi/2)) / 2.
-  np.testing.assert_allclose(float(schedule(60)), 0.05, rtol=1e-5)
-  np.testing.assert_allclose(float(schedule(110)), 0.0, atol=1e-8)
+    optim = config_lib.default_config().optim
+    optim.learning_rate, optim.warmup_steps, optim.schedule = 0.1, 10, "cosine"
+    schedule = train.learning_rate_schedule(optim, 110)
+    assert float(schedule(0)) == 0.0
+    np.testing.assert_allclose(float(schedule(5)), 0.05, rtol=1e-6)
+    np.testing.assert_allclose(float(schedule(10)), 0.1, rtol=1e-6)
+    # Half-way through the 100 cosine steps: 0.1 * (1 + cos(pi/2)) / 2.
+    np.testing.assert_allclose(float(schedule(60)), 0.05, rtol=1e-5)
+    np.testing.assert_allclose(float(schedule(110)), 0.0, atol=1e-8)
 
 
 def test_weight_decay_only_on_kernels():
-  optim = ml_collections.ConfigDict(config_lib.default_config().optim.to_dict())
-  optim.name, optim.momentum, optim.weight_decay = "momentum", 0.0, 0.5
-  tx = train.create_optimizer(optim, lambda step: 1.0)
-  params = {"kernel": np.ones((2, 2), np.float32), "bias": np.ones((2,), np.float32)}
-  zeros = jax.tree.map(np.zeros_like, params)
-  updates, _ = tx.update(zeros, tx.init(params), params)
-  # SGD with lr 1: update = -(grad + wd * w) for kernels, -grad for biases.
-  np.testing.assert_allclose(updates["kernel"], -0.5 * np.ones((2, 2)))
-  np.testing.assert_allclose(updates["bias"], np.zeros(2))
+    optim = ml_collections.ConfigDict(config_lib.default_config().optim.to_dict())
+    optim.name, optim.momentum, optim.weight_decay = "momentum", 0.0, 0.5
+    tx = train.create_optimizer(optim, lambda step: 1.0)
+    params = {"kernel": np.ones((2, 2), np.float32), "bias": np.ones((2,), np.float32)}
+    zeros = jax.tree.map(np.zeros_like, params)
+    updates, _ = tx.update(zeros, tx.init(params), params)
+    # SGD with lr 1: update = -(grad + wd * w) for kernels, -grad for biases.
+    np.testing.assert_allclose(updates["kernel"], -0.5 * np.ones((2, 2)))
+    np.testing.assert_allclose(updates["bias"], np.zeros(2))
 
 
 @pytest.mark.parametrize("update", ["ema", "sgd"])
 def test_distance_head_trains_centres_on_eight_devices_as_on_one(update):
-  """Tekeli & Can's distance head: EMA centres (a mutable collection) or SGD centres."""
-  config = tiny_config()
-  config.model.head = "distance"
-  config.model.distance.center_update = update
-  results = []
-  for devices in (jax.devices()[:1], jax.devices()):
-    run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=devices)
-    state = run.init_state()
-    before = jax.device_get(state)
-    state, metrics = run.train_step(state, run.global_batch(batch(0)))
-    results.append((before, jax.device_get(state)))
-  (before, one), (_, eight) = results
+    """Tekeli & Can's distance head: EMA centres (a mutable collection) or SGD centres."""
+    config = tiny_config()
+    config.model.head = "distance"
+    config.model.distance.center_update = update
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()):
+        run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=devices)
+        state = run.init_state()
+        before = jax.device_get(state)
+        state, metrics = run.train_step(state, run.global_batch(batch(0)))
+        results.append((before, jax.device_get(state)))
+    (before, one), (_, eight) = results
 
-  def centres(state):
-    if update == "ema":  # A mutable collection, updated by the forward pass.
-      return state.model_state["centers"]["distance_scores"]["centers"]
-    return state.params["distance_scores"]["centers"]  # Parameters, updated by SGD.
+    def centres(state):
+        if update == "ema":  # A mutable collection, updated by the forward pass.
+            return state.model_state["centers"]["distance_scores"]["centers"]
+        return state.params["distance_scores"]["centers"]  # Parameters, updated by SGD.
 
-  assert not np.allclose(centres(before), centres(one))
-  np.testing.assert_allclose(centres(one), centres(eight), atol=1e-5, rtol=1e-5)
+    assert not np.allclose(centres(before), centres(one))
+    np.testing.assert_allclose(centres(one), centres(eight), atol=1e-5, rtol=1e-5)

@@ -55,8 +55,12 @@ def test_guided_backprop_hand_worked_tiny_network():
     #   hidden ReLU (h_pre = (1, 2, -1)): plain keeps h_pre > 0 -> (-1, 1, 0);
     #                                     guided also needs g > 0 -> (0, 1, 0)
     #   d/dx = W1^T (.): plain (-1, 1), guided (0, 1)
-    variables = {"params": {"w1": jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]),
-                            "w2": jnp.array([[1.0, -1.0, 2.0], [-1.0, 1.0, 1.0]])}}
+    variables = {
+        "params": {
+            "w1": jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]),
+            "w2": jnp.array([[1.0, -1.0, 2.0], [-1.0, 1.0, 1.0]]),
+        }
+    }
     x = np.array([[1.0, 2.0]], np.float32)
     model = TinyNet()
     np.testing.assert_allclose(guided_backprop(model, variables, x), [[0.0, 1.0]], atol=1e-6)
@@ -82,8 +86,11 @@ def _count_activations(model, shape):
         calls.append(x.shape)
         return nn.relu(x)
 
-    jax.eval_shape(lambda: model.clone(activation=counting_relu).init(
-        jax.random.key(0), jnp.zeros(shape), train=False))
+    jax.eval_shape(
+        lambda: model.clone(activation=counting_relu).init(
+            jax.random.key(0), jnp.zeros(shape), train=False
+        )
+    )
     return len(calls)
 
 
@@ -156,8 +163,15 @@ def test_rank_list_png_frames(tmp_path):
     query = _person(rng)
     gallery = [_person(rng, depth=j % 2 == 1) for j in range(5)]
     is_match = [True, False, False, True, True]
-    path = plot_rank_list(query, gallery, is_match, tmp_path / "rank.png", k=5,
-                          gallery_labels=[f"id {j}" for j in range(5)], dpi=60)
+    path = plot_rank_list(
+        query,
+        gallery,
+        is_match,
+        tmp_path / "rank.png",
+        k=5,
+        gallery_labels=[f"id {j}" for j in range(5)],
+        dpi=60,
+    )
     # 6 panels of 1 x 2 inches at 60 dpi
     assert _png_size(path) == (360, 120)
     pixels = np.asarray(Image.open(path).convert("RGB"))
@@ -177,8 +191,9 @@ def test_rank_lists_grid(tmp_path):
     queries = [_person(rng), _person(rng, depth=True)]
     galleries = [[_person(rng, depth=True) for _ in range(4)], [_person(rng) for _ in range(2)]]
     matches = [[False, True, False, False], [True, False]]
-    path = plot_rank_lists(queries, galleries, matches, tmp_path / "grid.png", k=3,
-                           dpi=50, title="RGB -> depth")
+    path = plot_rank_lists(
+        queries, galleries, matches, tmp_path / "grid.png", k=3, dpi=50, title="RGB -> depth"
+    )
     # 4 columns x 2 rows of 1 x 2 inch panels + 0.4 inch title, at 50 dpi
     assert _png_size(path) == (200, 220)
     pixels = np.asarray(Image.open(path).convert("RGB"))[20:]  # below the title
@@ -217,10 +232,15 @@ def test_activation_map_and_png(tmp_path, tiny_resnet):
     depth = rng.integers(0, 4000, size=(2, 32, 16, 1)).astype(np.uint16)
     rgb_maps = guided_backprop(model, variables, images)
     depth_maps = rng.normal(size=(2, 32, 16, 1)).astype(np.float32)
-    path = plot_activation_maps(rgb, depth, rgb_maps, depth_maps, tmp_path / "maps.png",
-                                dpi=40)
+    path = plot_activation_maps(rgb, depth, rgb_maps, depth_maps, tmp_path / "maps.png", dpi=40)
     assert _png_size(path) == (160, 160)  # 4 columns x 2 rows of 1 x 2 inch panels
     # several networks as adjacent columns (Hafner 2018, Figure 38), depth only
-    path = plot_activation_maps(None, depth, None, {"single": depth_maps, "cross": -depth_maps},
-                                tmp_path / "maps3.png", dpi=40)
+    path = plot_activation_maps(
+        None,
+        depth,
+        None,
+        {"single": depth_maps, "cross": -depth_maps},
+        tmp_path / "maps3.png",
+        dpi=40,
+    )
     assert _png_size(path) == (120, 160)

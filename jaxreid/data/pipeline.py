@@ -38,92 +38,92 @@ def train_batches(
     process_count: int = 1,
     sampling: str = "pk",
 ) -> Iterator[dict[str, np.ndarray]]:
-  """Training batches for steps start_step .. num_steps-1, this host's share of each.
+    """Training batches for steps start_step .. num_steps-1, this host's share of each.
 
-  Args:
-    sets: one ImageSet per modality, images all of the same height and width.
-    norms: the normalisation of each modality.
-    index: identities present in every modality (sampler.index_identities).
-    layout: how modalities share the input channels (preprocessing.INPUT_LAYOUTS).
-    sampling: 'pk' (sampler.sample_batch) or 'random' (sampler.sample_random_batch).
+    Args:
+      sets: one ImageSet per modality, images all of the same height and width.
+      norms: the normalisation of each modality.
+      index: identities present in every modality (sampler.index_identities).
+      layout: how modalities share the input channels (preprocessing.INPUT_LAYOUTS).
+      sampling: 'pk' (sampler.sample_batch) or 'random' (sampler.sample_random_batch).
 
-  Yields:
-    dict with image [B, H, W, input_channels(layout)] float32, label [B] int32, modality [B] int32, where
-    B = P * K / process_count.
-  """
-  global_batch = num_identities * images_per_identity
-  if global_batch % process_count:
-    raise ValueError(
-        f"The global batch {global_batch} (P={num_identities} x K={images_per_identity}) "
-        f"must divide evenly over {process_count} processes."
-    )
-  local = global_batch // process_count
-  lo, hi = process_index * local, (process_index + 1) * local
-  height, width = sets[0].images.shape[1:3]
-  channels = preprocessing.input_channels(layout)
+    Yields:
+      dict with image [B, H, W, input_channels(layout)] float32, label [B] int32, modality [B] int32, where
+      B = P * K / process_count.
+    """
+    global_batch = num_identities * images_per_identity
+    if global_batch % process_count:
+        raise ValueError(
+            f"The global batch {global_batch} (P={num_identities} x K={images_per_identity}) "
+            f"must divide evenly over {process_count} processes."
+        )
+    local = global_batch // process_count
+    lo, hi = process_index * local, (process_index + 1) * local
+    height, width = sets[0].images.shape[1:3]
+    channels = preprocessing.input_channels(layout)
 
-  if sampling not in ("pk", "random"):
-    raise ValueError(f"config.batch.sampler={sampling!r}; expected 'pk' or 'random'.")
+    if sampling not in ("pk", "random"):
+        raise ValueError(f"config.batch.sampler={sampling!r}; expected 'pk' or 'random'.")
 
-  def load(step):
-    if sampling == "pk":
-      labels, modality, positions = sampler.sample_batch(
-          index, num_identities, images_per_identity, seed, int(step)
-      )
-    else:
-      labels, modality, positions = sampler.sample_random_batch(
-          index, global_batch, seed, int(step)
-      )
-    labels, modality, positions = labels[lo:hi], modality[lo:hi], positions[lo:hi]
-    images = np.empty((local, height, width, channels), np.float32)
-    for m, (image_set, norm) in enumerate(zip(sets, norms)):
-      rows = modality == m
-      images[rows] = preprocessing.normalize(
-          image_set.images[positions[rows]], norm, layout, slot=m
-      )
-    return images, labels, modality
+    def load(step):
+        if sampling == "pk":
+            labels, modality, positions = sampler.sample_batch(
+                index, num_identities, images_per_identity, seed, int(step)
+            )
+        else:
+            labels, modality, positions = sampler.sample_random_batch(
+                index, global_batch, seed, int(step)
+            )
+        labels, modality, positions = labels[lo:hi], modality[lo:hi], positions[lo:hi]
+        images = np.empty((local, height, width, channels), np.float32)
+        for m, (image_set, norm) in enumerate(zip(sets, norms)):
+            rows = modality == m
+            images[rows] = preprocessing.normalize(
+                image_set.images[positions[rows]], norm, layout, slot=m
+            )
+        return images, labels, modality
 
-  def to_dict(step):
-    images, labels, modality = tf.numpy_function(
-        load, [step], (tf.float32, tf.int32, tf.int32), stateful=False
-    )
-    images.set_shape((local, height, width, channels))
-    labels.set_shape((local,))
-    modality.set_shape((local,))
-    key = tf.stack([tf.constant(seed, tf.int64), step])
-    images = _augment(images, key, random_flip, pad_crop, (lo, hi, global_batch))
-    return {"image": images, "label": labels, "modality": modality}
+    def to_dict(step):
+        images, labels, modality = tf.numpy_function(
+            load, [step], (tf.float32, tf.int32, tf.int32), stateful=False
+        )
+        images.set_shape((local, height, width, channels))
+        labels.set_shape((local,))
+        modality.set_shape((local,))
+        key = tf.stack([tf.constant(seed, tf.int64), step])
+        images = _augment(images, key, random_flip, pad_crop, (lo, hi, global_batch))
+        return {"image": images, "label": labels, "modality": modality}
 
-  ds = tf.data.Dataset.range(start_step, num_steps)
-  ds = ds.map(to_dict, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.prefetch(2)
-  return ds.as_numpy_iterator()
+    ds = tf.data.Dataset.range(start_step, num_steps)
+    ds = ds.map(to_dict, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.prefetch(2)
+    return ds.as_numpy_iterator()
 
 
 def _augment(
     images: tf.Tensor, key: tf.Tensor, flip: bool, pad: int, rows: tuple[int, int, int]
 ) -> tf.Tensor:
-  """Per-image random horizontal flip and pad-and-crop, [B, H, W, C] -> same shape.
+    """Per-image random horizontal flip and pad-and-crop, [B, H, W, C] -> same shape.
 
-  The random numbers are drawn for the whole global batch (rows = (lo, hi, global size)) and
-  this host keeps its rows, so an image is augmented the same on any number of hosts.
-  """
-  lo, hi, global_batch = rows
-  height, width = images.shape[1], images.shape[2]
-  flip_key, crop_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-  if flip:
-    mirror = tf.random.stateless_uniform([global_batch], seed=flip_key)[lo:hi] < 0.5
-    images = tf.where(mirror[:, None, None, None], tf.reverse(images, axis=[2]), images)
-  if pad:
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    offsets = tf.random.stateless_uniform(
-        [global_batch, 2], seed=crop_key, minval=0, maxval=2 * pad + 1, dtype=tf.int32
-    )[lo:hi]
-    row_index = offsets[:, :1] + tf.range(height)[None]  # [B, H]
-    col_index = offsets[:, 1:] + tf.range(width)[None]  # [B, W]
-    images = tf.gather(padded, row_index, axis=1, batch_dims=1)
-    images = tf.gather(images, col_index, axis=2, batch_dims=1)
-  return images
+    The random numbers are drawn for the whole global batch (rows = (lo, hi, global size)) and
+    this host keeps its rows, so an image is augmented the same on any number of hosts.
+    """
+    lo, hi, global_batch = rows
+    height, width = images.shape[1], images.shape[2]
+    flip_key, crop_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+    if flip:
+        mirror = tf.random.stateless_uniform([global_batch], seed=flip_key)[lo:hi] < 0.5
+        images = tf.where(mirror[:, None, None, None], tf.reverse(images, axis=[2]), images)
+    if pad:
+        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        offsets = tf.random.stateless_uniform(
+            [global_batch, 2], seed=crop_key, minval=0, maxval=2 * pad + 1, dtype=tf.int32
+        )[lo:hi]
+        row_index = offsets[:, :1] + tf.range(height)[None]  # [B, H]
+        col_index = offsets[:, 1:] + tf.range(width)[None]  # [B, W]
+        images = tf.gather(padded, row_index, axis=1, batch_dims=1)
+        images = tf.gather(images, col_index, axis=2, batch_dims=1)
+    return images
 
 
 def eval_batches(
@@ -136,27 +136,27 @@ def eval_batches(
     process_index: int = 0,
     process_count: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
-  """This host's share of padded global batches covering every image exactly once.
+    """This host's share of padded global batches covering every image exactly once.
 
-  Args:
-    layout, slot: the input layout and this modality's index in it (preprocessing.normalize).
+    Args:
+      layout, slot: the input layout and this modality's index in it (preprocessing.normalize).
 
-  Yields:
-    dict with image [global_batch / process_count, H, W, C] float32 and mask [same]
-    bool (False on padding). Concatenating the masked outputs of all hosts, batch by batch,
-    restores the order of `image_set`.
-  """
-  if global_batch % process_count:
-    raise ValueError(f"eval batch {global_batch} must divide over {process_count} processes.")
-  local = global_batch // process_count
-  n = len(image_set)
-  height, width = image_set.images.shape[1:3]
-  channels = preprocessing.input_channels(layout)
-  for start in range(0, n, global_batch):
-    lo = min(start + process_index * local, n)
-    hi = min(lo + local, n)
-    images = np.zeros((local, height, width, channels), np.float32)
-    mask = np.zeros((local,), bool)
-    images[: hi - lo] = preprocessing.normalize(image_set.images[lo:hi], norm, layout, slot)
-    mask[: hi - lo] = True
-    yield {"image": images, "mask": mask}
+    Yields:
+      dict with image [global_batch / process_count, H, W, C] float32 and mask [same]
+      bool (False on padding). Concatenating the masked outputs of all hosts, batch by batch,
+      restores the order of `image_set`.
+    """
+    if global_batch % process_count:
+        raise ValueError(f"eval batch {global_batch} must divide over {process_count} processes.")
+    local = global_batch // process_count
+    n = len(image_set)
+    height, width = image_set.images.shape[1:3]
+    channels = preprocessing.input_channels(layout)
+    for start in range(0, n, global_batch):
+        lo = min(start + process_index * local, n)
+        hi = min(lo + local, n)
+        images = np.zeros((local, height, width, channels), np.float32)
+        mask = np.zeros((local,), bool)
+        images[: hi - lo] = preprocessing.normalize(image_set.images[lo:hi], norm, layout, slot)
+        mask[: hi - lo] = True
+        yield {"image": images, "mask": mask}

@@ -15,40 +15,40 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 @dataclasses.dataclass(frozen=True)
 class Normalization:
-  """x -> (x / scale - mean) / std, channel-wise, after channel conversion.
+    """x -> (x / scale - mean) / std, channel-wise, after channel conversion.
 
-  Attributes:
-    scale: the largest value of the stored dtype (255 for uint8, 65535 for uint16).
-    mean: [C] float, in units of x / scale.
-    std: [C] float.
-    center: subtract each image's own reference level first (`center_person`): for depth,
-      whose raw values mostly say how far the person stood from the sensor.
-  """
+    Attributes:
+      scale: the largest value of the stored dtype (255 for uint8, 65535 for uint16).
+      mean: [C] float, in units of x / scale.
+      std: [C] float.
+      center: subtract each image's own reference level first (`center_person`): for depth,
+        whose raw values mostly say how far the person stood from the sensor.
+    """
 
-  scale: float
-  mean: tuple[float, ...]
-  std: tuple[float, ...]
-  center: bool = False
+    scale: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    center: bool = False
 
-  def to_dict(self) -> dict:
-    return dataclasses.asdict(self)
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
-  """[N, H, W, C] -> [N, H, W, channels] float32, still in stored units.
+    """[N, H, W, C] -> [N, H, W, channels] float32, still in stored units.
 
-  RGB to one channel is the luma; one channel to three is replication, so that depth and
-  infrared can share a three-channel network with RGB (the one-stream network, §3.1).
-  """
-  images = images.astype(np.float32, copy=False)
-  have = images.shape[-1]
-  if have == channels:
-    return images
-  if have == 3 and channels == 1:
-    return images @ _LUMA[:, None]
-  if have == 1 and channels == 3:
-    return np.repeat(images, 3, axis=-1)
-  raise ValueError(f"Cannot convert {have}-channel images to {channels} channels.")
+    RGB to one channel is the luma; one channel to three is replication, so that depth and
+    infrared can share a three-channel network with RGB (the one-stream network, §3.1).
+    """
+    images = images.astype(np.float32, copy=False)
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if have == 3 and channels == 1:
+        return images @ _LUMA[:, None]
+    if have == 1 and channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    raise ValueError(f"Cannot convert {have}-channel images to {channels} channels.")
 
 
 # The person is the nearest large object in a re-id crop, so a low percentile of the valid
@@ -57,52 +57,52 @@ _PERSON_PERCENTILE = 15
 
 
 def center_person(images: np.ndarray) -> np.ndarray:
-  """[N, H, W, C] float depth -> the same with each image's person distance subtracted.
+    """[N, H, W, C] float depth -> the same with each image's person distance subtracted.
 
-  Makes depth describe shape rather than position (where the person stood); missing
-  measurements (0) become 0, i.e. the person's distance.
-  """
-  valid = images > 0
-  flat = np.where(valid, images, np.nan).reshape(len(images), -1)
-  with np.errstate(all="ignore"):
-    level = np.nanpercentile(flat, _PERSON_PERCENTILE, axis=1)
-  level = np.nan_to_num(level)[:, None, None, None]
-  return np.where(valid, images - level, 0.0).astype(np.float32)
+    Makes depth describe shape rather than position (where the person stood); missing
+    measurements (0) become 0, i.e. the person's distance.
+    """
+    valid = images > 0
+    flat = np.where(valid, images, np.nan).reshape(len(images), -1)
+    with np.errstate(all="ignore"):
+        level = np.nanpercentile(flat, _PERSON_PERCENTILE, axis=1)
+    level = np.nan_to_num(level)[:, None, None, None]
+    return np.where(valid, images - level, 0.0).astype(np.float32)
 
 
 def dtype_scale(dtype) -> float:
-  return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+    return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
 
 
 def fit_normalization(
     images: np.ndarray, layout: str, kind: str, max_images: int = 2000, center: bool = False
 ) -> Normalization:
-  """Statistics for one modality's training images.
+    """Statistics for one modality's training images.
 
-  Args:
-    images: [N, H, W, C] uint8/uint16 training images of one modality.
-    layout: the input layout (see INPUT_LAYOUTS).
-    kind: 'dataset' (statistics of these images, from at most `max_images` evenly spaced
-      ones) or 'imagenet' (torchvision's statistics, for pretrained weights).
-  """
-  channels = modality_channels(layout)
-  scale = dtype_scale(images.dtype)
-  if kind == "imagenet":
-    if channels == 3:
-      return Normalization(scale, IMAGENET_MEAN, IMAGENET_STD, center)
-    return Normalization(
-        scale, (float(np.mean(IMAGENET_MEAN)),), (float(np.mean(IMAGENET_STD)),), center
-    )
-  if kind != "dataset":
-    raise ValueError(f"config.data.normalization={kind!r}; expected 'dataset' or 'imagenet'.")
-  step = max(1, len(images) // max_images)
-  sample = convert_channels(images[::step], channels)
-  if center:
-    sample = center_person(sample)
-  sample = sample / scale
-  mean = sample.mean(axis=(0, 1, 2))
-  std = np.maximum(sample.std(axis=(0, 1, 2)), 1e-6)
-  return Normalization(scale, tuple(map(float, mean)), tuple(map(float, std)), center)
+    Args:
+      images: [N, H, W, C] uint8/uint16 training images of one modality.
+      layout: the input layout (see INPUT_LAYOUTS).
+      kind: 'dataset' (statistics of these images, from at most `max_images` evenly spaced
+        ones) or 'imagenet' (torchvision's statistics, for pretrained weights).
+    """
+    channels = modality_channels(layout)
+    scale = dtype_scale(images.dtype)
+    if kind == "imagenet":
+        if channels == 3:
+            return Normalization(scale, IMAGENET_MEAN, IMAGENET_STD, center)
+        return Normalization(
+            scale, (float(np.mean(IMAGENET_MEAN)),), (float(np.mean(IMAGENET_STD)),), center
+        )
+    if kind != "dataset":
+        raise ValueError(f"config.data.normalization={kind!r}; expected 'dataset' or 'imagenet'.")
+    step = max(1, len(images) // max_images)
+    sample = convert_channels(images[::step], channels)
+    if center:
+        sample = center_person(sample)
+    sample = sample / scale
+    mean = sample.mean(axis=(0, 1, 2))
+    std = np.maximum(sample.std(axis=(0, 1, 2)), 1e-6)
+    return Normalization(scale, tuple(map(float, mean)), tuple(map(float, std)), center)
 
 
 # How modalities share the network input (config.data.input_layout):
@@ -117,40 +117,40 @@ _ZERO_PAD_CHANNEL = {"zero_pad": (0, 2), "zero_pad2": (0, 1)}
 
 
 def check_layout(layout: str) -> None:
-  if layout not in INPUT_LAYOUTS:
-    raise ValueError(f"config.data.input_layout={layout!r}; expected one of {INPUT_LAYOUTS}.")
+    if layout not in INPUT_LAYOUTS:
+        raise ValueError(f"config.data.input_layout={layout!r}; expected one of {INPUT_LAYOUTS}.")
 
 
 def input_channels(layout: str) -> int:
-  """Channels of the network input for `layout`."""
-  check_layout(layout)
-  return {"shared": 3, "gray": 1, "zero_pad": 3, "zero_pad2": 2}[layout]
+    """Channels of the network input for `layout`."""
+    check_layout(layout)
+    return {"shared": 3, "gray": 1, "zero_pad": 3, "zero_pad2": 2}[layout]
 
 
 def modality_channels(layout: str) -> int:
-  """Channels each modality is converted to before it is placed in the input."""
-  return 3 if layout == "shared" else 1
+    """Channels each modality is converted to before it is placed in the input."""
+    return 3 if layout == "shared" else 1
 
 
 def normalize(images: np.ndarray, norm: Normalization, layout: str, slot: int = 0) -> np.ndarray:
-  """[N, H, W, C] stored images -> [N, H, W, input_channels(layout)] float32 network input.
+    """[N, H, W, C] stored images -> [N, H, W, input_channels(layout)] float32 network input.
 
-  Args:
-    images: stored images of one modality.
-    norm: that modality's statistics (fitted with `modality_channels(layout)` channels).
-    layout: one of INPUT_LAYOUTS.
-    slot: the modality's index in config.data.modalities (its channel in zero-padding
-      layouts). Zero padding is applied after normalisation, so the other channels are
-      exactly zero ("no signal"), as in Wu et al. 2017.
-  """
-  x = convert_channels(images, modality_channels(layout))
-  if norm.center:
-    x = center_person(x)
-  x = (x / norm.scale - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
-  if layout not in _ZERO_PAD_CHANNEL:
-    return x
-  if slot > 1:
-    raise ValueError(f"Zero-padding layouts take two modalities; got modality slot {slot}.")
-  out = np.zeros((*x.shape[:-1], input_channels(layout)), np.float32)
-  out[..., _ZERO_PAD_CHANNEL[layout][slot]] = x[..., 0]
-  return out
+    Args:
+      images: stored images of one modality.
+      norm: that modality's statistics (fitted with `modality_channels(layout)` channels).
+      layout: one of INPUT_LAYOUTS.
+      slot: the modality's index in config.data.modalities (its channel in zero-padding
+        layouts). Zero padding is applied after normalisation, so the other channels are
+        exactly zero ("no signal"), as in Wu et al. 2017.
+    """
+    x = convert_channels(images, modality_channels(layout))
+    if norm.center:
+        x = center_person(x)
+    x = (x / norm.scale - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
+    if layout not in _ZERO_PAD_CHANNEL:
+        return x
+    if slot > 1:
+        raise ValueError(f"Zero-padding layouts take two modalities; got modality slot {slot}.")
+    out = np.zeros((*x.shape[:-1], input_channels(layout)), np.float32)
+    out[..., _ZERO_PAD_CHANNEL[layout][slot]] = x[..., 0]
+    return out

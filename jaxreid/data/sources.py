@@ -16,103 +16,107 @@ DEFAULT_DATA_DIR = os.path.join("~", "tensorflow_datasets")
 
 
 def data_dir(data_config: ml_collections.ConfigDict) -> str:
-  return os.path.expanduser(data_config.data_dir or DEFAULT_DATA_DIR)
+    return os.path.expanduser(data_config.data_dir or DEFAULT_DATA_DIR)
 
 
 def synthetic_config(options: ml_collections.ConfigDict):
-  """The generator's SyntheticConfig with the config's non-zero fields overriding defaults."""
-  from jaxreid.datasets.synthetic import generation
+    """The generator's SyntheticConfig with the config's non-zero fields overriding defaults."""
+    from jaxreid.datasets.synthetic import generation
 
-  overrides = {k: v for k, v in options.items() if v}
-  overrides["seed"] = options.seed
-  return generation.SyntheticConfig(**overrides)
+    overrides = {k: v for k, v in options.items() if v}
+    overrides["seed"] = options.seed
+    return generation.SyntheticConfig(**overrides)
 
 
 def prepared_builder(data_config: ml_collections.ConfigDict, modality: str):
-  """The TFDS builder of `data_config.name` for one modality, built if it is not yet."""
-  kwargs = {}
-  if data_config.name == "synthetic":
-    kwargs["synthetic_config"] = synthetic_config(data_config.synthetic)
-  config_name = f"{modality}_{data_config.layout}" if data_config.layout else modality
-  builder = datasets.builder(
-      data_config.name, modality=config_name, data_dir=data_dir(data_config), **kwargs
-  )
-  download_config = tfds.download.DownloadConfig(
-      manual_dir=os.path.expanduser(data_config.manual_dir) if data_config.manual_dir else None
-  )
-  builder.download_and_prepare(download_config=download_config)
-  return builder
+    """The TFDS builder of `data_config.name` for one modality, built if it is not yet."""
+    kwargs = {}
+    if data_config.name == "synthetic":
+        kwargs["synthetic_config"] = synthetic_config(data_config.synthetic)
+    config_name = f"{modality}_{data_config.layout}" if data_config.layout else modality
+    builder = datasets.builder(
+        data_config.name, modality=config_name, data_dir=data_dir(data_config), **kwargs
+    )
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=os.path.expanduser(data_config.manual_dir) if data_config.manual_dir else None
+    )
+    builder.download_and_prepare(download_config=download_config)
+    return builder
 
 
 def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split: str) -> ImageSet:
-  """All images of one modality and split, resized to `data_config.image_size`.
+    """All images of one modality and split, resized to `data_config.image_size`.
 
-  Images keep their stored dtype (uint16 depth stays uint16); resizing is bilinear with
-  anti-aliasing, rounded back to that dtype.
-  """
-  builder = prepared_builder(data_config, modality)
-  if split not in builder.info.splits:
-    raise ValueError(
-        f"Dataset {builder.info.full_name} has no split {split!r}; it has "
-        f"{sorted(builder.info.splits)}."
+    Images keep their stored dtype (uint16 depth stays uint16); resizing is bilinear with
+    anti-aliasing, rounded back to that dtype.
+    """
+    builder = prepared_builder(data_config, modality)
+    if split not in builder.info.splits:
+        raise ValueError(
+            f"Dataset {builder.info.full_name} has no split {split!r}; it has "
+            f"{sorted(builder.info.splits)}."
+        )
+    height, width = data_config.image_size
+    dtype = tf.as_dtype(builder.info.features["image"].dtype)
+    limit = float(dtype.max)
+
+    def resize(example):
+        image = tf.image.resize(example["image"], (height, width), antialias=True)
+        example["image"] = tf.cast(tf.clip_by_value(tf.round(image), 0.0, limit), dtype)
+        return example
+
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+    ds = ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(512)
+    columns = {
+        k: [] for k in ("image", "person_id", "camera_id", "frame_id", "file_index", "filename")
+    }
+    for batch in tfds.as_numpy(ds):
+        for k in columns:
+            columns[k].append(batch[k])
+    columns = {k: np.concatenate(v) for k, v in columns.items()}
+    decode = lambda a: np.array(
+        [s.decode() if isinstance(s, bytes) else s for s in a], dtype=object
     )
-  height, width = data_config.image_size
-  dtype = tf.as_dtype(builder.info.features["image"].dtype)
-  limit = float(dtype.max)
-
-  def resize(example):
-    image = tf.image.resize(example["image"], (height, width), antialias=True)
-    example["image"] = tf.cast(tf.clip_by_value(tf.round(image), 0.0, limit), dtype)
-    return example
-
-  ds = builder.as_dataset(split=split, shuffle_files=False)
-  ds = ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(512)
-  columns = {k: [] for k in ("image", "person_id", "camera_id", "frame_id", "file_index", "filename")}
-  for batch in tfds.as_numpy(ds):
-    for k in columns:
-      columns[k].append(batch[k])
-  columns = {k: np.concatenate(v) for k, v in columns.items()}
-  decode = lambda a: np.array([s.decode() if isinstance(s, bytes) else s for s in a], dtype=object)
-  return ImageSet(
-      modality=modality,
-      images=columns["image"],
-      person_ids=columns["person_id"].astype(np.int32),
-      camera_ids=columns["camera_id"].astype(np.int32),
-      frame_ids=decode(columns["frame_id"]),
-      file_index=columns["file_index"].astype(np.int32),
-      filenames=decode(columns["filename"]),
-  )
+    return ImageSet(
+        modality=modality,
+        images=columns["image"],
+        person_ids=columns["person_id"].astype(np.int32),
+        camera_ids=columns["camera_id"].astype(np.int32),
+        frame_ids=decode(columns["frame_id"]),
+        file_index=columns["file_index"].astype(np.int32),
+        filenames=decode(columns["filename"]),
+    )
 
 
 def load_splits(data_config: ml_collections.ConfigDict) -> dict[str, dict[str, ImageSet]]:
-  """{'train' | 'val' | 'test': {modality: ImageSet}} as the config's split keys say.
+    """{'train' | 'val' | 'test': {modality: ImageSet}} as the config's split keys say.
 
-  `data_config.val_split` names the dataset's own validation split; when it is '' (BIWI,
-  RobotPKU, RegDB, which define only design/train and test identities), fold
-  `data_config.fold` of a cross-validation over the training identities is held out for
-  validation, drawn with `data_config.fold_seed` (Hafner 2018 §4.3.1: 3 folds).
-  """
-  from jaxreid.datasets import splits as dataset_splits  # NumPy only.
+    `data_config.val_split` names the dataset's own validation split; when it is '' (BIWI,
+    RobotPKU, RegDB, which define only design/train and test identities), fold
+    `data_config.fold` of a cross-validation over the training identities is held out for
+    validation, drawn with `data_config.fold_seed` (Hafner 2018 §4.3.1: 3 folds).
+    """
+    from jaxreid.datasets import splits as dataset_splits  # NumPy only.
 
-  modalities = tuple(data_config.modalities)
-  load = lambda split: {m: load_image_set(data_config, m, split) for m in modalities}
-  out = {"train": load(data_config.train_split), "test": load(data_config.test_split)}
-  if data_config.val_split:
-    out["val"] = load(data_config.val_split)
-    return out
-  design_ids = np.unique(np.concatenate([s.person_ids for s in out["train"].values()]))
-  folds = dataset_splits.cross_validation_folds(
-      design_ids.tolist(),
-      num_folds=data_config.num_folds,
-      seed=data_config.fold_seed,
-      num_val_ids=data_config.num_val_ids or None,
-  )
-  if not 0 <= data_config.fold < len(folds):
-    raise ValueError(
-        f"config.data.fold={data_config.fold}; expected 0..{len(folds) - 1} "
-        f"(config.data.num_folds={data_config.num_folds})."
+    modalities = tuple(data_config.modalities)
+    load = lambda split: {m: load_image_set(data_config, m, split) for m in modalities}
+    out = {"train": load(data_config.train_split), "test": load(data_config.test_split)}
+    if data_config.val_split:
+        out["val"] = load(data_config.val_split)
+        return out
+    design_ids = np.unique(np.concatenate([s.person_ids for s in out["train"].values()]))
+    folds = dataset_splits.cross_validation_folds(
+        design_ids.tolist(),
+        num_folds=data_config.num_folds,
+        seed=data_config.fold_seed,
+        num_val_ids=data_config.num_val_ids or None,
     )
-  fold = folds[data_config.fold]
-  out["val"] = {m: s.with_ids(fold["val"]) for m, s in out["train"].items()}
-  out["train"] = {m: s.with_ids(fold["train"]) for m, s in out["train"].items()}
-  return out
+    if not 0 <= data_config.fold < len(folds):
+        raise ValueError(
+            f"config.data.fold={data_config.fold}; expected 0..{len(folds) - 1} "
+            f"(config.data.num_folds={data_config.num_folds})."
+        )
+    fold = folds[data_config.fold]
+    out["val"] = {m: s.with_ids(fold["val"]) for m, s in out["train"].items()}
+    out["train"] = {m: s.with_ids(fold["train"]) for m, s in out["train"].items()}
+    return out

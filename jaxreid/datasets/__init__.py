@@ -25,33 +25,36 @@ BUILDER_MODULES: dict[str, str] = {
 
 
 def names() -> tuple[str, ...]:
-  return tuple(sorted(BUILDER_MODULES))
+    return tuple(sorted(BUILDER_MODULES))
 
 
 def load_module(name: str) -> types.ModuleType:
-  """Imports the builder module of dataset `name` (this imports TensorFlow)."""
-  if name not in BUILDER_MODULES:
-    raise ValueError(f"jaxreid.datasets: unknown dataset {name!r}; expected one of {names()}")
-  return importlib.import_module(BUILDER_MODULES[name])
+    """Imports the builder module of dataset `name` (this imports TensorFlow)."""
+    if name not in BUILDER_MODULES:
+        raise ValueError(f"jaxreid.datasets: unknown dataset {name!r}; expected one of {names()}")
+    return importlib.import_module(BUILDER_MODULES[name])
 
 
 def builder(name: str, modality: str, data_dir=None, **kwargs):
-  """The (not yet prepared) TFDS builder of one modality of dataset `name`.
+    """The (not yet prepared) TFDS builder of one modality of dataset `name`.
 
-  kwargs go to the module's `builder` function (e.g. `synthetic_config=` for 'synthetic').
-  """
-  module = load_module(name)
-  if hasattr(module, "builder"):
-    return module.builder(modality=modality, data_dir=data_dir, **kwargs)
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    kwargs go to the module's `builder` function (e.g. `synthetic_config=` for 'synthetic').
+    """
+    module = load_module(name)
+    if hasattr(module, "builder"):
+        return module.builder(modality=modality, data_dir=data_dir, **kwargs)
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-  classes = [
-      obj for obj in vars(module).values()
-      if isinstance(obj, type) and issubclass(obj, tfds.core.DatasetBuilder) and obj.__module__ == module.__name__
-  ]
-  if len(classes) != 1:
-    raise ValueError(
-        f"jaxreid.datasets: module {module.__name__} (dataset {name!r}) defines no `builder` function and "
-        f"{len(classes)} DatasetBuilder classes; expected one"
-    )
-  return classes[0](config=modality, data_dir=data_dir, **kwargs)
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, tfds.core.DatasetBuilder)
+        and obj.__module__ == module.__name__
+    ]
+    if len(classes) != 1:
+        raise ValueError(
+            f"jaxreid.datasets: module {module.__name__} (dataset {name!r}) defines no `builder` function and "
+            f"{len(classes)} DatasetBuilder classes; expected one"
+        )
+    return classes[0](config=modality, data_dir=data_dir, **kwargs)

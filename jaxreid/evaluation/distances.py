@@ -24,16 +24,16 @@ from jax import lax
 
 METRICS = ("euclidean", "sqeuclidean", "l1", "linf", "cosine")
 _ALIASES = {
-        "euclidean": "euclidean",
-        "l2": "euclidean",
-        "sqeuclidean": "sqeuclidean",
-        "l2_squared": "sqeuclidean",
-        "l1": "l1",
-        "manhattan": "l1",
-        "cityblock": "l1",
-        "linf": "linf",
-        "chebyshev": "linf",
-        "cosine": "cosine",
+    "euclidean": "euclidean",
+    "l2": "euclidean",
+    "sqeuclidean": "sqeuclidean",
+    "l2_squared": "sqeuclidean",
+    "l1": "l1",
+    "manhattan": "l1",
+    "cityblock": "l1",
+    "linf": "linf",
+    "chebyshev": "linf",
+    "cosine": "cosine",
 }
 
 # Elements of one distance block [chunk, G]; 2**24 floats = 64 MB.
@@ -50,7 +50,7 @@ def canonical_metric(metric: str) -> str:
         return _ALIASES[str(metric).lower()]
     except KeyError:
         raise ValueError(
-                f"unknown distance metric {metric!r}; expected one of {sorted(_ALIASES)}"
+            f"unknown distance metric {metric!r}; expected one of {sorted(_ALIASES)}"
         ) from None
 
 

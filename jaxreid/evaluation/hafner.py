@@ -57,15 +57,26 @@ def select_queries(ids, max_per_id: int | None, seed: int) -> np.ndarray:
 def select_single_shot_gallery(ids, seed: int, repeat: int) -> np.ndarray:
     """Rows of one random image per identity (identities ascending) for one repeat."""
     rng = np.random.default_rng([int(seed), 1, int(repeat)])
-    return np.array([rows[rng.integers(len(rows))] for rows in _identity_groups(np.asarray(ids))],
-                    np.int64)
+    return np.array(
+        [rows[rng.integers(len(rows))] for rows in _identity_groups(np.asarray(ids))], np.int64
+    )
 
 
-def hafner2018(query_feats, query_ids, gallery_feats, gallery_ids, *, query_frames=None,
-               gallery_frames=None, same_images: bool = False, seed: int = 0,
-               repeats: int = HAFNER_REPEATS,
-               max_queries_per_id: int | None = HAFNER_MAX_QUERIES_PER_ID,
-               metric: str = "euclidean", max_rank: int = 20) -> dict:
+def hafner2018(
+    query_feats,
+    query_ids,
+    gallery_feats,
+    gallery_ids,
+    *,
+    query_frames=None,
+    gallery_frames=None,
+    same_images: bool = False,
+    seed: int = 0,
+    repeats: int = HAFNER_REPEATS,
+    max_queries_per_id: int | None = HAFNER_MAX_QUERIES_PER_ID,
+    metric: str = "euclidean",
+    max_rank: int = 20,
+) -> dict:
     """Hafner 2018 single-gallery-shot evaluation of one query/gallery modality pair.
 
     Args:
@@ -91,14 +102,16 @@ def hafner2018(query_feats, query_ids, gallery_feats, gallery_ids, *, query_fram
     if same_images and len(query_ids) != len(gallery_ids):
         raise ValueError(
             f"same_images=True needs one image set, got {len(query_ids)} queries and "
-            f"{len(gallery_ids)} gallery images")
+            f"{len(gallery_ids)} gallery images"
+        )
     if int(repeats) < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     q_rows = select_queries(query_ids, max_queries_per_id, seed)
     g_rows = [select_single_shot_gallery(gallery_ids, seed, r) for r in range(int(repeats))]
     union = np.unique(np.concatenate(g_rows))
-    dist = pairwise_distance(np.asarray(query_feats)[q_rows], np.asarray(gallery_feats)[union],
-                             metric)
+    dist = pairwise_distance(
+        np.asarray(query_feats)[q_rows], np.asarray(gallery_feats)[union], metric
+    )
     if same_images:
         removal, q_keys, g_keys = "paired_frame", q_rows, np.arange(len(gallery_ids))
     elif query_frames is not None and gallery_frames is not None:
@@ -109,14 +122,31 @@ def hafner2018(query_feats, query_ids, gallery_feats, gallery_ids, *, query_fram
     results = []
     for rows in g_rows:
         cols = np.searchsorted(union, rows)
-        results.append(ranking._rank_blocks(
-            ranking._column_blocks(dist, cols), len(q_rows), len(rows), query_ids[q_rows],
-            gallery_ids[rows], removal=removal, cmc="standard", max_rank=max_rank,
-            query_frames=q_keys, gallery_frames=None if g_keys is None else g_keys[rows]))
+        results.append(
+            ranking._rank_blocks(
+                ranking._column_blocks(dist, cols),
+                len(q_rows),
+                len(rows),
+                query_ids[q_rows],
+                gallery_ids[rows],
+                removal=removal,
+                cmc="standard",
+                max_rank=max_rank,
+                query_frames=q_keys,
+                gallery_frames=None if g_keys is None else g_keys[rows],
+            )
+        )
     out = ranking.average_results(results)
-    out.update(protocol="hafner2018", seed=int(seed), metric=metric, removal=removal,
-               num_queries=int(len(q_rows)), query_rows=q_rows, gallery_rows=g_rows,
-               max_queries_per_id=max_queries_per_id)
+    out.update(
+        protocol="hafner2018",
+        seed=int(seed),
+        metric=metric,
+        removal=removal,
+        num_queries=int(len(q_rows)),
+        query_rows=q_rows,
+        gallery_rows=g_rows,
+        max_queries_per_id=max_queries_per_id,
+    )
     return out
 
 
@@ -136,22 +166,29 @@ def _modality_arrays(name: str, entry: Mapping) -> dict:
         if key not in entry:
             raise ValueError(
                 f"features_by_modality[{name!r}] lacks {key!r}; expected keys feats, ids "
-                "and optionally cams, frames")
+                "and optionally cams, frames"
+            )
     out = {"feats": np.asarray(entry["feats"]), "ids": np.asarray(entry["ids"])}
     if len(out["ids"]) != len(out["feats"]):
         raise ValueError(
             f"features_by_modality[{name!r}]: {len(out['feats'])} features but "
-            f"{len(out['ids'])} ids")
+            f"{len(out['ids'])} ids"
+        )
     frames = entry.get("frames")
     out["frames"] = None if frames is None else np.asarray(frames)
     return out
 
 
-def evaluate_modality_pairs(features_by_modality: Mapping[str, Mapping], *,
-                            protocol: str = "hafner", seed: int = 0,
-                            metric: str = "euclidean", repeats: int = HAFNER_REPEATS,
-                            max_queries_per_id: int | None = HAFNER_MAX_QUERIES_PER_ID,
-                            max_rank: int = 20) -> dict[str, dict]:
+def evaluate_modality_pairs(
+    features_by_modality: Mapping[str, Mapping],
+    *,
+    protocol: str = "hafner",
+    seed: int = 0,
+    metric: str = "euclidean",
+    repeats: int = HAFNER_REPEATS,
+    max_queries_per_id: int | None = HAFNER_MAX_QUERIES_PER_ID,
+    max_rank: int = 20,
+) -> dict[str, dict]:
     """All query/gallery modality pairs of a paired test set (e.g. RGB and depth).
 
     Args:
@@ -180,11 +217,19 @@ def evaluate_modality_pairs(features_by_modality: Mapping[str, Mapping], *,
         frames_ok = q["frames"] is not None and g["frames"] is not None
         if protocol == "hafner":
             res = hafner2018(
-                q["feats"], q["ids"], g["feats"], g["ids"],
+                q["feats"],
+                q["ids"],
+                g["feats"],
+                g["ids"],
                 query_frames=q["frames"] if frames_ok and not same else None,
                 gallery_frames=g["frames"] if frames_ok and not same else None,
-                same_images=same, seed=seed, repeats=repeats,
-                max_queries_per_id=max_queries_per_id, metric=metric, max_rank=max_rank)
+                same_images=same,
+                seed=seed,
+                repeats=repeats,
+                max_queries_per_id=max_queries_per_id,
+                metric=metric,
+                max_rank=max_rank,
+            )
         else:
             if same:
                 removal, qk, gk = "paired_frame", np.arange(len(q["ids"])), np.arange(len(g["ids"]))
@@ -192,9 +237,18 @@ def evaluate_modality_pairs(features_by_modality: Mapping[str, Mapping], *,
                 removal, qk, gk = "paired_frame", q["frames"], g["frames"]
             else:
                 removal, qk, gk = "none", None, None
-            res = ranking.rank_features(q["feats"], g["feats"], q["ids"], g["ids"], metric=metric,
-                                        removal=removal, cmc="standard", max_rank=max_rank,
-                                        query_frames=qk, gallery_frames=gk)
+            res = ranking.rank_features(
+                q["feats"],
+                g["feats"],
+                q["ids"],
+                g["ids"],
+                metric=metric,
+                removal=removal,
+                cmc="standard",
+                max_rank=max_rank,
+                query_frames=qk,
+                gallery_frames=gk,
+            )
             res.update(ranking.cmc_at(res))
             res.update(protocol="full", metric=metric, removal=removal)
         res.update(query_modality=qm, gallery_modality=gm)
@@ -219,8 +273,9 @@ def _aggregate(results: Sequence[Mapping], metrics: Sequence[str], ddof: int) ->
     return out
 
 
-def aggregate_folds(fold_results: Sequence[Mapping], *, metrics: Sequence[str] = FOLD_METRICS,
-                    ddof: int = 0) -> dict:
+def aggregate_folds(
+    fold_results: Sequence[Mapping], *, metrics: Sequence[str] = FOLD_METRICS, ddof: int = 0
+) -> dict:
     """Mean and standard deviation over cross-validation folds (Hafner 2018 tables).
 
     Args:

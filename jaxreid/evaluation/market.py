@@ -20,10 +20,20 @@ from jaxreid.evaluation.distances import canonical_metric
 MARKET_JUNK_IDS = (-1,)
 
 
-def market1501(query_feats, query_ids, query_cams, gallery_feats, gallery_ids, gallery_cams, *,
-               metric: str = "euclidean", max_rank: int = 20,
-               junk_ids: Sequence = MARKET_JUNK_IDS, distmat=None,
-               algorithm: str = "auto") -> dict:
+def market1501(
+    query_feats,
+    query_ids,
+    query_cams,
+    gallery_feats,
+    gallery_ids,
+    gallery_cams,
+    *,
+    metric: str = "euclidean",
+    max_rank: int = 20,
+    junk_ids: Sequence = MARKET_JUNK_IDS,
+    distmat=None,
+    algorithm: str = "auto",
+) -> dict:
     """Market-1501 protocol on features (or on a precomputed distance matrix).
 
     Args:
@@ -40,23 +50,35 @@ def market1501(query_feats, query_ids, query_cams, gallery_feats, gallery_ids, g
     """
     gallery_ids = np.asarray(gallery_ids)
     gallery_cams = np.asarray(gallery_cams)
-    keep = ~np.isin(gallery_ids, np.asarray(list(junk_ids), dtype=gallery_ids.dtype)) \
-        if len(junk_ids) else np.ones(len(gallery_ids), bool)
+    keep = (
+        ~np.isin(gallery_ids, np.asarray(list(junk_ids), dtype=gallery_ids.dtype))
+        if len(junk_ids)
+        else np.ones(len(gallery_ids), bool)
+    )
     kw = dict(removal="same_camera", cmc="standard", max_rank=max_rank, algorithm=algorithm)
     if distmat is not None:
         distmat = np.asarray(distmat)
         if not keep.all():
             distmat = distmat[:, keep]
-        out = ranking.rank(distmat, query_ids, gallery_ids[keep], query_cams, gallery_cams[keep],
-                           **kw)
+        out = ranking.rank(
+            distmat, query_ids, gallery_ids[keep], query_cams, gallery_cams[keep], **kw
+        )
         metric = None
     else:
         metric = canonical_metric(metric)
         gallery_feats = np.asarray(gallery_feats)
         if not keep.all():
             gallery_feats = gallery_feats[keep]
-        out = ranking.rank_features(query_feats, gallery_feats, query_ids, gallery_ids[keep],
-                                    query_cams, gallery_cams[keep], metric=metric, **kw)
+        out = ranking.rank_features(
+            query_feats,
+            gallery_feats,
+            query_ids,
+            gallery_ids[keep],
+            query_cams,
+            gallery_cams[keep],
+            metric=metric,
+            **kw,
+        )
     out.update(ranking.cmc_at(out))
     out.update(num_junk=int((~keep).sum()), metric=metric, protocol="market1501")
     return out

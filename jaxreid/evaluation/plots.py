@@ -23,8 +23,9 @@ def _curve(value) -> np.ndarray:
     return curve
 
 
-def plot_cmc(curves, path, *, title: str | None = None, max_rank: int | None = None,
-             dpi: int = 120) -> str:
+def plot_cmc(
+    curves, path, *, title: str | None = None, max_rank: int | None = None, dpi: int = 120
+) -> str:
     """Writes CMC curves to a PNG file.
 
     Args:

@@ -65,7 +65,8 @@ def _as_1d(x, name: str, n: int | None = None) -> np.ndarray:
         raise ValueError(f"{name}: expected a 1-D array, got shape {x.shape}")
     if n is not None and x.shape[0] != n:
         raise ValueError(
-            f"{name}: expected {n} entries to match the distance matrix, got {x.shape[0]}")
+            f"{name}: expected {n} entries to match the distance matrix, got {x.shape[0]}"
+        )
     return x
 
 
@@ -74,7 +75,7 @@ def _joint_codes(q: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     both = np.concatenate([q, g])
     _, inv = np.unique(both, return_inverse=True)
     inv = inv.reshape(-1).astype(np.int64)
-    return inv[: len(q)], inv[len(q):]
+    return inv[: len(q)], inv[len(q) :]
 
 
 def _frame_codes(q: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,8 +84,13 @@ def _frame_codes(q: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return _joint_codes(q, g)
 
     def as_str(x):
-        return np.array(["" if v is None else v.decode() if isinstance(v, bytes) else str(v)
-                         for v in x.tolist()], dtype=str)
+        return np.array(
+            [
+                "" if v is None else v.decode() if isinstance(v, bytes) else str(v)
+                for v in x.tolist()
+            ],
+            dtype=str,
+        )
 
     qs, gs = as_str(q), as_str(g)
     qc, gc = _joint_codes(qs, gs)
@@ -114,8 +120,19 @@ class _KeyIndex:
 class _Relations:
     """Which gallery images are true matches and which are removed, per query."""
 
-    def __init__(self, query_ids, gallery_ids, query_cams, gallery_cams, removal,
-                 query_frames, gallery_frames, locations, num_query, num_gallery):
+    def __init__(
+        self,
+        query_ids,
+        gallery_ids,
+        query_cams,
+        gallery_cams,
+        removal,
+        query_frames,
+        gallery_frames,
+        locations,
+        num_query,
+        num_gallery,
+    ):
         if removal not in REMOVAL_RULES:
             raise ValueError(f"removal={removal!r}; expected one of {REMOVAL_RULES}")
         self.removal = removal
@@ -127,7 +144,8 @@ class _Relations:
             if query_cams is None or gallery_cams is None:
                 raise ValueError(
                     f"removal={removal!r} needs query_cams and gallery_cams; "
-                    "pass removal='none' to keep every gallery image")
+                    "pass removal='none' to keep every gallery image"
+                )
             q_cams = _as_1d(query_cams, "query_cams", num_query)
             g_cams = _as_1d(gallery_cams, "gallery_cams", num_gallery)
         if removal == "same_camera":
@@ -141,7 +159,8 @@ class _Relations:
             self.g_loc = np.array([loc.get(c, c) for c in g_cams.tolist()])
             self.q_loc, self.g_loc = _joint_codes(self.q_loc, self.g_loc)
             self.g_cols_by_loc = {
-                int(v): np.nonzero(self.g_loc == v)[0] for v in np.unique(self.g_loc)}
+                int(v): np.nonzero(self.g_loc == v)[0] for v in np.unique(self.g_loc)
+            }
         elif removal == "paired_frame":
             if query_frames is None or gallery_frames is None:
                 raise ValueError("removal='paired_frame' needs query_frames and gallery_frames")
@@ -257,8 +276,9 @@ def _filter_ranks(block, rows, cols, values, order):
     tied = np.nonzero(keys[np.minimum(at + 1, len(keys) - 1)] == match_keys)[0]
     tied = tied[at[tied] + 1 < len(keys)]
     if len(tied):  # equal distances: the earlier gallery column ranks first
-        ranks[tied] += _count_preceding(block, rows[tied], cols[tied], values[tied], order,
-                                        equal_only=True)
+        ranks[tied] += _count_preceding(
+            block, rows[tied], cols[tied], values[tied], order, equal_only=True
+        )
     return ranks, candidates
 
 
@@ -287,13 +307,15 @@ def _match_ranks(block, rows, cols, values, algorithm, order):
     after = np.minimum(left + 1, n_cols - 1)
     tied = np.nonzero((left + 1 < n_cols) & (sorted_rows[rows, after] == values))[0]
     if len(tied):  # equal distances: the earlier gallery column ranks first
-        left[tied] += _count_preceding(block, rows[tied], cols[tied], values[tied], order,
-                                       equal_only=True)
+        left[tied] += _count_preceding(
+            block, rows[tied], cols[tied], values[tied], order, equal_only=True
+        )
     return left, None
 
 
-def _identity_ranks_from_candidates(candidates, n, valid_rows, q_id, g_id, first_cols,
-                                    first_values, order) -> np.ndarray:
+def _identity_ranks_from_candidates(
+    candidates, n, valid_rows, q_id, g_id, first_cols, first_values, order
+) -> np.ndarray:
     """Identity-level rank: distinct other identities among the candidates ranked before
     each row's first match (all of them are candidates)."""
     rows_c, cols_c, values_c = candidates
@@ -318,22 +340,27 @@ class _IdentityGroups:
         self.ends = np.append(self.starts[1:], len(g_id))
         # Runs of equal identities in gallery order: the per-identity minimum is a minimum
         # over runs, so galleries ordered by camera then identity (SYSU) need no gather.
-        self.run_starts = np.flatnonzero(np.r_[True, g_id[1:] != g_id[:-1]]) if len(g_id) else \
-            np.zeros(0, np.int64)
+        self.run_starts = (
+            np.flatnonzero(np.r_[True, g_id[1:] != g_id[:-1]])
+            if len(g_id)
+            else np.zeros(0, np.int64)
+        )
         run_ids = g_id[self.run_starts]
         self.run_perm = np.argsort(run_ids, kind="stable")
         _, self.run_group_starts = np.unique(run_ids[self.run_perm], return_index=True)
         # one run per identity, in identity order: the run minima are the identity minima
         self.direct = len(self.run_starts) == len(self.codes) and bool(
-            np.all(self.run_perm[1:] > self.run_perm[:-1]))
+            np.all(self.run_perm[1:] > self.run_perm[:-1])
+        )
 
     def minima(self, block: np.ndarray) -> np.ndarray:
         """[n, G] -> [n, n_identities] minimum distance per identity (codes ascending)."""
         runs = np.minimum.reduceat(block, self.run_starts, axis=1)
         if self.direct:
             return runs
-        return np.minimum.reduceat(np.take(runs, self.run_perm, axis=1), self.run_group_starts,
-                                   axis=1)
+        return np.minimum.reduceat(
+            np.take(runs, self.run_perm, axis=1), self.run_group_starts, axis=1
+        )
 
     def identity_ranks(self, block, q_codes, first_cols, first_values, order) -> np.ndarray:
         """0-based rank of each query's identity in its identity-deduplicated ranked list.
@@ -348,15 +375,22 @@ class _IdentityGroups:
         tie = best == v
         tie[np.arange(len(q_codes)), own] = False  # own identity: its first match is v itself
         for r, k in zip(*np.nonzero(tie)):
-            group = self.perm[self.starts[k]:self.ends[k]]
+            group = self.perm[self.starts[k] : self.ends[k]]
             early = group[order[group] < order[first_cols[r]]]
             if np.any(block[r, early] == first_values[r]):
                 ahead[r] += 1
         return ahead
 
 
-def _block_results(start: int, block, relations: _Relations, cmc: str,
-                   algorithm: str, groups: _IdentityGroups | None, order: np.ndarray):
+def _block_results(
+    start: int,
+    block,
+    relations: _Relations,
+    cmc: str,
+    algorithm: str,
+    groups: _IdentityGroups | None,
+    order: np.ndarray,
+):
     """Per-query results of one block of rows: (start, valid, ap, inp, cmc_rank).
 
     `block` is a writable [n, G] array, or a function returning one (so that gathering the
@@ -388,22 +422,29 @@ def _block_results(start: int, block, relations: _Relations, cmc: str,
         return start, valid, ap, inp, cmc_rank
     valid_rows = np.nonzero(valid)[0]
     first_cols, first_values = cols[first[valid]], values[first[valid]]
-    q_id = relations.q_id[start:start + n]
+    q_id = relations.q_id[start : start + n]
     if candidates is None:  # the images no farther than each row's first match, if few
         candidates = _candidates(block, valid_rows, first_values)
     if candidates is not None:
         cmc_rank[valid] = _identity_ranks_from_candidates(
-            candidates, n, valid_rows, q_id, relations.g_id, first_cols, first_values, order)
+            candidates, n, valid_rows, q_id, relations.g_id, first_cols, first_values, order
+        )
     else:
         sub = block if len(valid_rows) == n else block[valid_rows]
-        cmc_rank[valid] = groups.identity_ranks(sub, q_id[valid_rows], first_cols, first_values,
-                                                order)
+        cmc_rank[valid] = groups.identity_ranks(
+            sub, q_id[valid_rows], first_cols, first_values, order
+        )
     return start, valid, ap, inp, cmc_rank
 
 
-def _evaluate_blocks(blocks: Iterable[tuple[int, np.ndarray]], relations: _Relations,
-                     num_query: int, cmc: str, algorithm: str,
-                     gallery_order: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def _evaluate_blocks(
+    blocks: Iterable[tuple[int, np.ndarray]],
+    relations: _Relations,
+    num_query: int,
+    cmc: str,
+    algorithm: str,
+    gallery_order: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Per-query results over blocks of distance rows: valid, ap, inp, cmc_rank (0-based).
 
     Blocks are processed by NUM_THREADS threads (NumPy's sort, take and reductions release
@@ -413,8 +454,12 @@ def _evaluate_blocks(blocks: Iterable[tuple[int, np.ndarray]], relations: _Relat
         raise ValueError(f"cmc={cmc!r}; expected one of {CMC_MODES}")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r}; expected one of {ALGORITHMS}")
-    out = {"valid": np.zeros(num_query, bool), "ap": np.full(num_query, np.nan),
-           "inp": np.full(num_query, np.nan), "cmc_rank": np.full(num_query, -1, np.int64)}
+    out = {
+        "valid": np.zeros(num_query, bool),
+        "ap": np.full(num_query, np.nan),
+        "inp": np.full(num_query, np.nan),
+        "cmc_rank": np.full(num_query, -1, np.int64),
+    }
     groups = _IdentityGroups(relations.g_id) if cmc == "identity" else None
     # position of each column in the gallery order, which breaks ties between equal distances
     order = np.arange(len(relations.g_id)) if gallery_order is None else np.asarray(gallery_order)
@@ -423,7 +468,11 @@ def _evaluate_blocks(blocks: Iterable[tuple[int, np.ndarray]], relations: _Relat
         start, valid, ap, inp, cmc_rank = result
         sl = slice(start, start + len(valid))
         out["valid"][sl], out["ap"][sl], out["inp"][sl], out["cmc_rank"][sl] = (
-            valid, ap, inp, cmc_rank)
+            valid,
+            ap,
+            inp,
+            cmc_rank,
+        )
 
     if NUM_THREADS <= 1:
         for start, block in blocks:
@@ -434,8 +483,9 @@ def _evaluate_blocks(blocks: Iterable[tuple[int, np.ndarray]], relations: _Relat
         for start, block in blocks:
             if len(pending) >= NUM_THREADS:
                 store(pending.popleft().result())
-            pending.append(pool.submit(_block_results, start, block, relations, cmc, algorithm,
-                                       groups, order))
+            pending.append(
+                pool.submit(_block_results, start, block, relations, cmc, algorithm, groups, order)
+            )
         while pending:
             store(pending.popleft().result())
     return out
@@ -445,8 +495,12 @@ def _summarise(per_query: Mapping[str, np.ndarray], max_rank: int, per_query_out
     valid = per_query["valid"]
     num_valid = int(valid.sum())
     if num_valid == 0:
-        result = {"cmc": np.full(max_rank, np.nan), "mAP": float("nan"),
-                  "mINP": float("nan"), "num_valid": 0}
+        result = {
+            "cmc": np.full(max_rank, np.nan),
+            "mAP": float("nan"),
+            "mINP": float("nan"),
+            "num_valid": 0,
+        }
     else:
         ranks = per_query["cmc_rank"][valid]
         hist = np.bincount(ranks[ranks < max_rank], minlength=max_rank)[:max_rank]
@@ -485,28 +539,53 @@ def _distmat_blocks(distmat: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     num_q, num_g = distmat.shape
     rows = _block_rows(num_q, num_g)
     for start in range(0, num_q, rows):
-        block = np.array(distmat[start:start + rows], copy=True)
+        block = np.array(distmat[start : start + rows], copy=True)
         # min/max are cheaper than isfinite(): no boolean temporary; NaN propagates
         if block.size and not (np.isfinite(block.min()) and np.isfinite(block.max())):
             r, c = np.argwhere(~np.isfinite(block))[0]
             raise ValueError(
-                f"distmat: non-finite distance {block[r, c]} at query {start + r}, gallery {c}")
+                f"distmat: non-finite distance {block[r, c]} at query {start + r}, gallery {c}"
+            )
         yield start, block
 
 
-def _rank_blocks(blocks: Iterable[tuple[int, np.ndarray]], num_query: int, num_gallery: int,
-                 query_ids, gallery_ids, query_cams=None, gallery_cams=None, *,
-                 removal: str, cmc: str, max_rank: int, query_frames=None, gallery_frames=None,
-                 locations=None, algorithm: str = "auto", per_query: bool = False,
-                 gallery_order: np.ndarray | None = None) -> dict:
+def _rank_blocks(
+    blocks: Iterable[tuple[int, np.ndarray]],
+    num_query: int,
+    num_gallery: int,
+    query_ids,
+    gallery_ids,
+    query_cams=None,
+    gallery_cams=None,
+    *,
+    removal: str,
+    cmc: str,
+    max_rank: int,
+    query_frames=None,
+    gallery_frames=None,
+    locations=None,
+    algorithm: str = "auto",
+    per_query: bool = False,
+    gallery_order: np.ndarray | None = None,
+) -> dict:
     """`rank` over blocks `(start, [n, G] writable float array)` of a distance matrix.
 
     gallery_order: [G] position of each column in the gallery order that breaks ties
     (default: the column order), so columns may be stored in any order.
     """
     max_rank = _check_max_rank(max_rank)
-    relations = _Relations(query_ids, gallery_ids, query_cams, gallery_cams, removal,
-                           query_frames, gallery_frames, locations, num_query, num_gallery)
+    relations = _Relations(
+        query_ids,
+        gallery_ids,
+        query_cams,
+        gallery_cams,
+        removal,
+        query_frames,
+        gallery_frames,
+        locations,
+        num_query,
+        num_gallery,
+    )
     per = _evaluate_blocks(blocks, relations, num_query, cmc, algorithm, gallery_order)
     return _summarise(per, max_rank, per_query)
 
@@ -515,13 +594,25 @@ def _column_blocks(distmat: np.ndarray, cols: np.ndarray) -> Iterator[tuple[int,
     """Blocks of `distmat[:, cols]`, a few query rows at a time, as functions making copies."""
     rows = _block_rows(distmat.shape[0], len(cols))
     for start in range(0, distmat.shape[0], rows):
-        yield start, functools.partial(np.take, distmat[start:start + rows], cols, axis=1)
+        yield start, functools.partial(np.take, distmat[start : start + rows], cols, axis=1)
 
 
-def rank(distmat, query_ids, gallery_ids, query_cams=None, gallery_cams=None, *,
-         removal: str = "same_camera", cmc: str = "standard", max_rank: int = 20,
-         query_frames=None, gallery_frames=None, locations: Mapping[int, int] | None = None,
-         algorithm: str = "auto", per_query: bool = False) -> dict:
+def rank(
+    distmat,
+    query_ids,
+    gallery_ids,
+    query_cams=None,
+    gallery_cams=None,
+    *,
+    removal: str = "same_camera",
+    cmc: str = "standard",
+    max_rank: int = 20,
+    query_frames=None,
+    gallery_frames=None,
+    locations: Mapping[int, int] | None = None,
+    algorithm: str = "auto",
+    per_query: bool = False,
+) -> dict:
     """CMC, mAP and mINP of a query x gallery distance matrix.
 
     Args:
@@ -563,18 +654,41 @@ def rank(distmat, query_ids, gallery_ids, query_cams=None, gallery_cams=None, *,
     if not np.issubdtype(distmat.dtype, np.floating):
         distmat = distmat.astype(np.float64)
     num_q, num_g = distmat.shape
-    relations = _Relations(query_ids, gallery_ids, query_cams, gallery_cams, removal,
-                           query_frames, gallery_frames, locations, num_q, num_g)
+    relations = _Relations(
+        query_ids,
+        gallery_ids,
+        query_cams,
+        gallery_cams,
+        removal,
+        query_frames,
+        gallery_frames,
+        locations,
+        num_q,
+        num_g,
+    )
     per = _evaluate_blocks(_distmat_blocks(distmat), relations, num_q, cmc, algorithm)
     return _summarise(per, max_rank, per_query)
 
 
-def rank_features(query_feats, gallery_feats, query_ids, gallery_ids, query_cams=None,
-                  gallery_cams=None, *, metric: str = "euclidean", removal: str = "same_camera",
-                  cmc: str = "standard", max_rank: int = 20, query_frames=None,
-                  gallery_frames=None, locations: Mapping[int, int] | None = None,
-                  chunk_size: int | None = None, algorithm: str = "auto",
-                  per_query: bool = False) -> dict:
+def rank_features(
+    query_feats,
+    gallery_feats,
+    query_ids,
+    gallery_ids,
+    query_cams=None,
+    gallery_cams=None,
+    *,
+    metric: str = "euclidean",
+    removal: str = "same_camera",
+    cmc: str = "standard",
+    max_rank: int = 20,
+    query_frames=None,
+    gallery_frames=None,
+    locations: Mapping[int, int] | None = None,
+    chunk_size: int | None = None,
+    algorithm: str = "auto",
+    per_query: bool = False,
+) -> dict:
     """`rank` on distances computed block by block from features (JAX).
 
     Never holds the full [Q, G] matrix: each block of query rows is ranked as soon as its
@@ -590,10 +704,21 @@ def rank_features(query_feats, gallery_feats, query_ids, gallery_ids, query_cams
 
     max_rank = _check_max_rank(max_rank)
     num_q, num_g = np.shape(query_feats)[0], np.shape(gallery_feats)[0]
-    relations = _Relations(query_ids, gallery_ids, query_cams, gallery_cams, removal,
-                           query_frames, gallery_frames, locations, num_q, num_g)
-    blocks = distance_chunks(query_feats, gallery_feats, metric,
-                             chunk_size=chunk_size or _block_rows(num_q, num_g))
+    relations = _Relations(
+        query_ids,
+        gallery_ids,
+        query_cams,
+        gallery_cams,
+        removal,
+        query_frames,
+        gallery_frames,
+        locations,
+        num_q,
+        num_g,
+    )
+    blocks = distance_chunks(
+        query_feats, gallery_feats, metric, chunk_size=chunk_size or _block_rows(num_q, num_g)
+    )
     per = _evaluate_blocks(blocks, relations, num_q, cmc, algorithm)
     return _summarise(per, max_rank, per_query)
 

@@ -24,8 +24,15 @@ REGDB_TRIALS = 10
 DIRECTIONS = ("visible_to_thermal", "thermal_to_visible")
 
 
-def regdb_trial(visible_feats, visible_ids, thermal_feats, thermal_ids, *,
-                metric: str = "euclidean", max_rank: int = 20) -> dict[str, dict]:
+def regdb_trial(
+    visible_feats,
+    visible_ids,
+    thermal_feats,
+    thermal_ids,
+    *,
+    metric: str = "euclidean",
+    max_rank: int = 20,
+) -> dict[str, dict]:
     """Both RegDB directions for one trial's test split.
 
     Args:
@@ -43,8 +50,7 @@ def regdb_trial(visible_feats, visible_ids, thermal_feats, thermal_ids, *,
     return {"visible_to_thermal": v2t, "thermal_to_visible": t2v}
 
 
-def regdb(trials: Sequence[Mapping], *, metric: str = "euclidean",
-          max_rank: int = 20) -> dict:
+def regdb(trials: Sequence[Mapping], *, metric: str = "euclidean", max_rank: int = 20) -> dict:
     """RegDB protocol: both directions averaged over the trials.
 
     Args:
@@ -68,8 +74,7 @@ def regdb(trials: Sequence[Mapping], *, metric: str = "euclidean",
         missing = [k for k in keys if k not in trial]
         if missing:
             raise ValueError(f"regdb: trial {i} lacks keys {missing}; expected {keys}")
-        per_trial.append(regdb_trial(*(trial[k] for k in keys), metric=metric,
-                                     max_rank=max_rank))
+        per_trial.append(regdb_trial(*(trial[k] for k in keys), metric=metric, max_rank=max_rank))
     out = {d: ranking.average_results([t[d] for t in per_trial]) for d in DIRECTIONS}
     out.update(num_trials=len(trials), metric=metric, protocol="regdb")
     return out

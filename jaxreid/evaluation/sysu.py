@@ -86,13 +86,15 @@ def load_sysu_permutations(perm_file) -> dict[tuple[int, int], np.ndarray]:
             if perm.ndim != 2:
                 raise ValueError(
                     f"{os.fspath(perm_file)}: rand_perm_cam{{{cam_index}}}{{{person}}} has shape "
-                    f"{perm.shape}; expected [trials, n_images]")
+                    f"{perm.shape}; expected [trials, n_images]"
+                )
             # stored as uint8 in the official file: widen before any arithmetic
             perm = perm.astype(np.int64)
             if perm.min() < 1 or perm.max() > perm.shape[1]:
                 raise ValueError(
                     f"{os.fspath(perm_file)}: rand_perm_cam{{{cam_index}}}{{{person}}} holds "
-                    f"indices {perm.min()}..{perm.max()}; expected 1..{perm.shape[1]}")
+                    f"indices {perm.min()}..{perm.max()}; expected 1..{perm.shape[1]}"
+                )
             out[(cam_index, person)] = perm
     return out
 
@@ -110,7 +112,8 @@ def _image_groups(gallery_ids, gallery_cams, gallery_index) -> dict[tuple[int, i
     if not (ids.shape == cams.shape == index.shape) or ids.ndim != 1:
         raise ValueError(
             "gallery_ids, gallery_cams and gallery_index must be 1-D arrays of one length, got "
-            f"shapes {ids.shape}, {cams.shape}, {index.shape}")
+            f"shapes {ids.shape}, {cams.shape}, {index.shape}"
+        )
     order = np.lexsort((index, ids, cams))
     keys = np.stack([cams[order], ids[order]], axis=1)
     starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
@@ -123,14 +126,23 @@ def _image_groups(gallery_ids, gallery_cams, gallery_index) -> dict[tuple[int, i
         if not np.array_equal(index[rows], expected):
             raise ValueError(
                 f"gallery_index of camera {cam}, person {pid}: expected the 1-based positions "
-                f"1..{b - a} (file-name order), got {sorted(index[rows].tolist())}")
+                f"1..{b - a} (file-name order), got {sorted(index[rows].tolist())}"
+            )
         groups[(cam, pid)] = rows
     return groups
 
 
-def sysu_gallery_selection(gallery_ids, gallery_cams, gallery_index, *, mode: str = "all",
-                           shots: int = 1, trial: int = 0, sampler: str = "official",
-                           permutations: Permutations | None = None) -> np.ndarray:
+def sysu_gallery_selection(
+    gallery_ids,
+    gallery_cams,
+    gallery_index,
+    *,
+    mode: str = "all",
+    shots: int = 1,
+    trial: int = 0,
+    sampler: str = "official",
+    permutations: Permutations | None = None,
+) -> np.ndarray:
     """Gallery rows of one SYSU-MM01 trial, in the reference code's gallery order.
 
     Args:
@@ -164,7 +176,8 @@ def _select(groups, mode, shots, trial, sampler, permutations) -> np.ndarray:
     def check_shots(cam, pid, n):
         if shots > n:
             raise ValueError(
-                f"camera {cam}, person {pid} has {n} gallery images, fewer than shots={shots}")
+                f"camera {cam}, person {pid} has {n} gallery images, fewer than shots={shots}"
+            )
 
     selected = []
     if sampler == "official":
@@ -178,20 +191,24 @@ def _select(groups, mode, shots, trial, sampler, permutations) -> np.ndarray:
                     if perm is not None and perm.shape[1] > 0:
                         raise ValueError(
                             f"the permutation file lists {perm.shape[1]} images of person {pid} "
-                            f"in camera {cam}, but the gallery has none; pass all RGB test images")
+                            f"in camera {cam}, but the gallery has none; pass all RGB test images"
+                        )
                     continue
                 if perm is None:
                     raise ValueError(
                         f"the permutation file has no entry for camera {cam}, person {pid} "
-                        f"({len(rows)} gallery images)")
+                        f"({len(rows)} gallery images)"
+                    )
                 if perm.shape[1] != len(rows):
                     raise ValueError(
                         f"the permutation file has {perm.shape[1]} images for camera {cam}, "
-                        f"person {pid}, but the gallery has {len(rows)}")
+                        f"person {pid}, but the gallery has {len(rows)}"
+                    )
                 if trial >= perm.shape[0]:
                     raise ValueError(
                         f"trial {trial} requested but the permutation file has {perm.shape[0]} "
-                        f"trials (camera {cam}, person {pid})")
+                        f"trials (camera {cam}, person {pid})"
+                    )
                 check_shots(cam, pid, len(rows))
                 # entries are 1..n: checked by load_sysu_permutations
                 selected.append(rows[perm[trial, :shots] - 1])
@@ -219,7 +236,8 @@ def _check_query_cams(query_cams):
     if not cams <= set(SYSU_QUERY_CAMERAS):
         raise ValueError(
             f"query_cams: SYSU-MM01 queries are infrared images of cameras {SYSU_QUERY_CAMERAS}, "
-            f"got cameras {sorted(cams)}")
+            f"got cameras {sorted(cams)}"
+        )
 
 
 def _check_gallery_cams(gallery_cams):
@@ -228,7 +246,8 @@ def _check_gallery_cams(gallery_cams):
     if not cams <= allowed:
         raise ValueError(
             f"gallery_cams: SYSU-MM01 galleries are RGB images of cameras {sorted(allowed)}, "
-            f"got cameras {sorted(cams)}")
+            f"got cameras {sorted(cams)}"
+        )
 
 
 def _selections(groups, mode, shots, sampler, perms, trials):
@@ -237,8 +256,17 @@ def _selections(groups, mode, shots, sampler, perms, trials):
     return [_select(groups, mode, shots, t, sampler, perms) for t in range(int(trials))]
 
 
-def _evaluate(distmat_union, union, selections, query_ids, query_cams, gallery_ids,
-              gallery_cams, max_rank, algorithm):
+def _evaluate(
+    distmat_union,
+    union,
+    selections,
+    query_ids,
+    query_cams,
+    gallery_ids,
+    gallery_cams,
+    max_rank,
+    algorithm,
+):
     gallery_ids = np.asarray(gallery_ids)
     gallery_cams = np.asarray(gallery_cams)
     trial_results = []
@@ -249,9 +277,20 @@ def _evaluate(distmat_union, union, selections, query_ids, query_cams, gallery_i
         stored = sel[by_id]
         blocks = ranking._column_blocks(distmat_union, np.searchsorted(union, stored))
         res = ranking._rank_blocks(
-            blocks, distmat_union.shape[0], len(sel), query_ids, gallery_ids[stored], query_cams,
-            gallery_cams[stored], removal="same_location", cmc="identity", max_rank=max_rank,
-            locations=ranking.SYSU_LOCATIONS, algorithm=algorithm, gallery_order=by_id)
+            blocks,
+            distmat_union.shape[0],
+            len(sel),
+            query_ids,
+            gallery_ids[stored],
+            query_cams,
+            gallery_cams[stored],
+            removal="same_location",
+            cmc="identity",
+            max_rank=max_rank,
+            locations=ranking.SYSU_LOCATIONS,
+            algorithm=algorithm,
+            gallery_order=by_id,
+        )
         res["gallery_size"] = int(len(sel))
         trial_results.append(res)
     return trial_results
@@ -265,7 +304,8 @@ def _resolve_permutations(sampler, perm_file):
     if perm_file is None:
         raise ValueError(
             "sampler='official' needs perm_file: the path of rand_perm_cam.mat from the "
-            "official SYSU-MM01 evaluation code (evaluation/data_split/)")
+            "official SYSU-MM01 evaluation code (evaluation/data_split/)"
+        )
     if isinstance(perm_file, Mapping):
         return perm_file
     return load_sysu_permutations(perm_file)
@@ -280,7 +320,8 @@ def _union_distances(query_feats, gallery_feats, selections, metric, distmat, nu
     if distmat.shape != (num_q, num_g):
         raise ValueError(
             f"distmat: expected shape {(num_q, num_g)} (queries x all gallery images), "
-            f"got {distmat.shape}")
+            f"got {distmat.shape}"
+        )
     if not (np.isfinite(distmat.min()) and np.isfinite(distmat.max())):
         raise ValueError("distmat: contains non-finite distances")
     return np.arange(num_g), distmat
@@ -289,8 +330,13 @@ def _union_distances(query_feats, gallery_feats, selections, metric, distmat, nu
 def _package(trial_results, selections, *, mode, shots, sampler, perm_file, metric):
     out = ranking.average_results(trial_results)
     out.update(
-        protocol="sysu_mm01", mode=mode, shots=int(shots), sampler=sampler, metric=metric,
-        perm_file=None if sampler == "seeded" or isinstance(perm_file, Mapping)
+        protocol="sysu_mm01",
+        mode=mode,
+        shots=int(shots),
+        sampler=sampler,
+        metric=metric,
+        perm_file=None
+        if sampler == "seeded" or isinstance(perm_file, Mapping)
         else os.fspath(perm_file),
         seeds=list(range(len(selections))) if sampler == "seeded" else None,
         gallery_rows=selections,
@@ -298,10 +344,25 @@ def _package(trial_results, selections, *, mode, shots, sampler, perm_file, metr
     return out
 
 
-def sysu_mm01(query_feats, query_ids, query_cams, gallery_feats, gallery_ids, gallery_cams,
-              gallery_index, *, mode: str = "all", shots: int = 1, sampler: str = "official",
-              perm_file=None, trials: int = SYSU_TRIALS, metric: str = "euclidean",
-              max_rank: int = 20, distmat=None, algorithm: str = "auto") -> dict:
+def sysu_mm01(
+    query_feats,
+    query_ids,
+    query_cams,
+    gallery_feats,
+    gallery_ids,
+    gallery_cams,
+    gallery_index,
+    *,
+    mode: str = "all",
+    shots: int = 1,
+    sampler: str = "official",
+    perm_file=None,
+    trials: int = SYSU_TRIALS,
+    metric: str = "euclidean",
+    max_rank: int = 20,
+    distmat=None,
+    algorithm: str = "auto",
+) -> dict:
     """SYSU-MM01 evaluation: infrared queries against per-trial RGB galleries.
 
     Args:
@@ -334,20 +395,49 @@ def sysu_mm01(query_feats, query_ids, query_cams, gallery_feats, gallery_ids, ga
     perms = _resolve_permutations(sampler, perm_file)
     groups = _image_groups(gallery_ids, gallery_cams, gallery_index)
     selections = _selections(groups, mode, shots, sampler, perms, trials)
-    union, distmat = _union_distances(query_feats, gallery_feats, selections, metric, distmat,
-                                      len(query_ids), len(gallery_ids))
-    trial_results = _evaluate(distmat, union, selections, query_ids, query_cams, gallery_ids,
-                              gallery_cams, max_rank, algorithm)
-    return _package(trial_results, selections, mode=mode, shots=shots, sampler=sampler,
-                    perm_file=perm_file, metric=metric)
+    union, distmat = _union_distances(
+        query_feats, gallery_feats, selections, metric, distmat, len(query_ids), len(gallery_ids)
+    )
+    trial_results = _evaluate(
+        distmat,
+        union,
+        selections,
+        query_ids,
+        query_cams,
+        gallery_ids,
+        gallery_cams,
+        max_rank,
+        algorithm,
+    )
+    return _package(
+        trial_results,
+        selections,
+        mode=mode,
+        shots=shots,
+        sampler=sampler,
+        perm_file=perm_file,
+        metric=metric,
+    )
 
 
-def sysu_mm01_settings(query_feats, query_ids, query_cams, gallery_feats, gallery_ids,
-                       gallery_cams, gallery_index, *,
-                       settings: Sequence[str] = tuple(SYSU_SETTINGS),
-                       sampler: str = "official", perm_file=None, trials: int = SYSU_TRIALS,
-                       metric: str = "euclidean", max_rank: int = 20, distmat=None,
-                       algorithm: str = "auto") -> dict[str, dict]:
+def sysu_mm01_settings(
+    query_feats,
+    query_ids,
+    query_cams,
+    gallery_feats,
+    gallery_ids,
+    gallery_cams,
+    gallery_index,
+    *,
+    settings: Sequence[str] = tuple(SYSU_SETTINGS),
+    sampler: str = "official",
+    perm_file=None,
+    trials: int = SYSU_TRIALS,
+    metric: str = "euclidean",
+    max_rank: int = 20,
+    distmat=None,
+    algorithm: str = "auto",
+) -> dict[str, dict]:
     """`sysu_mm01` for several settings, computing the distances only once.
 
     Args:
@@ -367,17 +457,38 @@ def sysu_mm01_settings(query_feats, query_ids, query_cams, gallery_feats, galler
     perms = _resolve_permutations(sampler, perm_file)
     groups = _image_groups(gallery_ids, gallery_cams, gallery_index)
     selections = {
-        key: _selections(groups, *SYSU_SETTINGS[key], sampler, perms, trials)
-        for key in settings
+        key: _selections(groups, *SYSU_SETTINGS[key], sampler, perms, trials) for key in settings
     }
     union, distmat = _union_distances(
-        query_feats, gallery_feats, [s for sels in selections.values() for s in sels], metric,
-        distmat, len(query_ids), len(gallery_ids))
+        query_feats,
+        gallery_feats,
+        [s for sels in selections.values() for s in sels],
+        metric,
+        distmat,
+        len(query_ids),
+        len(gallery_ids),
+    )
     out = {}
     for key in settings:
         mode, shots = SYSU_SETTINGS[key]
-        trial_results = _evaluate(distmat, union, selections[key], query_ids, query_cams,
-                                  gallery_ids, gallery_cams, max_rank, algorithm)
-        out[key] = _package(trial_results, selections[key], mode=mode, shots=shots,
-                            sampler=sampler, perm_file=perm_file, metric=metric)
+        trial_results = _evaluate(
+            distmat,
+            union,
+            selections[key],
+            query_ids,
+            query_cams,
+            gallery_ids,
+            gallery_cams,
+            max_rank,
+            algorithm,
+        )
+        out[key] = _package(
+            trial_results,
+            selections[key],
+            mode=mode,
+            shots=shots,
+            sampler=sampler,
+            perm_file=perm_file,
+            metric=metric,
+        )
     return out

@@ -21,10 +21,22 @@ from typing import Mapping, Sequence
 
 THESIS_METRICS = ("rank1", "rank5", "rank10", "mAP")  # Hafner 2018, Tables 5-16
 TEKELI_METRICS = ("rank1", "rank10", "rank20", "mAP")  # Tekeli 2019, Tables 2-4
-METRIC_LABELS = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "rank20": "R20",
-                 "mAP": "mAP", "mINP": "mINP"}
-TEKELI_METRIC_LABELS = {"rank1": "r1", "rank5": "r5", "rank10": "r10", "rank20": "r20",
-                        "mAP": "mAP", "mINP": "mINP"}
+METRIC_LABELS = {
+    "rank1": "R1",
+    "rank5": "R5",
+    "rank10": "R10",
+    "rank20": "R20",
+    "mAP": "mAP",
+    "mINP": "mINP",
+}
+TEKELI_METRIC_LABELS = {
+    "rank1": "r1",
+    "rank5": "r5",
+    "rank10": "r10",
+    "rank20": "r20",
+    "mAP": "mAP",
+    "mINP": "mINP",
+}
 MODALITY_LABELS = {"rgb": "RGB", "depth": "D", "infrared": "I", "thermal": "T"}
 SYSU_SETTING_LABELS = {  # Tekeli 2019, Table 3 column groups
     "all_single": "All-search single-shot",
@@ -32,8 +44,13 @@ SYSU_SETTING_LABELS = {  # Tekeli 2019, Table 3 column groups
     "indoor_single": "Indoor-search single-shot",
     "indoor_multi": "Indoor-search multi-shot",
 }
-DISTANCE_LABELS = {"l1": "L1", "euclidean": "L2", "sqeuclidean": "L2-squared", "linf": "L∞",
-                   "cosine": "Cosine"}
+DISTANCE_LABELS = {
+    "l1": "L1",
+    "euclidean": "L2",
+    "sqeuclidean": "L2-squared",
+    "linf": "L∞",
+    "cosine": "Cosine",
+}
 FORMATS = ("markdown", "csv")
 _PAIR_KEY = re.compile(r"^Q:(\S+) G:(\S+)$")
 
@@ -59,11 +76,18 @@ def _value(result, metric):
     return v, result.get(f"{metric}_std")
 
 
-def format_table(results: Mapping, *, metrics: Sequence[str] = THESIS_METRICS,
-                 groups: Sequence | None = None, group_labels: Mapping | None = None,
-                 metric_labels: Mapping | None = None,
-                 row_header: str | Sequence[str] = "Method", fmt: str = "markdown",
-                 digits: int = 2, percent: bool = True) -> str:
+def format_table(
+    results: Mapping,
+    *,
+    metrics: Sequence[str] = THESIS_METRICS,
+    groups: Sequence | None = None,
+    group_labels: Mapping | None = None,
+    metric_labels: Mapping | None = None,
+    row_header: str | Sequence[str] = "Method",
+    fmt: str = "markdown",
+    digits: int = 2,
+    percent: bool = True,
+) -> str:
     """Table of results: rows x (groups x metrics).
 
     Args:
@@ -89,8 +113,11 @@ def format_table(results: Mapping, *, metrics: Sequence[str] = THESIS_METRICS,
     width = max((len(k) if isinstance(k, tuple) else 1) for k, _ in rows) if rows else 1
     headers = [row_header] if isinstance(row_header, str) else list(row_header)
     headers = (headers + [""] * width)[:width]
-    columns = [(None, m) for m in metrics] if groups is None else [
-        (g, m) for g in groups for m in metrics]
+    columns = (
+        [(None, m) for m in metrics]
+        if groups is None
+        else [(g, m) for g in groups for m in metrics]
+    )
 
     def lookup(row_value, group):
         return row_value if group is None else (row_value or {}).get(group)
@@ -136,8 +163,10 @@ def format_table(results: Mapping, *, metrics: Sequence[str] = THESIS_METRICS,
         return text
 
     head = headers + [col_title(g, m) for g, m in columns]
-    lines = ["| " + " | ".join(head) + " |",
-             "|" + "|".join(["---"] * width + ["---:"] * len(columns)) + "|"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] * width + ["---:"] * len(columns)) + "|",
+    ]
     for labels, cells in body:
         lines.append("| " + " | ".join(labels + [cell_text(v, s) for v, s in cells]) + " |")
     return "\n".join(lines) + "\n"
@@ -153,10 +182,15 @@ def _pair_label(key: str, result: Mapping, labels: Mapping[str, str]) -> str:
     return f"Q:{labels.get(qm, qm)}, G:{labels.get(gm, gm)}"
 
 
-def modality_pairs_table(results: Mapping, *, metrics: Sequence[str] = THESIS_METRICS,
-                         row_header: str | Sequence[str] = "Inference modality",
-                         modality_labels: Mapping[str, str] | None = None,
-                         fmt: str = "markdown", digits: int = 2) -> str:
+def modality_pairs_table(
+    results: Mapping,
+    *,
+    metrics: Sequence[str] = THESIS_METRICS,
+    row_header: str | Sequence[str] = "Inference modality",
+    modality_labels: Mapping[str, str] | None = None,
+    fmt: str = "markdown",
+    digits: int = 2,
+) -> str:
     """Hafner 2018 Tables 5-16 layout: one row per query/gallery modality pair.
 
     Args:
@@ -181,10 +215,15 @@ def modality_pairs_table(results: Mapping, *, metrics: Sequence[str] = THESIS_ME
     return format_table(flat, metrics=metrics, row_header=row_header, fmt=fmt, digits=digits)
 
 
-def sysu_table(results: Mapping, *, metrics: Sequence[str] = TEKELI_METRICS,
-               settings: Sequence[str] = tuple(SYSU_SETTING_LABELS),
-               row_header: str | Sequence[str] = "Method", fmt: str = "markdown",
-               digits: int = 2) -> str:
+def sysu_table(
+    results: Mapping,
+    *,
+    metrics: Sequence[str] = TEKELI_METRICS,
+    settings: Sequence[str] = tuple(SYSU_SETTING_LABELS),
+    row_header: str | Sequence[str] = "Method",
+    fmt: str = "markdown",
+    digits: int = 2,
+) -> str:
     """Tekeli 2019 Table 3 layout: all-/indoor-search x single-/multi-shot.
 
     Args:
@@ -192,17 +231,30 @@ def sysu_table(results: Mapping, *, metrics: Sequence[str] = TEKELI_METRICS,
         or a single {setting: result} (one row labelled 'Ours').
     """
     if all(k in SYSU_SETTING_LABELS for k in results) and all(
-            _is_result(v) for v in results.values()):
+        _is_result(v) for v in results.values()
+    ):
         results = {"Ours": results}
-    return format_table(results, metrics=metrics, groups=settings,
-                        group_labels=SYSU_SETTING_LABELS, metric_labels=TEKELI_METRIC_LABELS,
-                        row_header=row_header, fmt=fmt, digits=digits)
+    return format_table(
+        results,
+        metrics=metrics,
+        groups=settings,
+        group_labels=SYSU_SETTING_LABELS,
+        metric_labels=TEKELI_METRIC_LABELS,
+        row_header=row_header,
+        fmt=fmt,
+        digits=digits,
+    )
 
 
-def metric_grid_table(results: Mapping, *, metrics: Sequence[str] = TEKELI_METRICS,
-                      distance_metrics: Sequence[str] | None = None,
-                      row_header: str | Sequence[str] = ("Center update", "Training metric"),
-                      fmt: str = "markdown", digits: int = 2) -> str:
+def metric_grid_table(
+    results: Mapping,
+    *,
+    metrics: Sequence[str] = TEKELI_METRICS,
+    distance_metrics: Sequence[str] | None = None,
+    row_header: str | Sequence[str] = ("Center update", "Training metric"),
+    fmt: str = "markdown",
+    digits: int = 2,
+) -> str:
     """Tekeli 2019 Table 2 layout: rows = training setups, column groups = ranking metrics.
 
     Args:
@@ -215,6 +267,13 @@ def metric_grid_table(results: Mapping, *, metrics: Sequence[str] = TEKELI_METRI
             for name in value:
                 if name not in distance_metrics:
                     distance_metrics.append(name)
-    return format_table(results, metrics=metrics, groups=distance_metrics,
-                        group_labels=DISTANCE_LABELS, metric_labels=TEKELI_METRIC_LABELS,
-                        row_header=row_header, fmt=fmt, digits=digits)
+    return format_table(
+        results,
+        metrics=metrics,
+        groups=distance_metrics,
+        group_labels=DISTANCE_LABELS,
+        metric_labels=TEKELI_METRIC_LABELS,
+        row_header=row_header,
+        fmt=fmt,
+        digits=digits,
+    )

@@ -37,8 +37,7 @@ def get_backbone(name: str, *, width: int = 64, dtype: Any = jnp.float32):
       ValueError: `name` is not in BACKBONES (the message lists the valid names).
     """
     if name not in BACKBONES:
-        raise ValueError(
-            f"Unknown backbone {name!r}; valid names: {', '.join(sorted(BACKBONES))}")
+        raise ValueError(f"Unknown backbone {name!r}; valid names: {', '.join(sorted(BACKBONES))}")
     return functools.partial(BACKBONES[name], num_filters=width, dtype=dtype)
 
 

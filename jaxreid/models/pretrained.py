@@ -57,31 +57,39 @@ def _read_state_dict(path: str, key_prefix: str) -> dict[str, np.ndarray]:
         except ImportError as err:
             raise ImportError(
                 f"Reading {path} needs PyTorch (pip install torch), or convert it to "
-                ".npz/.safetensors first") from err
+                ".npz/.safetensors first"
+            ) from err
         raw = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(raw, Mapping) and "state_dict" in raw and isinstance(
-                raw["state_dict"], Mapping):
+        if (
+            isinstance(raw, Mapping)
+            and "state_dict" in raw
+            and isinstance(raw["state_dict"], Mapping)
+        ):
             raw = raw["state_dict"]  # Training checkpoints wrap the weights.
         # .float() first: NumPy has no bfloat16, and half-precision files exist.
-        state = {k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()
-                     ).numpy()
-                 for k, v in raw.items() if isinstance(v, torch.Tensor)}
+        state = {
+            k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).numpy()
+            for k, v in raw.items()
+            if isinstance(v, torch.Tensor)
+        }
     elif path.endswith(".safetensors"):
         try:
             from safetensors.numpy import load_file  # Lazy optional dependency.
         except ImportError as err:
-            raise ImportError(f"Reading {path} needs safetensors (pip install safetensors)"
-                              ) from err
+            raise ImportError(
+                f"Reading {path} needs safetensors (pip install safetensors)"
+            ) from err
         state = dict(load_file(path))
     elif path.endswith(".npz"):
         with np.load(path) as data:
             state = {k: data[k] for k in data.files}
     else:
         raise ValueError(
-            f"Unsupported weights file {path}: expected .pth/.pt, .safetensors or .npz")
+            f"Unsupported weights file {path}: expected .pth/.pt, .safetensors or .npz"
+        )
 
     if key_prefix:
-        state = {k[len(key_prefix):]: v for k, v in state.items() if k.startswith(key_prefix)}
+        state = {k[len(key_prefix) :]: v for k, v in state.items() if k.startswith(key_prefix)}
         if not state:
             raise ValueError(f"No keys in {path} start with key_prefix {key_prefix!r}")
     return state
@@ -136,7 +144,8 @@ def _adapt_conv1(kernel: np.ndarray, channel_map: Sequence[int | str], path: str
     if kernel.shape[2] != 3:
         raise ValueError(
             f"{path}: conv1.weight has {kernel.shape[2]} input channels; channel_map "
-            "adaptation expects torchvision's 3 (RGB)")
+            "adaptation expects torchvision's 3 (RGB)"
+        )
     columns = []
     for entry in channel_map:
         if isinstance(entry, str) and entry == GRAY:
@@ -145,7 +154,8 @@ def _adapt_conv1(kernel: np.ndarray, channel_map: Sequence[int | str], path: str
             columns.append(kernel[:, :, int(entry)])
         else:
             raise ValueError(
-                f"channel_map entry {entry!r} invalid: expected 0, 1, 2 (R, G, B) or 'gray'")
+                f"channel_map entry {entry!r} invalid: expected 0, 1, 2 (R, G, B) or 'gray'"
+            )
     return np.stack(columns, axis=2)
 
 
@@ -179,27 +189,28 @@ def load_torchvision_resnet(
         each naming the torchvision key and both shapes).
     """
     if arch not in BACKBONES:
-        raise ValueError(
-            f"Unknown arch {arch!r}; valid names: {', '.join(sorted(BACKBONES))}")
+        raise ValueError(f"Unknown arch {arch!r}; valid names: {', '.join(sorted(BACKBONES))}")
     if channel_map is None:
         if in_channels not in _DEFAULT_CHANNEL_MAPS:
             raise ValueError(
                 f"in_channels={in_channels} has no default channel_map; pass channel_map "
-                "with one entry (0, 1, 2 or 'gray') per input channel")
+                "with one entry (0, 1, 2 or 'gray') per input channel"
+            )
         channel_map = _DEFAULT_CHANNEL_MAPS[in_channels]
     channel_map = tuple(channel_map)
     if len(channel_map) != in_channels:
         raise ValueError(
             f"channel_map {channel_map} has {len(channel_map)} entries, in_channels is "
-            f"{in_channels}")
+            f"{in_channels}"
+        )
 
     state = _read_state_dict(path, key_prefix)
 
     # Expected names and shapes come from the model itself (abstract init, no compute).
     model = BACKBONES[arch]()
     shapes = jax.eval_shape(
-        lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.float32),
-                           train=False))
+        lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.float32), train=False)
+    )
     expected = {}  # torch key -> (collection, flax path, expected torch-layout shape)
     for collection in ("params", "batch_stats"):
         for flax_path, leaf in _flatten(shapes[collection]).items():
@@ -224,8 +235,7 @@ def load_torchvision_resnet(
             problems.append(f"unexpected keys: {unexpected}")
         if mismatched:
             problems.append("shape mismatches: " + "; ".join(mismatched))
-        raise ValueError(
-            f"{path} does not match torchvision {arch}: " + " | ".join(problems))
+        raise ValueError(f"{path} does not match torchvision {arch}: " + " | ".join(problems))
 
     flat: dict[str, dict] = {"params": {}, "batch_stats": {}}
     for key, (collection, flax_path, _) in expected.items():
@@ -269,7 +279,8 @@ def merge_into(
         if not isinstance(node, Mapping):
             raise ValueError(
                 f"merge_into: model variables have no {collection}/{'/'.join(prefix)} "
-                "subtree to replace")
+                "subtree to replace"
+            )
         target = _flatten(node)
         source = _flatten(tree)
         name = lambda path: "/".join((collection,) + prefix + path)  # noqa: E731
@@ -279,10 +290,15 @@ def merge_into(
             if tuple(np.shape(source[path])) != tuple(target[path].shape):
                 mismatched.append(
                     f"{name(path)}: pretrained {tuple(np.shape(source[path]))} vs model "
-                    f"{tuple(target[path].shape)}")
-        new_subtrees[collection] = _unflatten({
-            path: jnp.asarray(source[path], dtype=target[path].dtype) for path in target
-            if path in source})
+                    f"{tuple(target[path].shape)}"
+                )
+        new_subtrees[collection] = _unflatten(
+            {
+                path: jnp.asarray(source[path], dtype=target[path].dtype)
+                for path in target
+                if path in source
+            }
+        )
     if missing or unexpected or mismatched:
         problems = []
         if missing:

@@ -84,11 +84,12 @@ class ReIDNet(nn.Module):
         if self.embedding_size is None and self.num_classes == 0:
             raise ValueError(
                 "ReIDNet: embedding_size=None takes the classifier output as the embedding, "
-                "so num_classes must be > 0; got num_classes=0")
+                "so num_classes must be > 0; got num_classes=0"
+            )
         if self.embedding_size is not None and self.embedding_size <= 0:
             raise ValueError(
-                f"ReIDNet.embedding_size must be a positive int or None, got "
-                f"{self.embedding_size}")
+                f"ReIDNet.embedding_size must be a positive int or None, got {self.embedding_size}"
+            )
 
         # Passed only when changed, so backbones without an `activation` field still work.
         backbone_kwargs = {} if self.activation is nn.relu else {"activation": self.activation}
@@ -97,14 +98,18 @@ class ReIDNet(nn.Module):
         intermediates["pooled"] = pooled
 
         dropout = nn.Dropout(rate=self.dropout_rate, deterministic=not train)
-        classifier = nn.Dense(
-            self.num_classes,
-            dtype=self.dtype,
-            param_dtype=jnp.float32,
-            kernel_init=nn.initializers.normal(stddev=0.001),
-            bias_init=nn.initializers.zeros,
-            name="classifier",
-        ) if self.num_classes > 0 else None
+        classifier = (
+            nn.Dense(
+                self.num_classes,
+                dtype=self.dtype,
+                param_dtype=jnp.float32,
+                kernel_init=nn.initializers.normal(stddev=0.001),
+                bias_init=nn.initializers.zeros,
+                name="classifier",
+            )
+            if self.num_classes > 0
+            else None
+        )
 
         if self.embedding_size is None:
             logits = classifier(dropout(pooled)).astype(jnp.float32)
@@ -120,8 +125,11 @@ class ReIDNet(nn.Module):
             )(pooled)
             hidden = BatchNorm(dtype=self.dtype, name="embedding_bn")(hidden, train)
             embedding = self.activation(hidden).astype(jnp.float32)
-            logits = (classifier(dropout(embedding)).astype(jnp.float32)
-                      if classifier is not None else None)
+            logits = (
+                classifier(dropout(embedding)).astype(jnp.float32)
+                if classifier is not None
+                else None
+            )
 
         intermediates["embedding"] = embedding
         if logits is not None:

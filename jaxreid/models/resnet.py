@@ -68,9 +68,11 @@ class BatchNorm(nn.Module):
         scale = self.param("scale", self.scale_init, (features,), jnp.float32)
         bias = self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
         running_mean = self.variable(
-            "batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32))
+            "batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32)
+        )
         running_var = self.variable(
-            "batch_stats", "var", lambda: jnp.ones((features,), jnp.float32))
+            "batch_stats", "var", lambda: jnp.ones((features,), jnp.float32)
+        )
 
         x32 = x.astype(jnp.float32)
         if train:
@@ -83,10 +85,12 @@ class BatchNorm(nn.Module):
                 for axis in axes:
                     n *= x.shape[axis]
                 stored_var = var * (n / max(n - 1, 1)) if self.unbiased_running_var else var
-                running_mean.value = (self.momentum * running_mean.value
-                                      + (1.0 - self.momentum) * mean)
-                running_var.value = (self.momentum * running_var.value
-                                     + (1.0 - self.momentum) * stored_var)
+                running_mean.value = (
+                    self.momentum * running_mean.value + (1.0 - self.momentum) * mean
+                )
+                running_var.value = (
+                    self.momentum * running_var.value + (1.0 - self.momentum) * stored_var
+                )
         else:
             mean, var = running_mean.value, running_var.value
 
@@ -95,8 +99,9 @@ class BatchNorm(nn.Module):
         return y.astype(self.dtype)
 
 
-def _conv(features: int, kernel: int, stride: int, padding: int, dtype: Dtype,
-          name: str) -> nn.Conv:
+def _conv(
+    features: int, kernel: int, stride: int, padding: int, dtype: Dtype, name: str
+) -> nn.Conv:
     """Bias-free conv with torch's symmetric explicit padding (never 'SAME')."""
     return nn.Conv(
         features,
@@ -128,8 +133,7 @@ class BasicBlock(nn.Module):
     @nn.compact
     def __call__(self, x: Array, train: bool) -> Array:
         bn = functools.partial(BatchNorm, dtype=self.dtype)
-        last_scale_init = (nn.initializers.zeros if self.zero_init_residual
-                           else nn.initializers.ones)
+        last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
         out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv1")(x)
         out = self.activation(bn(name="bn1")(out, train))
         out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2")(out)
@@ -154,8 +158,7 @@ class Bottleneck(nn.Module):
     @nn.compact
     def __call__(self, x: Array, train: bool) -> Array:
         bn = functools.partial(BatchNorm, dtype=self.dtype)
-        last_scale_init = (nn.initializers.zeros if self.zero_init_residual
-                           else nn.initializers.ones)
+        last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
         out = _conv(self.filters, 1, 1, 0, self.dtype, "conv1")(x)
         out = self.activation(bn(name="bn1")(out, train))
         out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv2")(out)

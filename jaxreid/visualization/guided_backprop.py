@@ -74,9 +74,11 @@ def guided_backprop(
     if not hasattr(model, "activation"):
         raise TypeError(
             f"guided_backprop: {type(model).__name__} has no `activation` field to replace "
-            f"with guided_relu; expected a module like ReIDNet or ResNet")
-    if not (target == "norm" or (isinstance(target, (int, np.integer))
-                                 and not isinstance(target, bool))):
+            f"with guided_relu; expected a module like ReIDNet or ResNet"
+        )
+    if not (
+        target == "norm" or (isinstance(target, (int, np.integer)) and not isinstance(target, bool))
+    ):
         raise ValueError(f"guided_backprop: target must be 'norm' or an int unit, got {target!r}")
     guided = model.clone(activation=guided_relu)
     x_all = np.asarray(images, np.float32)
@@ -88,8 +90,9 @@ def guided_backprop(
         if output is not None:
             if not isinstance(out, tuple) or output not in out[1]:
                 have = sorted(out[1]) if isinstance(out, tuple) else []
-                raise KeyError(f"guided_backprop: output {output!r} not among the "
-                               f"model's intermediates {have}")
+                raise KeyError(
+                    f"guided_backprop: output {output!r} not among the model's intermediates {have}"
+                )
             emb = out[1][output]
         else:
             emb = out[0] if isinstance(out, tuple) else out
@@ -98,8 +101,10 @@ def guided_backprop(
             per_image = jnp.sqrt(jnp.sum(emb * emb, axis=1) + _NORM_EPS)
         else:
             if not 0 <= int(target) < emb.shape[1]:
-                raise ValueError(f"guided_backprop: target unit {target} out of range for "
-                                 f"an output of size {emb.shape[1]}")
+                raise ValueError(
+                    f"guided_backprop: target unit {target} out of range for "
+                    f"an output of size {emb.shape[1]}"
+                )
             per_image = emb[:, int(target)]
         return jnp.sum(per_image)
 
@@ -108,11 +113,11 @@ def guided_backprop(
     bs = n if batch_size is None else max(1, min(int(batch_size), n))
     out = np.empty_like(x_all)
     for start in range(0, n, bs):
-        batch = x_all[start:start + bs]
+        batch = x_all[start : start + bs]
         m = batch.shape[0]
         if m < bs:
             batch = np.concatenate([batch, np.zeros((bs - m,) + batch.shape[1:], np.float32)])
-        out[start:start + m] = np.asarray(grad_fn(jnp.asarray(batch)))[:m]
+        out[start : start + m] = np.asarray(grad_fn(jnp.asarray(batch)))[:m]
     return out
 
 
@@ -142,8 +147,9 @@ def _map_columns(maps, name: str, n: int) -> list[tuple[str | None, np.ndarray]]
             value = value[..., None]
         reduced = activation_map(value)
         if reduced.shape[0] != n:
-            raise ValueError(f"plot_activation_maps: {name} has {reduced.shape[0]} maps for "
-                             f"{n} images")
+            raise ValueError(
+                f"plot_activation_maps: {name} has {reduced.shape[0]} maps for {n} images"
+            )
         columns.append((label, reduced))
     return columns
 
@@ -189,12 +195,10 @@ def plot_activation_maps(
     """
     groups = []
     n = None
-    for name, images, maps in (("rgb", rgb_images, rgb_maps),
-                               ("depth", depth_images, depth_maps)):
+    for name, images, maps in (("rgb", rgb_images, rgb_maps), ("depth", depth_images, depth_maps)):
         if images is None:
             if maps is not None:
-                raise ValueError(f"plot_activation_maps: {name}_maps given without "
-                                 f"{name}_images")
+                raise ValueError(f"plot_activation_maps: {name}_maps given without {name}_images")
             continue
         if maps is None:
             raise ValueError(f"plot_activation_maps: {name}_images given without {name}_maps")

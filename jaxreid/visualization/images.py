@@ -43,8 +43,7 @@ def to_display_rgb(image, *, cmap: str | None = None) -> np.ndarray:
             return (img.astype(np.float32) / np.iinfo(img.dtype).max).clip(0.0, 1.0)
         return np.clip(img.astype(np.float32), 0.0, 1.0)
     if img.ndim != 2:
-        raise ValueError(
-            f"expected an image [H, W, 3], [H, W, 1] or [H, W], got shape {img.shape}")
+        raise ValueError(f"expected an image [H, W, 3], [H, W, 1] or [H, W], got shape {img.shape}")
     if not (np.issubdtype(img.dtype, np.integer) or np.issubdtype(img.dtype, np.floating)):
         raise ValueError(f"expected a numeric image, got dtype {img.dtype}")
     from matplotlib import colormaps
@@ -67,16 +66,24 @@ def new_figure(columns: int, rows: int, panel_size, title: str | None):
     from matplotlib.figure import Figure
 
     width, height = (float(v) for v in panel_size)
-    fig = Figure(figsize=(columns * width, rows * height + (TITLE_HEIGHT if title else 0.0)),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(columns * width, rows * height + (TITLE_HEIGHT if title else 0.0)),
+        layout="constrained",
+    )
     FigureCanvasAgg(fig)
     if title:
         fig.suptitle(title)
     return fig
 
 
-def show_image(ax, rgb: np.ndarray, label: str | None, frame_color=None,
-               frame_width: float = 3.0, fontsize: float = 7.0) -> None:
+def show_image(
+    ax,
+    rgb: np.ndarray,
+    label: str | None,
+    frame_color=None,
+    frame_width: float = 3.0,
+    fontsize: float = 7.0,
+) -> None:
     """Draws an RGB image in `ax` without ticks; a coloured frame when `frame_color`."""
     ax.imshow(rgb, interpolation="antialiased")
     ax.set_xticks([])

@@ -65,15 +65,18 @@ def plot_rank_lists(
     if len(gallery_images) != num_queries or len(gallery_is_match) != num_queries:
         raise ValueError(
             f"plot_rank_lists: {num_queries} queries but {len(gallery_images)} gallery lists "
-            f"and {len(gallery_is_match)} match lists; expected one of each per query")
+            f"and {len(gallery_is_match)} match lists; expected one of each per query"
+        )
     if k < 1:
         raise ValueError(f"plot_rank_lists: k must be >= 1, got {k}")
     if query_labels is not None and len(query_labels) != num_queries:
-        raise ValueError(f"plot_rank_lists: {len(query_labels)} query_labels for "
-                         f"{num_queries} queries")
+        raise ValueError(
+            f"plot_rank_lists: {len(query_labels)} query_labels for {num_queries} queries"
+        )
     if gallery_labels is not None and len(gallery_labels) != num_queries:
-        raise ValueError(f"plot_rank_lists: {len(gallery_labels)} gallery_labels lists for "
-                         f"{num_queries} queries")
+        raise ValueError(
+            f"plot_rank_lists: {len(gallery_labels)} gallery_labels lists for {num_queries} queries"
+        )
 
     fig = new_figure(k + 1, num_queries, panel_size, title)
     axes = fig.subplots(num_queries, k + 1, squeeze=False)
@@ -83,7 +86,8 @@ def plot_rank_lists(
         if matches.shape[0] < shown:
             raise ValueError(
                 f"plot_rank_lists: query {row} has {len(gallery_images[row])} gallery images "
-                f"but {matches.shape[0]} match flags")
+                f"but {matches.shape[0]} match flags"
+            )
         label = query_labels[row] if query_labels is not None else "query"
         show_image(axes[row, 0], to_display_rgb(query_images[row], cmap=cmap), label)
         for j in range(k):
@@ -95,9 +99,13 @@ def plot_rank_lists(
                 text = gallery_labels[row][j]
             else:
                 text = str(j + 1)
-            show_image(ax, to_display_rgb(gallery_images[row][j], cmap=cmap), text,
-                       frame_color=MATCH_COLOR if matches[j] else MISMATCH_COLOR,
-                       frame_width=frame_width)
+            show_image(
+                ax,
+                to_display_rgb(gallery_images[row][j], cmap=cmap),
+                text,
+                frame_color=MATCH_COLOR if matches[j] else MISMATCH_COLOR,
+                frame_width=frame_width,
+            )
     return save_png(fig, path, dpi)
 
 
@@ -128,7 +136,13 @@ def plot_rank_list(
       `path` as a string.
     """
     return plot_rank_lists(
-        [query_image], [gallery_images], [gallery_is_match], path, k=k,
+        [query_image],
+        [gallery_images],
+        [gallery_is_match],
+        path,
+        k=k,
         query_labels=None if query_label is None else [query_label],
         gallery_labels=None if gallery_labels is None else [gallery_labels],
-        title=title, **kwargs)
+        title=title,
+        **kwargs,
+    )

@@ -6,4 +6,4 @@ from jaxreid.datasets import common
 from jaxreid.datasets.biwi_rgbd_id.builder import BiwiRgbdId
 
 if __name__ == "__main__":
-  sys.exit(common.build_main(BiwiRgbdId, default_configs=("rgb", "depth")))
+    sys.exit(common.build_main(BiwiRgbdId, default_configs=("rgb", "depth")))

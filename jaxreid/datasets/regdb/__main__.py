@@ -6,4 +6,4 @@ from jaxreid.datasets import common
 from jaxreid.datasets.regdb.builder import Regdb
 
 if __name__ == "__main__":
-  sys.exit(common.build_main(Regdb, default_configs=None))
+    sys.exit(common.build_main(Regdb, default_configs=None))

@@ -30,7 +30,9 @@ SPLITS = tuple(f"{s}_{t}" for t in range(1, NUM_TRIALS + 1) for s in ("train", "
 CAMERA_ID = {"rgb": 1, "thermal": 2}
 _FOLDER = {"rgb": "Visible", "thermal": "Thermal"}
 _INDEX_NAME = {"rgb": "visible", "thermal": "thermal"}
-_INDEX_FIX = " Fix: restore idx/ from the RGB-IR evaluation code (one 'relative/path.bmp label' per line)."
+_INDEX_FIX = (
+    " Fix: restore idx/ from the RGB-IR evaluation code (one 'relative/path.bmp label' per line)."
+)
 _PAIR = re.compile(r"^(?P<a>.+)_(?:v|t)_(?P<b>.+)$")
 
 _LAYOUT = (
@@ -54,19 +56,24 @@ _CITATION = """\
 
 
 class Regdb(common.ReidBuilder):
-  """RegDB visible / thermal person re-identification, 10 trials."""
+    """RegDB visible / thermal person re-identification, 10 trials."""
 
-  name = "regdb"
-  BUILDER_CONFIGS = [
-      common.ReidConfig(name="rgb", modality="rgb", description="Visible-light camera (camera_id 1)."),
-      common.ReidConfig(name="thermal", modality="thermal",
-                        description="Thermal camera (camera_id 2), 1-channel uint8."),
-  ]
-  DESCRIPTION = __doc__
-  CITATION = _CITATION
-  HOMEPAGE = "http://dm.dongguk.edu/link.html"
-  LAYOUT_HELP = _LAYOUT
-  MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
+    name = "regdb"
+    BUILDER_CONFIGS = [
+        common.ReidConfig(
+            name="rgb", modality="rgb", description="Visible-light camera (camera_id 1)."
+        ),
+        common.ReidConfig(
+            name="thermal",
+            modality="thermal",
+            description="Thermal camera (camera_id 2), 1-channel uint8.",
+        ),
+    ]
+    DESCRIPTION = __doc__
+    CITATION = _CITATION
+    HOMEPAGE = "http://dm.dongguk.edu/link.html"
+    LAYOUT_HELP = _LAYOUT
+    MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
 RegDB ("Dongguk Body-based Person Recognition Database") is distributed by Dongguk
 University on request ({HOMEPAGE}). The trial files idx/*.txt are those used by the
 RGB-IR re-id evaluation code of Ye et al. (e.g. github.com/mangye16/Cross-Modal-Re-ID-baseline).
@@ -75,123 +82,148 @@ Build (configs rgb and thermal): python -m jaxreid.datasets.regdb \\
   --manual_dir=/path/to/RegDB --data_dir=~/tensorflow_datasets
 """
 
-  def _split_generators(self, dl_manager):
-    root = self.manual_folder(dl_manager)
-    modality = self.builder_config.modality
-    folder = root / _FOLDER[modality]
-    other = root / _FOLDER["thermal" if modality == "rgb" else "rgb"]
-    if not folder.is_dir():
-      raise self.layout_error(root, f"Missing folder {folder}.")
-    trials = {}
-    for t in range(1, NUM_TRIALS + 1):
-      entries = {}
-      for split in ("train", "test"):
-        own = read_index(root, split, _INDEX_NAME[modality], t, self.layout_error)
-        counterpart = read_index(root, split, _INDEX_NAME["thermal" if modality == "rgb" else "rgb"], t,
-                                 self.layout_error)
-        a, b = {e[1] for e in own}, {e[1] for e in counterpart}
-        if a != b:
-          raise common.ManualDataError(
-              f"Trial {t} {split}: {index_path(root, split, 'visible', t)} and "
-              f"{index_path(root, split, 'thermal', t)} list different persons "
-              f"(only in one: {sorted(a ^ b)[:10]}). Expected the same identities in both modalities.{_INDEX_FIX}"
-          )
-        entries[split] = own
-      both = {e[1] for e in entries["train"]} & {e[1] for e in entries["test"]}
-      if both:
-        raise common.ManualDataError(
-            f"Trial {t}: persons {sorted(both)[:10]} are in both {index_path(root, 'train', 'visible', t)} "
-            f"and {index_path(root, 'test', 'visible', t)}; expected disjoint train and test identities.{_INDEX_FIX}"
-        )
-      trials[t] = entries
-    self._cache = {}  # every image is in 10 trials: decode and encode it once
-    gens = {}
-    for t, entries in trials.items():
-      for split in ("train", "test"):
-        name = f"{split}_{t}"
-        gens[name] = self._generate_examples(root, other, entries[split], name)
-    return gens
+    def _split_generators(self, dl_manager):
+        root = self.manual_folder(dl_manager)
+        modality = self.builder_config.modality
+        folder = root / _FOLDER[modality]
+        other = root / _FOLDER["thermal" if modality == "rgb" else "rgb"]
+        if not folder.is_dir():
+            raise self.layout_error(root, f"Missing folder {folder}.")
+        trials = {}
+        for t in range(1, NUM_TRIALS + 1):
+            entries = {}
+            for split in ("train", "test"):
+                own = read_index(root, split, _INDEX_NAME[modality], t, self.layout_error)
+                counterpart = read_index(
+                    root,
+                    split,
+                    _INDEX_NAME["thermal" if modality == "rgb" else "rgb"],
+                    t,
+                    self.layout_error,
+                )
+                a, b = {e[1] for e in own}, {e[1] for e in counterpart}
+                if a != b:
+                    raise common.ManualDataError(
+                        f"Trial {t} {split}: {index_path(root, split, 'visible', t)} and "
+                        f"{index_path(root, split, 'thermal', t)} list different persons "
+                        f"(only in one: {sorted(a ^ b)[:10]}). Expected the same identities in both modalities.{_INDEX_FIX}"
+                    )
+                entries[split] = own
+            both = {e[1] for e in entries["train"]} & {e[1] for e in entries["test"]}
+            if both:
+                raise common.ManualDataError(
+                    f"Trial {t}: persons {sorted(both)[:10]} are in both {index_path(root, 'train', 'visible', t)} "
+                    f"and {index_path(root, 'test', 'visible', t)}; expected disjoint train and test identities.{_INDEX_FIX}"
+                )
+            trials[t] = entries
+        self._cache = {}  # every image is in 10 trials: decode and encode it once
+        gens = {}
+        for t, entries in trials.items():
+            for split in ("train", "test"):
+                name = f"{split}_{t}"
+                gens[name] = self._generate_examples(root, other, entries[split], name)
+        return gens
 
-  def _generate_examples(self, root: pathlib.Path, other: pathlib.Path, entries, split):
-    modality = self.builder_config.modality
-    positions: dict[pathlib.Path, dict[str, int]] = {}  # per person folder
-    key = 0
-    for rel, pid, _label in entries:
-      path = root / rel
-      if path.parent not in positions:
-        positions[path.parent] = common.file_positions(p.name for p in common.list_images(path.parent))
-      if rel not in self._cache:
-        self._cache[rel] = self.read_image(path, root)
-      image = self._cache[rel]
-      if image is None:
-        continue
-      yield key, common.example(image, modality, pid, CAMERA_ID[modality], pair_key(pid, path, other),
-                                positions[path.parent][path.name], rel)
-      key += 1
-    self.report_skipped(split, key)
+    def _generate_examples(self, root: pathlib.Path, other: pathlib.Path, entries, split):
+        modality = self.builder_config.modality
+        positions: dict[pathlib.Path, dict[str, int]] = {}  # per person folder
+        key = 0
+        for rel, pid, _label in entries:
+            path = root / rel
+            if path.parent not in positions:
+                positions[path.parent] = common.file_positions(
+                    p.name for p in common.list_images(path.parent)
+                )
+            if rel not in self._cache:
+                self._cache[rel] = self.read_image(path, root)
+            image = self._cache[rel]
+            if image is None:
+                continue
+            yield (
+                key,
+                common.example(
+                    image,
+                    modality,
+                    pid,
+                    CAMERA_ID[modality],
+                    pair_key(pid, path, other),
+                    positions[path.parent][path.name],
+                    rel,
+                ),
+            )
+            key += 1
+        self.report_skipped(split, key)
 
 
 def pair_key(pid: int, path: pathlib.Path, other_folder: pathlib.Path) -> str:
-  """'<pid>/<name without _v_/_t_>' if the other modality has the counterpart file, else ''."""
-  m = _PAIR.match(path.stem)
-  if not m:
+    """'<pid>/<name without _v_/_t_>' if the other modality has the counterpart file, else ''."""
+    m = _PAIR.match(path.stem)
+    if not m:
+        return ""
+    for letter in ("v", "t"):
+        if (other_folder / path.parent.name / f"{m['a']}_{letter}_{m['b']}{path.suffix}").exists():
+            return f"{pid}/{m['a']}_{m['b']}"
     return ""
-  for letter in ("v", "t"):
-    if (other_folder / path.parent.name / f"{m['a']}_{letter}_{m['b']}{path.suffix}").exists():
-      return f"{pid}/{m['a']}_{m['b']}"
-  return ""
 
 
 def index_path(root: pathlib.Path, split: str, modality_name: str, trial: int) -> pathlib.Path:
-  return root / "idx" / f"{split}_{modality_name}_{trial}.txt"
+    return root / "idx" / f"{split}_{modality_name}_{trial}.txt"
 
 
 def read_index(root: pathlib.Path, split: str, modality_name: str, trial: int, layout_error=None):
-  """[(relative path, person id, label)] of idx/<split>_<modality>_<trial>.txt, in file order.
+    """[(relative path, person id, label)] of idx/<split>_<modality>_<trial>.txt, in file order.
 
-  The person id is the number of the folder the image is in; labels and person ids must
-  correspond one-to-one, every listed file must exist and lie in the modality's folder.
-  """
-  path = index_path(root, split, modality_name, trial)
-  if not path.is_file():
-    problem = f"Missing trial file {path}."
-    if layout_error is not None:
-      raise layout_error(root, problem)
-    raise common.ManualDataError(problem + f" Expected: {_LAYOUT} Fix: add the missing file.")
-  folder = "Visible" if modality_name == "visible" else "Thermal"
-  entries, label_of, pid_of, seen = [], {}, {}, set()
-  for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-    if not line.strip():
-      continue
-    parts = line.split()
-    where = f"{path}, line {lineno} ({line.strip()!r})"
-    if len(parts) != 2 or not re.fullmatch(r"-?\d+", parts[1]):
-      raise common.ManualDataError(f"{where}: expected 'relative/path.bmp label' with an integer label.{_INDEX_FIX}")
-    rel = parts[0].replace("\\", "/")
-    rel = rel[2:] if rel.startswith("./") else rel
-    label = int(parts[1])
-    bits = rel.split("/")
-    if len(bits) != 3 or bits[0] != folder or not bits[1].isdigit():
-      raise common.ManualDataError(f"{where}: expected a path {folder}/<pid>/<file>, e.g. {folder}/1/<file>.bmp.{_INDEX_FIX}")
-    if rel in seen:
-      raise common.ManualDataError(f"{where}: {rel} is listed twice; expected each image once.{_INDEX_FIX}")
-    seen.add(rel)
-    if not (root / rel).is_file():
-      raise common.ManualDataError(
-          f"{where}: image {root / rel} does not exist. Expected the files the trial lists. "
-          "Fix: extract Visible/ and Thermal/ completely into the manual folder."
-      )
-    pid = int(bits[1])
-    if label_of.setdefault(pid, label) != label or pid_of.setdefault(label, pid) != pid:
-      raise common.ManualDataError(
-          f"{where}: label {label} for person folder {pid}, but the file also pairs label "
-          f"{label_of[pid]} with person {pid} / label {label} with person {pid_of[label]}; "
-          f"expected labels and person folders to correspond one-to-one.{_INDEX_FIX}"
-      )
-    entries.append((rel, pid, label))
-  if not entries:
-    raise common.ManualDataError(f"Trial file {path} is empty; expected one 'path label' line per image.{_INDEX_FIX}")
-  return entries
+    The person id is the number of the folder the image is in; labels and person ids must
+    correspond one-to-one, every listed file must exist and lie in the modality's folder.
+    """
+    path = index_path(root, split, modality_name, trial)
+    if not path.is_file():
+        problem = f"Missing trial file {path}."
+        if layout_error is not None:
+            raise layout_error(root, problem)
+        raise common.ManualDataError(problem + f" Expected: {_LAYOUT} Fix: add the missing file.")
+    folder = "Visible" if modality_name == "visible" else "Thermal"
+    entries, label_of, pid_of, seen = [], {}, {}, set()
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        where = f"{path}, line {lineno} ({line.strip()!r})"
+        if len(parts) != 2 or not re.fullmatch(r"-?\d+", parts[1]):
+            raise common.ManualDataError(
+                f"{where}: expected 'relative/path.bmp label' with an integer label.{_INDEX_FIX}"
+            )
+        rel = parts[0].replace("\\", "/")
+        rel = rel[2:] if rel.startswith("./") else rel
+        label = int(parts[1])
+        bits = rel.split("/")
+        if len(bits) != 3 or bits[0] != folder or not bits[1].isdigit():
+            raise common.ManualDataError(
+                f"{where}: expected a path {folder}/<pid>/<file>, e.g. {folder}/1/<file>.bmp.{_INDEX_FIX}"
+            )
+        if rel in seen:
+            raise common.ManualDataError(
+                f"{where}: {rel} is listed twice; expected each image once.{_INDEX_FIX}"
+            )
+        seen.add(rel)
+        if not (root / rel).is_file():
+            raise common.ManualDataError(
+                f"{where}: image {root / rel} does not exist. Expected the files the trial lists. "
+                "Fix: extract Visible/ and Thermal/ completely into the manual folder."
+            )
+        pid = int(bits[1])
+        if label_of.setdefault(pid, label) != label or pid_of.setdefault(label, pid) != pid:
+            raise common.ManualDataError(
+                f"{where}: label {label} for person folder {pid}, but the file also pairs label "
+                f"{label_of[pid]} with person {pid} / label {label} with person {pid_of[label]}; "
+                f"expected labels and person folders to correspond one-to-one.{_INDEX_FIX}"
+            )
+        entries.append((rel, pid, label))
+    if not entries:
+        raise common.ManualDataError(
+            f"Trial file {path} is empty; expected one 'path label' line per image.{_INDEX_FIX}"
+        )
+    return entries
 
 
 __all__ = ["Regdb", "read_index", "SPLITS", "CAMERA_ID"]

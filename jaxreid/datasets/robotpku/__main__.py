@@ -6,4 +6,4 @@ from jaxreid.datasets import common
 from jaxreid.datasets.robotpku.builder import Robotpku
 
 if __name__ == "__main__":
-  sys.exit(common.build_main(Robotpku, default_configs=None))
+    sys.exit(common.build_main(Robotpku, default_configs=None))

@@ -48,20 +48,24 @@ _CITATION = """\
 
 
 class Robotpku(common.ProcessedLayoutMixin, common.ReidBuilder):
-  """RobotPKU RGBD-ID, processed layout of the thesis author's code."""
+    """RobotPKU RGBD-ID, processed layout of the thesis author's code."""
 
-  name = "robotpku"
-  BUILDER_CONFIGS = [
-      common.ReidConfig(name="rgb", modality="rgb", layout="processed", description="RGB crops."),
-      common.ReidConfig(name="depth", modality="depth", layout="processed",
-                        description="Depth crops, 8-bit as distributed in this layout (1-channel uint8)."),
-  ]
-  PROCESSED_FOLDERS = {"rgb": "pku", "depth": "pku_depth"}
-  DESCRIPTION = __doc__
-  CITATION = _CITATION
-  HOMEPAGE = "https://github.com/lianghu56/RobotPKU-RGBD-ID-dataset"
-  LAYOUT_HELP = _LAYOUT
-  MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
+    name = "robotpku"
+    BUILDER_CONFIGS = [
+        common.ReidConfig(name="rgb", modality="rgb", layout="processed", description="RGB crops."),
+        common.ReidConfig(
+            name="depth",
+            modality="depth",
+            layout="processed",
+            description="Depth crops, 8-bit as distributed in this layout (1-channel uint8).",
+        ),
+    ]
+    PROCESSED_FOLDERS = {"rgb": "pku", "depth": "pku_depth"}
+    DESCRIPTION = __doc__
+    CITATION = _CITATION
+    HOMEPAGE = "https://github.com/lianghu56/RobotPKU-RGBD-ID-dataset"
+    LAYOUT_HELP = _LAYOUT
+    MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
 RobotPKU RGBD-ID is downloaded from the links in {HOMEPAGE} ("Dataset Downloads Address").
 Arrange the RGB and depth crops as in the thesis author's code
 (github.com/frhf/cross-modal-distillation-reidentification, datasets/pku and datasets/pku_depth):
@@ -70,24 +74,30 @@ Build (configs rgb and depth): python -m jaxreid.datasets.robotpku \\
   --manual_dir=/path/to/folder_with_pku_and_pku_depth --data_dir=~/tensorflow_datasets
 """
 
-  def _split_generators(self, dl_manager):
-    root = self.manual_folder(dl_manager)
-    folder, _, names, other_names = self.processed_folders(root)
-    entries = []
-    for n in names:
-      m = common.PROCESSED_NAME.match(n)
-      entries.append((n, int(m["pid"]), int(m["cam"])))
-    design, test = splits_lib.ROBOTPKU_DESIGN_IDS, splits_lib.ROBOTPKU_TEST_IDS
-    common.design_test_split({e[1] for e in entries}, design, test, f"RobotPKU images in {folder}")
-    found = {e[1] for e in entries}
-    self.info.metadata["missing_person_ids"] = sorted(set(range(splits_lib.ROBOTPKU_NUM_IDS)) - found)
-    return {
-        split: self._generate_examples(root, folder, [e for e in entries if e[1] in set(ids)], other_names, split)
-        for split, ids in (("design", design), ("test", test))
-    }
+    def _split_generators(self, dl_manager):
+        root = self.manual_folder(dl_manager)
+        folder, _, names, other_names = self.processed_folders(root)
+        entries = []
+        for n in names:
+            m = common.PROCESSED_NAME.match(n)
+            entries.append((n, int(m["pid"]), int(m["cam"])))
+        design, test = splits_lib.ROBOTPKU_DESIGN_IDS, splits_lib.ROBOTPKU_TEST_IDS
+        common.design_test_split(
+            {e[1] for e in entries}, design, test, f"RobotPKU images in {folder}"
+        )
+        found = {e[1] for e in entries}
+        self.info.metadata["missing_person_ids"] = sorted(
+            set(range(splits_lib.ROBOTPKU_NUM_IDS)) - found
+        )
+        return {
+            split: self._generate_examples(
+                root, folder, [e for e in entries if e[1] in set(ids)], other_names, split
+            )
+            for split, ids in (("design", design), ("test", test))
+        }
 
-  def _generate_examples(self, root, folder, entries, other_names, split):
-    return self.generate_processed(root, folder, entries, other_names, split)
+    def _generate_examples(self, root, folder, entries, other_names, split):
+        return self.generate_processed(root, folder, entries, other_names, split)
 
 
 __all__ = ["Robotpku"]

@@ -33,70 +33,81 @@ _IMAGE_FORMAT = {
 
 @dataclasses.dataclass(eq=False)
 class SyntheticReidConfig(tfds.core.BuilderConfig):
-  """modality: 'rgb' | 'depth' | 'infrared'; synthetic: what to generate."""
+    """modality: 'rgb' | 'depth' | 'infrared'; synthetic: what to generate."""
 
-  modality: str = "rgb"
-  synthetic: generation.SyntheticConfig = dataclasses.field(default_factory=generation.SyntheticConfig)
+    modality: str = "rgb"
+    synthetic: generation.SyntheticConfig = dataclasses.field(
+        default_factory=generation.SyntheticConfig
+    )
 
 
 def config_name(modality: str, synthetic: generation.SyntheticConfig = _DEFAULT) -> str:
-  """'rgb' for the default dataset, else 'rgb_s<seed>_<H>x<W>_<hash of all fields>'."""
-  if modality not in _IMAGE_FORMAT:
-    raise ValueError(f"synthetic_reid: modality={modality!r}; expected one of {tuple(_IMAGE_FORMAT)}")
-  if synthetic == _DEFAULT:
-    return modality
-  return f"{modality}_s{synthetic.seed}_{synthetic.height}x{synthetic.width}_{synthetic.digest()}"
+    """'rgb' for the default dataset, else 'rgb_s<seed>_<H>x<W>_<hash of all fields>'."""
+    if modality not in _IMAGE_FORMAT:
+        raise ValueError(
+            f"synthetic_reid: modality={modality!r}; expected one of {tuple(_IMAGE_FORMAT)}"
+        )
+    if synthetic == _DEFAULT:
+        return modality
+    return f"{modality}_s{synthetic.seed}_{synthetic.height}x{synthetic.width}_{synthetic.digest()}"
 
 
-def make_config(modality: str, synthetic: generation.SyntheticConfig | None = None) -> SyntheticReidConfig:
-  synthetic = _DEFAULT if synthetic is None else synthetic
-  return SyntheticReidConfig(
-      name=config_name(modality, synthetic),
-      modality=modality,
-      synthetic=synthetic,
-      description=f"{modality} images of the synthetic dataset generated with {synthetic.to_json()}",
-  )
+def make_config(
+    modality: str, synthetic: generation.SyntheticConfig | None = None
+) -> SyntheticReidConfig:
+    synthetic = _DEFAULT if synthetic is None else synthetic
+    return SyntheticReidConfig(
+        name=config_name(modality, synthetic),
+        modality=modality,
+        synthetic=synthetic,
+        description=f"{modality} images of the synthetic dataset generated with {synthetic.to_json()}",
+    )
 
 
 class SyntheticReid(tfds.core.GeneratorBasedBuilder):
-  """Procedurally rendered people seen by RGB-D (paired) and infrared (unpaired) cameras.
+    """Procedurally rendered people seen by RGB-D (paired) and infrared (unpaired) cameras.
 
-  See datasets/synthetic/README.md. Person ids are disjoint across train / val / test.
-  """
+    See datasets/synthetic/README.md. Person ids are disjoint across train / val / test.
+    """
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
-  BUILDER_CONFIGS = [make_config(m) for m in render.MODALITIES]
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    BUILDER_CONFIGS = [make_config(m) for m in render.MODALITIES]
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    channels, dtype = _IMAGE_FORMAT[self.builder_config.modality]
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(None, None, channels), dtype=dtype, encoding_format="png"),
-            "modality": tfds.features.Text(),
-            "person_id": np.int32,
-            "camera_id": np.int32,
-            "frame_id": tfds.features.Text(),
-            "file_index": np.int32,
-            "filename": tfds.features.Text(),
-        }),
-        supervised_keys=("image", "person_id"),
-    )
+    def _info(self) -> tfds.core.DatasetInfo:
+        channels, dtype = _IMAGE_FORMAT[self.builder_config.modality]
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(
+                        shape=(None, None, channels), dtype=dtype, encoding_format="png"
+                    ),
+                    "modality": tfds.features.Text(),
+                    "person_id": np.int32,
+                    "camera_id": np.int32,
+                    "frame_id": tfds.features.Text(),
+                    "file_index": np.int32,
+                    "filename": tfds.features.Text(),
+                }
+            ),
+            supervised_keys=("image", "person_id"),
+        )
 
-  def _split_generators(self, dl_manager):
-    del dl_manager  # Nothing to download: everything is rendered.
-    synthetic = self.builder_config.synthetic
-    # TFDS cannot write an empty split; a config with e.g. no validation ids has none.
-    return {
-        split: self._generate_examples(split)
-        for split in generation.SPLITS
-        if len(synthetic.split_person_ids(split)) and synthetic.frames_per_camera(self.builder_config.modality)
-    }
+    def _split_generators(self, dl_manager):
+        del dl_manager  # Nothing to download: everything is rendered.
+        synthetic = self.builder_config.synthetic
+        # TFDS cannot write an empty split; a config with e.g. no validation ids has none.
+        return {
+            split: self._generate_examples(split)
+            for split in generation.SPLITS
+            if len(synthetic.split_person_ids(split))
+            and synthetic.frames_per_camera(self.builder_config.modality)
+        }
 
-  def _generate_examples(self, split: str):
-    cfg = self.builder_config
-    for example in generation.iter_examples(cfg.synthetic, cfg.modality, split):
-      yield example["filename"], example
+    def _generate_examples(self, split: str):
+        cfg = self.builder_config
+        for example in generation.iter_examples(cfg.synthetic, cfg.modality, split):
+            yield example["filename"], example
 
 
 def builder(
@@ -104,11 +115,11 @@ def builder(
     synthetic_config: generation.SyntheticConfig | None = None,
     data_dir: str | os.PathLike | None = None,
 ) -> SyntheticReid:
-  """The (not yet prepared) builder of one modality for the given generation parameters."""
-  config = make_config(modality, synthetic_config)
-  if config.name in SyntheticReid.builder_configs:  # TFDS wants the registered object
-    return SyntheticReid(config=config.name, data_dir=data_dir)
-  return SyntheticReid(config=config, data_dir=data_dir)
+    """The (not yet prepared) builder of one modality for the given generation parameters."""
+    config = make_config(modality, synthetic_config)
+    if config.name in SyntheticReid.builder_configs:  # TFDS wants the registered object
+        return SyntheticReid(config=config.name, data_dir=data_dir)
+    return SyntheticReid(config=config, data_dir=data_dir)
 
 
 def build(
@@ -116,7 +127,7 @@ def build(
     modality: str = "rgb",
     synthetic_config: generation.SyntheticConfig | None = None,
 ) -> SyntheticReid:
-  """Renders and writes the dataset if not already on disk; returns the prepared builder."""
-  b = builder(modality, synthetic_config, data_dir)
-  b.download_and_prepare()
-  return b
+    """Renders and writes the dataset if not already on disk; returns the prepared builder."""
+    b = builder(modality, synthetic_config, data_dir)
+    b.download_and_prepare()
+    return b

@@ -6,4 +6,4 @@ from jaxreid.datasets import common
 from jaxreid.datasets.sysu_mm01.builder import SysuMm01
 
 if __name__ == "__main__":
-  sys.exit(common.build_main(SysuMm01, default_configs=None))
+    sys.exit(common.build_main(SysuMm01, default_configs=None))
