@@ -18,9 +18,12 @@ from jaxreid import config as config_lib
 from jaxreid import train
 
 
-def benchmark(backbone: str, batch: int, height: int, width: int, steps: int, loss: str):
+def benchmark(
+    backbone: str, batch: int, height: int, width: int, steps: int, loss: str, channels: int
+):
     config = config_lib.default_config()
     config.model.backbone = backbone
+    config.model.width = channels
     config.data.image_size = (height, width)
     config.loss.name = loss
     config.num_train_steps = steps + 2
@@ -54,20 +57,21 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--loss", default="softmax")
     parser.add_argument("--backbones", default="resnet18,resnet50")
+    parser.add_argument("--channels", type=int, default=64, help="Width of the first stage.")
     args = parser.parse_args()
     devices = jax.devices()
     print(
         f"{platform.node()} | {platform.processor() or platform.machine()} | "
         f"{len(devices)} x {devices[0].device_kind} | jax {jax.__version__}"
     )
-    print(f"\n| backbone | batch | input | loss | images/s | compile + first step (s) |")
-    print("|---|---|---|---|---|---|")
+    print("\n| backbone | width | batch | input | loss | images/s | compile + first step (s) |")
+    print("|---|---|---|---|---|---|---|")
     for backbone in args.backbones.split(","):
         ips, compile_sec = benchmark(
-            backbone, args.batch, args.height, args.width, args.steps, args.loss
+            backbone, args.batch, args.height, args.width, args.steps, args.loss, args.channels
         )
         print(
-            f"| {backbone} | {args.batch} | {args.height}x{args.width} | {args.loss} | "
+            f"| {backbone} | {args.channels} | {args.batch} | {args.height}x{args.width} | {args.loss} | "
             f"{ips:.1f} | {compile_sec:.1f} |",
             flush=True,
         )

@@ -119,7 +119,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.optim.grad_clip_norm = 0.0  # 0 disables clipping.
 
   # --- schedule of the run ----------------------------------------------------------------
-  config.num_train_steps = 2000
+  config.num_train_steps = 1500
   config.log_every_steps = 50
   config.eval_every_steps = 500  # Validation mAP; the best checkpoint is kept by it.
   config.checkpoint_every_steps = 250
