@@ -19,291 +19,295 @@ MODALITIES = ("rgb", "depth", "infrared", "thermal")
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """Every key the trainer reads, with defaults for the one-stream synthetic RGB-D job."""
-  config = ml_collections.ConfigDict()
-  config.seed = 0
+    """Every key the trainer reads, with defaults for the one-stream synthetic RGB-D job."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0
 
-  # --- data -------------------------------------------------------------------------------
-  config.data = ml_collections.ConfigDict()
-  config.data.name = "synthetic"  # A dataset registered in jaxreid.datasets.BUILDER_MODULES.
-  config.data.data_dir = ""  # TFDS data directory; '' = jaxreid's default (~/tensorflow_datasets).
-  config.data.manual_dir = ""  # Folder with the original archive contents (real datasets).
-  # Folder layout of the manual data when a builder reads several: '' = as distributed;
-  # 'processed' = the thesis author's processed images (BIWI, RobotPKU).
-  config.data.layout = ""
-  # Modalities trained on together. One entry: a single-modal network. Two: a one-stream
-  # cross-modal network fed with batches that mix both (Hafner 2018, §3.1).
-  config.data.modalities = ("rgb", "depth")
-  # Dataset splits used for training, validation and test. An empty val_split holds out
-  # fold `fold` of a `num_folds`-fold cross-validation over the training identities
-  # (BIWI / RobotPKU design sets, Hafner 2018 §4.3.1; RegDB), drawn with `fold_seed`.
-  config.data.train_split = "train"
-  config.data.val_split = "val"
-  config.data.test_split = "test"
-  config.data.fold = 0
-  config.data.num_folds = 3
-  config.data.fold_seed = 0
-  config.data.num_val_ids = 0  # Validation identities per fold; 0 = a fifth of them.
-  config.data.image_size = (64, 32)  # (height, width) fed to the network.
-  # How the modalities share the network input (jaxreid.data.preprocessing.INPUT_LAYOUTS):
-  # 'shared' (3 channels, 1-channel modalities replicated; the one-stream network),
-  # 'gray' (1 channel, RGB as luma; Tekeli 2019 §3.3), 'zero_pad' (3 channels, one per
-  # modality, rest zero; Hafner 2018 §5.2.2), 'zero_pad2' (Wu et al. 2017's two channels).
-  config.data.input_layout = "shared"
-  # Per-modality normalisation: 'dataset' = mean/std of the training images of that modality;
-  # 'imagenet' = torchvision's ImageNet statistics for every modality (for pretrained weights).
-  config.data.normalization = "dataset"
-  # Subtract each depth image's person distance (its 15th percentile of valid depths), so
-  # that depth describes body shape rather than where the person stood.
-  config.data.center_depth = True
-  config.data.random_flip = True
-  config.data.pad_crop = 4  # Pixels of zero padding before the random crop; 0 disables it.
-  # Options of the synthetic generator (ignored by the real datasets).
-  config.data.synthetic = ml_collections.ConfigDict()
-  config.data.synthetic.seed = 0
-  config.data.synthetic.num_train_ids = 0  # 0 = the generator's default.
-  config.data.synthetic.num_val_ids = 0
-  config.data.synthetic.num_test_ids = 0
-  config.data.synthetic.height = 0  # 0 = the generator's default render size.
-  config.data.synthetic.width = 0
+    # --- data -------------------------------------------------------------------------------
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "synthetic"  # A dataset registered in jaxreid.datasets.BUILDER_MODULES.
+    config.data.data_dir = (
+        ""  # TFDS data directory; '' = jaxreid's default (~/tensorflow_datasets).
+    )
+    config.data.manual_dir = ""  # Folder with the original archive contents (real datasets).
+    # Folder layout of the manual data when a builder reads several: '' = as distributed;
+    # 'processed' = the thesis author's processed images (BIWI, RobotPKU).
+    config.data.layout = ""
+    # Modalities trained on together. One entry: a single-modal network. Two: a one-stream
+    # cross-modal network fed with batches that mix both (Hafner 2018, §3.1).
+    config.data.modalities = ("rgb", "depth")
+    # Dataset splits used for training, validation and test. An empty val_split holds out
+    # fold `fold` of a `num_folds`-fold cross-validation over the training identities
+    # (BIWI / RobotPKU design sets, Hafner 2018 §4.3.1; RegDB), drawn with `fold_seed`.
+    config.data.train_split = "train"
+    config.data.val_split = "val"
+    config.data.test_split = "test"
+    config.data.fold = 0
+    config.data.num_folds = 3
+    config.data.fold_seed = 0
+    config.data.num_val_ids = 0  # Validation identities per fold; 0 = a fifth of them.
+    config.data.image_size = (64, 32)  # (height, width) fed to the network.
+    # How the modalities share the network input (jaxreid.data.preprocessing.INPUT_LAYOUTS):
+    # 'shared' (3 channels, 1-channel modalities replicated; the one-stream network),
+    # 'gray' (1 channel, RGB as luma; Tekeli 2019 §3.3), 'zero_pad' (3 channels, one per
+    # modality, rest zero; Hafner 2018 §5.2.2), 'zero_pad2' (Wu et al. 2017's two channels).
+    config.data.input_layout = "shared"
+    # Per-modality normalisation: 'dataset' = mean/std of the training images of that modality;
+    # 'imagenet' = torchvision's ImageNet statistics for every modality (for pretrained weights).
+    config.data.normalization = "dataset"
+    # Subtract each depth image's person distance (its 15th percentile of valid depths), so
+    # that depth describes body shape rather than where the person stood.
+    config.data.center_depth = True
+    config.data.random_flip = True
+    config.data.pad_crop = 4  # Pixels of zero padding before the random crop; 0 disables it.
+    # Options of the synthetic generator (ignored by the real datasets).
+    config.data.synthetic = ml_collections.ConfigDict()
+    config.data.synthetic.seed = 0
+    config.data.synthetic.num_train_ids = 0  # 0 = the generator's default.
+    config.data.synthetic.num_val_ids = 0
+    config.data.synthetic.num_test_ids = 0
+    config.data.synthetic.height = 0  # 0 = the generator's default render size.
+    config.data.synthetic.width = 0
 
-  # --- batches ----------------------------------------------------------------------------
-  # P identities x K images per batch (Hermans et al. 2017); in cross-modal batches the K
-  # images of an identity are split evenly over the modalities. P * K = global batch size.
-  config.batch = ml_collections.ConfigDict()
-  config.batch.num_identities = 8  # P
-  config.batch.images_per_identity = 4  # K
-  config.batch.eval_batch_size = 256  # Global; padded and masked, never dropped.
-  # 'pk': P identities x K images as above. 'random': P*K images drawn uniformly from all
-  # training images of every modality (Tekeli 2019 §4.2).
-  config.batch.sampler = "pk"
+    # --- batches ----------------------------------------------------------------------------
+    # P identities x K images per batch (Hermans et al. 2017); in cross-modal batches the K
+    # images of an identity are split evenly over the modalities. P * K = global batch size.
+    config.batch = ml_collections.ConfigDict()
+    config.batch.num_identities = 8  # P
+    config.batch.images_per_identity = 4  # K
+    config.batch.eval_batch_size = 256  # Global; padded and masked, never dropped.
+    # 'pk': P identities x K images as above. 'random': P*K images drawn uniformly from all
+    # training images of every modality (Tekeli 2019 §4.2).
+    config.batch.sampler = "pk"
 
-  # --- model ------------------------------------------------------------------------------
-  config.model = ml_collections.ConfigDict()
-  config.model.backbone = "resnet18"
-  # Channels of the first stage; 64 = the published ResNets. The synthetic main job uses a
-  # half-width ResNet18 so that it trains for enough epochs in 10 minutes on a 2-core CPU.
-  config.model.width = 32
-  # Size of the embedding layer (Hafner 2018 §2.2.2.2: 128 in most experiments, §4.3.2);
-  # 0 = the classification layer is the embedding (size = number of training identities).
-  config.model.embedding_size = 128
-  config.model.dropout_rate = 0.5  # Hafner 2018, §4.3.2.
-  # 'linear': embedding layer + fully-connected classifier (Hafner 2018 §2.2.2).
-  # 'distance': the classifier replaced by -distance to class centres (Tekeli 2019 §3);
-  # the embedding is then the pooled backbone output.
-  config.model.head = "linear"
-  config.model.distance = ml_collections.ConfigDict()
-  config.model.distance.metric = "l2"  # 'l1' | 'l2' | 'sql2' | 'linf' | 'dot' (Eqs. 4-8)
-  config.model.distance.center_update = "ema"  # 'sgd' | 'ema' | 'median' | 'midrange'
-  config.model.distance.momentum = 0.7  # β of the running average, Tekeli 2019 Table 1.
-  config.model.half_precision = False  # bfloat16 compute on accelerators.
-  config.model.pretrained = ""  # Path to torchvision ResNet weights (.pth/.safetensors/.npz).
+    # --- model ------------------------------------------------------------------------------
+    config.model = ml_collections.ConfigDict()
+    config.model.backbone = "resnet18"
+    # Channels of the first stage; 64 = the published ResNets. The synthetic main job uses a
+    # half-width ResNet18 so that it trains for enough epochs in 10 minutes on a 2-core CPU.
+    config.model.width = 32
+    # Size of the embedding layer (Hafner 2018 §2.2.2.2: 128 in most experiments, §4.3.2);
+    # 0 = the classification layer is the embedding (size = number of training identities).
+    config.model.embedding_size = 128
+    config.model.dropout_rate = 0.5  # Hafner 2018, §4.3.2.
+    # 'linear': embedding layer + fully-connected classifier (Hafner 2018 §2.2.2).
+    # 'distance': the classifier replaced by -distance to class centres (Tekeli 2019 §3);
+    # the embedding is then the pooled backbone output.
+    config.model.head = "linear"
+    config.model.distance = ml_collections.ConfigDict()
+    config.model.distance.metric = "l2"  # 'l1' | 'l2' | 'sql2' | 'linf' | 'dot' (Eqs. 4-8)
+    config.model.distance.center_update = "ema"  # 'sgd' | 'ema' | 'median' | 'midrange'
+    config.model.distance.momentum = 0.7  # β of the running average, Tekeli 2019 Table 1.
+    config.model.half_precision = False  # bfloat16 compute on accelerators.
+    config.model.pretrained = ""  # Path to torchvision ResNet weights (.pth/.safetensors/.npz).
 
-  # --- loss -------------------------------------------------------------------------------
-  config.loss = ml_collections.ConfigDict()
-  config.loss.name = "softmax"  # 'softmax' | 'triplet' | 'softmax+triplet'
-  config.loss.triplet_margin = 0.5  # Hafner 2018, §4.3.2.
-  config.loss.soft_margin = False
+    # --- loss -------------------------------------------------------------------------------
+    config.loss = ml_collections.ConfigDict()
+    config.loss.name = "softmax"  # 'softmax' | 'triplet' | 'softmax+triplet'
+    config.loss.triplet_margin = 0.5  # Hafner 2018, §4.3.2.
+    config.loss.soft_margin = False
 
-  # --- optimiser --------------------------------------------------------------------------
-  # Hafner 2018 §4.3.2: SGD with Nesterov momentum for softmax, Adam for triplet.
-  config.optim = ml_collections.ConfigDict()
-  config.optim.name = "sgd"  # 'sgd' (Nesterov) | 'momentum' (plain) | 'adam'
-  config.optim.learning_rate = 0.1
-  config.optim.momentum = 0.9
-  config.optim.weight_decay = 5e-4  # Coupled L2 on kernels, as torch.optim.SGD applies it.
-  config.optim.schedule = "cosine"  # 'constant' | 'cosine' | 'step'
-  config.optim.warmup_steps = 50
-  config.optim.step_boundaries = ()  # Fractions of training for 'step'.
-  config.optim.step_factor = 0.1
-  config.optim.grad_clip_norm = 0.0  # 0 disables clipping.
+    # --- optimiser --------------------------------------------------------------------------
+    # Hafner 2018 §4.3.2: SGD with Nesterov momentum for softmax, Adam for triplet.
+    config.optim = ml_collections.ConfigDict()
+    config.optim.name = "sgd"  # 'sgd' (Nesterov) | 'momentum' (plain) | 'adam'
+    config.optim.learning_rate = 0.1
+    config.optim.momentum = 0.9
+    config.optim.weight_decay = 5e-4  # Coupled L2 on kernels, as torch.optim.SGD applies it.
+    config.optim.schedule = "cosine"  # 'constant' | 'cosine' | 'step'
+    config.optim.warmup_steps = 50
+    config.optim.step_boundaries = ()  # Fractions of training for 'step'.
+    config.optim.step_factor = 0.1
+    config.optim.grad_clip_norm = 0.0  # 0 disables clipping.
 
-  # --- schedule of the run ----------------------------------------------------------------
-  config.num_train_steps = 1500
-  config.log_every_steps = 50
-  config.eval_every_steps = 500  # Validation mAP; the best checkpoint is kept by it.
-  config.checkpoint_every_steps = 250
-  config.keep_checkpoints = 2
+    # --- schedule of the run ----------------------------------------------------------------
+    config.num_train_steps = 1500
+    config.log_every_steps = 50
+    config.eval_every_steps = 500  # Validation mAP; the best checkpoint is kept by it.
+    config.checkpoint_every_steps = 250
+    config.keep_checkpoints = 2
 
-  # --- evaluation -------------------------------------------------------------------------
-  config.eval = ml_collections.ConfigDict()
-  # Hafner 2018 §4.3.1: single-gallery-shot, 10 repeats, at most 50 queries per identity.
-  # 'hafner': single-gallery-shot draws; 'full': every image against every other.
-  config.eval.protocol = "hafner"  # Of the test ('pairs' test protocol).
-  # Validation uses every image (deterministic, so the best checkpoint is not chosen by the
-  # luck of a gallery draw).
-  config.eval.val_protocol = "full"
-  config.eval.repeats = 10
-  config.eval.max_queries_per_id = 50
-  config.eval.metric = "euclidean"
-  # The features ranked: '' = the model's embedding; or a named intermediate, e.g. 'pooled'.
-  config.eval.feature = ""
-  config.eval.seed = 0
-  # Validation mAP used to keep the best checkpoint: the mean over these query/gallery
-  # modality pairs. Empty = the cross-modal pairs when two modalities are trained, else the
-  # single modality.
-  config.eval.val_pairs = ()
-  # The final test: 'pairs' (every query/gallery modality pair with `protocol`; Hafner 2018
-  # Tables 5-16), 'sysu' (SYSU-MM01: infrared queries, RGB gallery, all/indoor x
-  # single/multi-shot, 10 trials; Tekeli 2019 Table 3) or 'regdb' (both directions of one
-  # trial's test split; Tekeli 2019 Table 4).
-  config.eval.test_protocol = "pairs"
-  # SYSU-MM01 gallery sampling: 'official' (rand_perm_cam.mat given by sysu_perm_file) or
-  # 'seeded' (the widely used Python re-implementation's random.seed(trial) draws).
-  config.eval.sysu_sampler = "seeded"
-  config.eval.sysu_perm_file = ""
-  # SYSU-MM01 settings to test (jaxreid.evaluation.SYSU_SETTINGS).
-  config.eval.sysu_settings = ("all_single", "all_multi", "indoor_single", "indoor_multi")
+    # --- evaluation -------------------------------------------------------------------------
+    config.eval = ml_collections.ConfigDict()
+    # Hafner 2018 §4.3.1: single-gallery-shot, 10 repeats, at most 50 queries per identity.
+    # 'hafner': single-gallery-shot draws; 'full': every image against every other.
+    config.eval.protocol = "hafner"  # Of the test ('pairs' test protocol).
+    # Validation uses every image (deterministic, so the best checkpoint is not chosen by the
+    # luck of a gallery draw).
+    config.eval.val_protocol = "full"
+    config.eval.repeats = 10
+    config.eval.max_queries_per_id = 50
+    config.eval.metric = "euclidean"
+    # The features ranked: '' = the model's embedding; or a named intermediate, e.g. 'pooled'.
+    config.eval.feature = ""
+    config.eval.seed = 0
+    # Validation mAP used to keep the best checkpoint: the mean over these query/gallery
+    # modality pairs. Empty = the cross-modal pairs when two modalities are trained, else the
+    # single modality.
+    config.eval.val_pairs = ()
+    # The final test: 'pairs' (every query/gallery modality pair with `protocol`; Hafner 2018
+    # Tables 5-16), 'sysu' (SYSU-MM01: infrared queries, RGB gallery, all/indoor x
+    # single/multi-shot, 10 trials; Tekeli 2019 Table 3) or 'regdb' (both directions of one
+    # trial's test split; Tekeli 2019 Table 4).
+    config.eval.test_protocol = "pairs"
+    # SYSU-MM01 gallery sampling: 'official' (rand_perm_cam.mat given by sysu_perm_file) or
+    # 'seeded' (the widely used Python re-implementation's random.seed(trial) draws).
+    config.eval.sysu_sampler = "seeded"
+    config.eval.sysu_perm_file = ""
+    # SYSU-MM01 settings to test (jaxreid.evaluation.SYSU_SETTINGS).
+    config.eval.sysu_settings = ("all_single", "all_multi", "indoor_single", "indoor_multi")
 
-  # --- cross-modal distillation (jaxreid.distill; Hafner 2018 §3.3, Algorithm 1) ----------
-  # Step I trains F on `source_modality` alone with the settings above (data.modalities
-  # reduced to the source); Step II trains G on the other modality of data.modalities to
-  # reproduce F's embedding of the paired source frame (MSE), with its own optimiser below.
-  config.distill = ml_collections.ConfigDict()
-  config.distill.enabled = False  # jaxreid.main runs jaxreid.distill instead of jaxreid.train.
-  config.distill.source_modality = "depth"  # F's modality; must be one of data.modalities.
-  # A finished Step I workdir to start Step II from; '' = train Step I in <workdir>/step1.
-  config.distill.teacher_workdir = ""
-  # First layer of G that is frozen, everything after it in the forward order (up to and
-  # including the embedding head) is frozen too: 'stem' | 'layer<i>' | 'layer<i>_<j>' |
-  # 'layer<i>_<j>/<conv or bn>' | 'embedding' | 'embedding_bn' | 'classifier' | 'none' (no
-  # freezing; Hafner 2018 appendix D, Table 3) | 'auto' (the thesis author's code: the first
-  # 256-channel layer of ResNet18/34 = 'layer3', the first 1024-channel layer of ResNet50 =
-  # 'layer3_0/conv3').
-  config.distill.freeze_from = "auto"
-  # BatchNorm of the frozen layers: 'fixed' = inference mode with F's running statistics
-  # (and no dropout in the frozen head), so the frozen part computes exactly F's function
-  # (the paper's intent); 'update' = training mode, running statistics keep updating (the
-  # author's code, which only sets requires_grad=False).
-  config.distill.frozen_bn = "fixed"
-  config.distill.copy_weights = True  # False: G starts from its own initialisation (Table 3).
-  # Step II targets: 'paired' = F's embedding of the simultaneous source frame (same
-  # frame_id); 'class_mean' = mean F embedding of the identity's source training images
-  # (Hafner 2018 §5.2.3.3, for unpaired data such as RGB-infrared); 'auto' = 'paired' if the
-  # target images have paired source frames, else 'class_mean'.
-  config.distill.targets = "auto"
-  # jaxreid.losses.mse_distillation reduction: 'sum' is the author's nn.MSELoss(
-  # size_average=False); 'per_sample' is Hafner 2018 Eq. 6; 'mean' is per element.
-  config.distill.loss_reduction = "sum"
-  # Which Step II checkpoint is tested: 'val_loss' (lowest validation MSE; Hafner 2018
-  # Algorithm 1) or 'val_mAP' (highest cross-modal validation mAP; the author's code keeps
-  # the best validation rank-1).
-  config.distill.early_stopping = "val_loss"
-  config.distill.num_train_steps = 1000
-  config.distill.eval_every_steps = 250
-  # Step II optimiser, same keys as config.optim. The author's code: SGD (Nesterov, momentum
-  # 0.9, weight decay 5e-4) at lr 2e-6 on the summed MSE of batches of 64 (retrainer.py).
-  config.distill.optim = ml_collections.ConfigDict()
-  config.distill.optim.name = "sgd"
-  config.distill.optim.learning_rate = 2e-6
-  config.distill.optim.momentum = 0.9
-  config.distill.optim.weight_decay = 5e-4  # Trainable (unfrozen) kernels only.
-  config.distill.optim.schedule = "constant"
-  config.distill.optim.warmup_steps = 0
-  config.distill.optim.step_boundaries = ()
-  config.distill.optim.step_factor = 0.1
-  config.distill.optim.grad_clip_norm = 0.0
-  return config
+    # --- cross-modal distillation (jaxreid.distill; Hafner 2018 §3.3, Algorithm 1) ----------
+    # Step I trains F on `source_modality` alone with the settings above (data.modalities
+    # reduced to the source); Step II trains G on the other modality of data.modalities to
+    # reproduce F's embedding of the paired source frame (MSE), with its own optimiser below.
+    config.distill = ml_collections.ConfigDict()
+    config.distill.enabled = False  # jaxreid.main runs jaxreid.distill instead of jaxreid.train.
+    config.distill.source_modality = "depth"  # F's modality; must be one of data.modalities.
+    # A finished Step I workdir to start Step II from; '' = train Step I in <workdir>/step1.
+    config.distill.teacher_workdir = ""
+    # First layer of G that is frozen, everything after it in the forward order (up to and
+    # including the embedding head) is frozen too: 'stem' | 'layer<i>' | 'layer<i>_<j>' |
+    # 'layer<i>_<j>/<conv or bn>' | 'embedding' | 'embedding_bn' | 'classifier' | 'none' (no
+    # freezing; Hafner 2018 appendix D, Table 3) | 'auto' (the thesis author's code: the first
+    # 256-channel layer of ResNet18/34 = 'layer3', the first 1024-channel layer of ResNet50 =
+    # 'layer3_0/conv3').
+    config.distill.freeze_from = "auto"
+    # BatchNorm of the frozen layers: 'fixed' = inference mode with F's running statistics
+    # (and no dropout in the frozen head), so the frozen part computes exactly F's function
+    # (the paper's intent); 'update' = training mode, running statistics keep updating (the
+    # author's code, which only sets requires_grad=False).
+    config.distill.frozen_bn = "fixed"
+    config.distill.copy_weights = True  # False: G starts from its own initialisation (Table 3).
+    # Step II targets: 'paired' = F's embedding of the simultaneous source frame (same
+    # frame_id); 'class_mean' = mean F embedding of the identity's source training images
+    # (Hafner 2018 §5.2.3.3, for unpaired data such as RGB-infrared); 'auto' = 'paired' if the
+    # target images have paired source frames, else 'class_mean'.
+    config.distill.targets = "auto"
+    # jaxreid.losses.mse_distillation reduction: 'sum' is the author's nn.MSELoss(
+    # size_average=False); 'per_sample' is Hafner 2018 Eq. 6; 'mean' is per element.
+    config.distill.loss_reduction = "sum"
+    # Which Step II checkpoint is tested: 'val_loss' (lowest validation MSE; Hafner 2018
+    # Algorithm 1) or 'val_mAP' (highest cross-modal validation mAP; the author's code keeps
+    # the best validation rank-1).
+    config.distill.early_stopping = "val_loss"
+    config.distill.num_train_steps = 1000
+    config.distill.eval_every_steps = 250
+    # Step II optimiser, same keys as config.optim. The author's code: SGD (Nesterov, momentum
+    # 0.9, weight decay 5e-4) at lr 2e-6 on the summed MSE of batches of 64 (retrainer.py).
+    config.distill.optim = ml_collections.ConfigDict()
+    config.distill.optim.name = "sgd"
+    config.distill.optim.learning_rate = 2e-6
+    config.distill.optim.momentum = 0.9
+    config.distill.optim.weight_decay = 5e-4  # Trainable (unfrozen) kernels only.
+    config.distill.optim.schedule = "constant"
+    config.distill.optim.warmup_steps = 0
+    config.distill.optim.step_boundaries = ()
+    config.distill.optim.step_factor = 0.1
+    config.distill.optim.grad_clip_norm = 0.0
+    return config
 
 
 def apply_quick(config: ml_collections.ConfigDict) -> None:
-  """A reduced-width network for a few steps at 32x16 (tests and smoke checks, < 2 min)."""
-  config.model.width = 8
-  config.model.embedding_size = min(config.model.embedding_size, 32)
-  config.data.image_size = (32, 16)
-  config.batch.num_identities = 4
-  config.batch.images_per_identity = 2 * len(config.data.modalities)
-  config.batch.eval_batch_size = 64
-  config.num_train_steps = 20
-  config.log_every_steps = 5
-  config.eval_every_steps = 10
-  config.checkpoint_every_steps = 10
-  config.optim.warmup_steps = 2
-  config.eval.repeats = 2
-  config.eval.sysu_sampler = "seeded"
-  config.eval.sysu_settings = ("all_single", "indoor_single")
+    """A reduced-width network for a few steps at 32x16 (tests and smoke checks, < 2 min)."""
+    config.model.width = 8
+    config.model.embedding_size = min(config.model.embedding_size, 32)
+    config.data.image_size = (32, 16)
+    config.batch.num_identities = 4
+    config.batch.images_per_identity = 2 * len(config.data.modalities)
+    config.batch.eval_batch_size = 64
+    config.num_train_steps = 20
+    config.log_every_steps = 5
+    config.eval_every_steps = 10
+    config.checkpoint_every_steps = 10
+    config.optim.warmup_steps = 2
+    config.eval.repeats = 2
+    config.eval.sysu_sampler = "seeded"
+    config.eval.sysu_settings = ("all_single", "indoor_single")
 
 
 def parse_args(arg: str, known: tuple[str, ...]) -> dict[str, str]:
-  """'quick,trial=3' -> {'quick': '', 'trial': '3'}; unknown names fail listing `known`."""
-  out = {}
-  for item in filter(None, arg.split(",")):
-    name, _, value = item.partition("=")
-    if name not in known:
-      raise ValueError(f"Unknown config argument {name!r}; expected some of {known}.")
-    out[name] = value
-  return out
+    """'quick,trial=3' -> {'quick': '', 'trial': '3'}; unknown names fail listing `known`."""
+    out = {}
+    for item in filter(None, arg.split(",")):
+        name, _, value = item.partition("=")
+        if name not in known:
+            raise ValueError(f"Unknown config argument {name!r}; expected some of {known}.")
+        out[name] = value
+    return out
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError if `config` has a key the schema does not know.
+    """Raises ValueError if `config` has a key the schema does not know.
 
-  Args:
-    config: an experiment config, usually `default_config()` with overrides.
+    Args:
+      config: an experiment config, usually `default_config()` with overrides.
 
-  Raises:
-    ValueError: naming the unknown key, a close match if there is one, and the valid keys
-      at that level.
-  """
-  _check_keys(config, default_config(), prefix="config")
-  if config.batch.images_per_identity % len(config.data.modalities):
-    raise ValueError(
-        f"config.batch.images_per_identity={config.batch.images_per_identity} must be a "
-        f"multiple of the number of modalities {tuple(config.data.modalities)} so that each "
-        "identity's K images split evenly over them."
-    )
-  for modality in config.data.modalities:
-    if modality not in MODALITIES:
-      raise ValueError(
-          f"config.data.modalities has {modality!r}; expected some of {MODALITIES}."
-      )
-  layouts = ("shared", "gray", "zero_pad", "zero_pad2")  # preprocessing.INPUT_LAYOUTS
-  if config.data.input_layout not in layouts:
-    raise ValueError(f"config.data.input_layout={config.data.input_layout!r}; expected one of {layouts}.")
-  if config.data.input_layout.startswith("zero_pad") and len(config.data.modalities) != 2:
-    raise ValueError(
-        f"config.data.input_layout={config.data.input_layout!r} needs two modalities; "
-        f"config.data.modalities={tuple(config.data.modalities)}."
-    )
+    Raises:
+      ValueError: naming the unknown key, a close match if there is one, and the valid keys
+        at that level.
+    """
+    _check_keys(config, default_config(), prefix="config")
+    if config.batch.images_per_identity % len(config.data.modalities):
+        raise ValueError(
+            f"config.batch.images_per_identity={config.batch.images_per_identity} must be a "
+            f"multiple of the number of modalities {tuple(config.data.modalities)} so that each "
+            "identity's K images split evenly over them."
+        )
+    for modality in config.data.modalities:
+        if modality not in MODALITIES:
+            raise ValueError(
+                f"config.data.modalities has {modality!r}; expected some of {MODALITIES}."
+            )
+    layouts = ("shared", "gray", "zero_pad", "zero_pad2")  # preprocessing.INPUT_LAYOUTS
+    if config.data.input_layout not in layouts:
+        raise ValueError(
+            f"config.data.input_layout={config.data.input_layout!r}; expected one of {layouts}."
+        )
+    if config.data.input_layout.startswith("zero_pad") and len(config.data.modalities) != 2:
+        raise ValueError(
+            f"config.data.input_layout={config.data.input_layout!r} needs two modalities; "
+            f"config.data.modalities={tuple(config.data.modalities)}."
+        )
 
 
 def check_override_flags(argv: list[str]) -> None:
-  """Raises ValueError for a `--config.<key>=...` flag whose key is not in the schema.
+    """Raises ValueError for a `--config.<key>=...` flag whose key is not in the schema.
 
-  Runs before absl parses the flags, so a typo on the command line gets the same message
-  (with the valid keys) as a typo in a config file, instead of a traceback.
-  """
-  for arg in argv:
-    if not arg.startswith("--config."):
-      continue
-    path = arg[len("--config."):].split("=", 1)[0].split(".")
-    node, prefix = default_config(), "config"
-    for key in path:
-      if not isinstance(node, ml_collections.ConfigDict) or key not in node:
-        valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-        close = difflib.get_close_matches(key, valid, n=1)
-        hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
-        raise ValueError(
-            f"Unknown config key {prefix}.{key} in flag {arg.split('=', 1)[0]}.{hint} "
-            f"Valid keys of {prefix}: " + ", ".join(valid)
-        )
-      node, prefix = node[key], f"{prefix}.{key}"
+    Runs before absl parses the flags, so a typo on the command line gets the same message
+    (with the valid keys) as a typo in a config file, instead of a traceback.
+    """
+    for arg in argv:
+        if not arg.startswith("--config."):
+            continue
+        path = arg[len("--config.") :].split("=", 1)[0].split(".")
+        node, prefix = default_config(), "config"
+        for key in path:
+            if not isinstance(node, ml_collections.ConfigDict) or key not in node:
+                valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+                close = difflib.get_close_matches(key, valid, n=1)
+                hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
+                raise ValueError(
+                    f"Unknown config key {prefix}.{key} in flag {arg.split('=', 1)[0]}.{hint} "
+                    f"Valid keys of {prefix}: " + ", ".join(valid)
+                )
+            node, prefix = node[key], f"{prefix}.{key}"
 
 
 def _check_keys(config: Any, schema: Any, prefix: str) -> None:
-  for key in config.keys():
-    if key not in schema:
-      valid = sorted(schema.keys())
-      close = difflib.get_close_matches(key, valid, n=1)
-      hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
-      raise ValueError(
-          f"Unknown config key {prefix}.{key}.{hint} Valid keys of {prefix}: "
-          + ", ".join(valid)
-      )
-    if isinstance(schema[key], ml_collections.ConfigDict):
-      if not isinstance(config[key], (ml_collections.ConfigDict, dict)):
-        raise ValueError(
-            f"{prefix}.{key} must be a group of keys ({', '.join(sorted(schema[key].keys()))})"
-            f", got {config[key]!r}."
-        )
-      _check_keys(config[key], schema[key], f"{prefix}.{key}")
+    for key in config.keys():
+        if key not in schema:
+            valid = sorted(schema.keys())
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
+            raise ValueError(
+                f"Unknown config key {prefix}.{key}.{hint} Valid keys of {prefix}: "
+                + ", ".join(valid)
+            )
+        if isinstance(schema[key], ml_collections.ConfigDict):
+            if not isinstance(config[key], (ml_collections.ConfigDict, dict)):
+                raise ValueError(
+                    f"{prefix}.{key} must be a group of keys ({', '.join(sorted(schema[key].keys()))})"
+                    f", got {config[key]!r}."
+                )
+            _check_keys(config[key], schema[key], f"{prefix}.{key}")

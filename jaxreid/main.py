@@ -52,9 +52,12 @@ def main(argv):
     logging.info(
         "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
-    from jaxreid import train
+    if _CONFIG.value.distill.enabled:  # Two steps: jaxreid.distill (Hafner 2018, §3.3).
+        from jaxreid import distill as method
+    else:
+        from jaxreid import train as method
 
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    method.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
 def run():

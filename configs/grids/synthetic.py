@@ -1,0 +1,359 @@
+"""The thesis's cross-modal experiment grids on the built-in synthetic dataset.
+
+  python -m jaxreid.experiments --grid=configs/grids/synthetic.py:table11 --workdir=/tmp/jaxreid/t11
+
+The argument is `<grid>[,option...]`:
+  methods    one-stream vs zero-padding vs distillation depth->RGB and RGB->depth, ResNet18,
+             softmax (Hafner 2018 §5.2 / Table 17 comparison; the issue's central findings).
+  table11    distillation, softmax Step I: {ResNet18, ResNet50} x {depth->RGB, RGB->depth}
+             (Hafner 2018 Table 11; Figure 31 is its cross-modal mAP columns).
+  table12    the same with the batch-hard triplet loss (Adam) in Step I (Table 12).
+  table15    {ResNet18, ResNet50} x {infrared->RGB, RGB->infrared}; the synthetic infrared
+             images are unpaired, so Step II's targets are identity means (Table 15, §5.2.3.3;
+             with the option 'triplet': Table 16).
+  embedding  depth->RGB with embedding sizes 32, 128, 256, 512, 1024, 2048 and the
+             classification layer 'C': ResNet50 softmax (Figures 35 and 37) and ResNet18
+             triplet (Figure 36, no classification layer).
+  ablation   journal Table 3 (appendix D): ResNet18 softmax, classification-layer embedding,
+             depth->RGB: copy + freeze / copy, no freeze / no copy, no freeze, plus the frozen
+             BatchNorm statistics updating (the author's code) instead of fixed.
+Options:
+  folds=N    N folds (default 3). Fold k uses synthetic generator seed k and training seed k
+             (the synthetic split is fixed, so folds are independent draws of the dataset).
+  full       configs/synthetic.py's network (ResNet width 64): the thesis's architecture at
+             64x32 pixels, hours per grid on 2 CPU cores.
+  quick      tiny networks on a tiny dataset (tests and smoke checks).
+Default scale: ResNet width 16 on the default synthetic dataset (100/20/50 identities,
+64x32 pixels), Step I 1500 steps, Step II 1000 steps; table11 takes about 60 minutes on a
+2-core CPU (see the README).
+"""
+
+import copy
+
+from jaxreid.config import default_config
+from jaxreid.experiments import Curve, Experiment, Grid, Table
+
+GRIDS = ("methods", "table11", "table12", "table15", "embedding", "ablation")
+ARCHITECTURES = {"R18": "resnet18", "R50": "resnet50"}
+DIRECTIONS = {  # label: (data.modalities, source modality)
+    "Depth to RGB": (("rgb", "depth"), "depth"),
+    "RGB to Depth": (("rgb", "depth"), "rgb"),
+    "Infrared to RGB": (("rgb", "infrared"), "infrared"),
+    "RGB to Infrared": (("rgb", "infrared"), "rgb"),
+}
+RGBD_PAIRS = ("Q:rgb G:depth", "Q:depth G:rgb", "Q:rgb G:rgb", "Q:depth G:depth")
+
+
+def get_grid(arg: str = "") -> Grid:
+    name, *options = [a for a in arg.split(",") if a] or ["table11"]
+    if name not in GRIDS:
+        raise ValueError(f"Unknown grid {name!r}; expected one of {GRIDS}.")
+    folds, scale, loss = 3, "default", "softmax"
+    for option in options:
+        if option.startswith("folds="):
+            folds = int(option.split("=", 1)[1])
+        elif option in ("quick", "full"):
+            scale = option
+        elif option == "triplet":
+            loss = "triplet"
+        else:
+            raise ValueError(
+                f"Unknown grid option {option!r}; expected folds=N, quick, full or triplet."
+            )
+    if name == "table12":
+        name, loss = "table11", "triplet"
+    build = {
+        "methods": _methods,
+        "table11": _table11,
+        "table15": _table15,
+        "embedding": _embedding,
+        "ablation": _ablation,
+    }[name]
+    return build(range(folds), scale, loss)
+
+
+# --- configs ---------------------------------------------------------------------------------
+
+
+def base_config(scale: str, fold: int, *, backbone: str = "resnet18", loss: str = "softmax"):
+    """configs/synthetic.py's settings at the grid's scale, for one fold."""
+    config = default_config()
+    config.seed = fold
+    config.data.synthetic.seed = fold
+    config.model.backbone = backbone
+    if loss == "triplet":
+        # Hafner 2018 §4.3.2: Adam for the triplet loss (learning rate: ours).
+        config.loss.name = "triplet"
+        config.optim.name = "adam"
+        config.optim.learning_rate = 3e-4
+        config.optim.weight_decay = 0.0
+    if scale == "default":
+        config.model.width = 16
+        config.num_train_steps = 1500
+        config.eval_every_steps = 500
+        config.checkpoint_every_steps = 500
+        config.distill.num_train_steps = 1000
+        config.distill.eval_every_steps = 250
+    elif scale == "quick":
+        config.model.width = 8
+        config.model.embedding_size = 32
+        config.data.image_size = (32, 16)
+        config.data.synthetic.num_train_ids = 12
+        config.data.synthetic.num_val_ids = 6
+        config.data.synthetic.num_test_ids = 6
+        config.batch.num_identities = 4
+        config.batch.images_per_identity = 4
+        config.batch.eval_batch_size = 64
+        config.num_train_steps = 8
+        config.log_every_steps = 4
+        config.eval_every_steps = 8
+        config.checkpoint_every_steps = 8
+        config.optim.warmup_steps = 2
+        config.eval.repeats = 2
+        config.distill.num_train_steps = 8
+        config.distill.eval_every_steps = 8
+    # Step II optimiser (see configs/synthetic_distill.py).
+    config.distill.optim.learning_rate = 1e-4
+    config.distill.optim.schedule = "cosine"
+    return config
+
+
+def distill_config(scale, fold, direction, **kwargs):
+    config = base_config(scale, fold, **kwargs)
+    config.distill.enabled = True
+    config.data.modalities, config.distill.source_modality = DIRECTIONS[direction]
+    return config
+
+
+def _slug(text) -> str:
+    return str(text).lower().replace(" ", "_")
+
+
+# --- grids -----------------------------------------------------------------------------------
+
+
+def _methods(folds, scale, loss) -> Grid:
+    experiments = []
+    for fold in folds:
+        one = base_config(scale, fold, loss=loss)
+        zero = base_config(scale, fold, loss=loss)
+        zero.data.input_layout = "zero_pad"
+        runs = [("One-stream", one), ("Zero-padding", zero)]
+        for direction in ("Depth to RGB", "RGB to Depth"):
+            runs.append(
+                (f"Distillation, {direction}", distill_config(scale, fold, direction, loss=loss))
+            )
+        for method, config in runs:
+            experiments.append(
+                Experiment(
+                    name=f"{_slug(method).replace(',', '')}/fold{fold}",
+                    config=config,
+                    labels={"method": method, "fold": fold},
+                )
+            )
+    return Grid(
+        name="Synthetic RGB-D: one-stream, zero-padding and cross-modal distillation (ResNet18)",
+        description=__doc__.split("\n\n")[0] + "\n\nResNet18, " + loss + f", scale {scale}.",
+        experiments=experiments,
+        tables=[
+            Table(
+                "methods",
+                "Cross-modal methods, synthetic RGB-D (Hafner 2018 §5.2)",
+                rows=("method",),
+                headers=("Method",),
+                pairs=RGBD_PAIRS,
+            )
+        ],
+    )
+
+
+def _table11(folds, scale, loss) -> Grid:
+    experiments = []
+    for fold in folds:
+        for direction in ("Depth to RGB", "RGB to Depth"):
+            for arch, backbone in ARCHITECTURES.items():
+                config = distill_config(scale, fold, direction, backbone=backbone, loss=loss)
+                experiments.append(
+                    Experiment(
+                        name=f"{_slug(direction)}/{arch.lower()}/fold{fold}",
+                        config=config,
+                        labels={
+                            "direction": direction,
+                            "architecture": arch,
+                            "loss": loss,
+                            "fold": fold,
+                        },
+                    )
+                )
+    number = 11 if loss == "softmax" else 12
+    title = (
+        f"Synthetic analogue of Hafner 2018 Table {number}: cross-modal distillation, "
+        f"Step I {loss}, Step II MSE"
+    )
+    return Grid(
+        name=title,
+        description=f"Scale {scale}, {len(folds)} folds.",
+        experiments=experiments,
+        tables=[
+            Table(
+                f"table{number}",
+                title,
+                rows=("direction", "architecture"),
+                headers=("Transfer direction", "FE"),
+                pairs=RGBD_PAIRS,
+            )
+        ],
+    )
+
+
+def _table15(folds, scale, loss) -> Grid:
+    experiments = []
+    for fold in folds:
+        for direction in ("Infrared to RGB", "RGB to Infrared"):
+            for arch, backbone in ARCHITECTURES.items():
+                config = distill_config(scale, fold, direction, backbone=backbone, loss=loss)
+                experiments.append(
+                    Experiment(
+                        name=f"{_slug(direction)}/{arch.lower()}/fold{fold}",
+                        config=config,
+                        labels={"direction": direction, "architecture": arch, "fold": fold},
+                    )
+                )
+    number = 15 if loss == "softmax" else 16
+    title = (
+        f"Synthetic analogue of Hafner 2018 Table {number}: RGB-infrared distillation "
+        f"with identity-mean targets, Step I {loss}"
+    )
+    return Grid(
+        name=title,
+        description=f"Scale {scale}, {len(folds)} folds.",
+        experiments=experiments,
+        tables=[
+            Table(
+                f"table{number}",
+                title,
+                rows=("direction", "architecture"),
+                headers=("Transfer direction", "FE"),
+            )
+        ],
+    )
+
+
+EMBEDDINGS = (32, 128, 256, 512, 1024, 2048, "C")
+
+
+def _embedding(folds, scale, loss) -> Grid:
+    experiments = []
+    setups = [
+        ("Figure 35/37", "R50", "softmax", EMBEDDINGS),
+        ("Figure 36", "R18", "triplet", EMBEDDINGS[:-1]),
+    ]
+    for fold in folds:
+        for figure, arch, step1_loss, sizes in setups:
+            for size in sizes:
+                config = distill_config(
+                    scale, fold, "Depth to RGB", backbone=ARCHITECTURES[arch], loss=step1_loss
+                )
+                config.model.embedding_size = 0 if size == "C" else size
+                experiments.append(
+                    Experiment(
+                        name=f"{arch.lower()}_{step1_loss}/emb_{size}/fold{fold}",
+                        config=config,
+                        labels={
+                            "figure": figure,
+                            "architecture": arch,
+                            "loss": step1_loss,
+                            "embedding": size,
+                            "fold": fold,
+                        },
+                    )
+                )
+    return Grid(
+        name="Synthetic analogue of Hafner 2018 Figures 35-37: embedding layer and size",
+        description=(
+            f"Depth to RGB distillation; scale {scale}, {len(folds)} folds. 'C' = the "
+            "classification layer (size = number of training identities) as embedding."
+        ),
+        experiments=experiments,
+        tables=[
+            Table(
+                "embedding",
+                "Embedding layer and size (all pairs)",
+                rows=("figure", "embedding"),
+                headers=("Setup", "Embedding"),
+                pairs=RGBD_PAIRS,
+            )
+        ],
+        curves=[
+            Curve(
+                "figure35",
+                "Figure 35/37 analogue: ResNet50, softmax",
+                x="embedding",
+                where={"figure": "Figure 35/37"},
+                pairs=("Q:rgb G:depth", "Q:depth G:rgb", "Q:depth G:depth"),
+            ),
+            Curve(
+                "figure36",
+                "Figure 36 analogue: ResNet18, triplet",
+                x="embedding",
+                where={"figure": "Figure 36"},
+                pairs=("Q:rgb G:depth", "Q:depth G:rgb", "Q:depth G:depth"),
+            ),
+        ],
+    )
+
+
+def _ablation(folds, scale, loss) -> Grid:
+    experiments = []
+    for fold in folds:
+        full = distill_config(scale, fold, "Depth to RGB", loss=loss)
+        full.model.embedding_size = 0  # Table 3: classification-layer embedding.
+        owner = f"copy_freeze/fold{fold}"
+        variants = [("Copying of weights, freezing of layers", owner, {})]
+        variants.append(
+            (
+                "Copying of weights, no freezing of layers",
+                f"copy_no_freeze/fold{fold}",
+                {"freeze_from": "none"},
+            )
+        )
+        variants.append(
+            (
+                "No copying of weights, no freezing of layers",
+                f"no_copy_no_freeze/fold{fold}",
+                {"freeze_from": "none", "copy_weights": False},
+            )
+        )
+        variants.append(
+            (
+                "Copying, freezing, frozen BN statistics updating",
+                f"copy_freeze_bn_update/fold{fold}",
+                {"frozen_bn": "update"},
+            )
+        )
+        for label, name, changes in variants:
+            config = copy.deepcopy(full)
+            if name != owner:  # Share the first variant's Step I.
+                config.distill.teacher_workdir = f"{owner}/step1"
+            for key, value in changes.items():
+                config.distill[key] = value
+            experiments.append(
+                Experiment(name=name, config=config, labels={"scenario": label, "fold": fold})
+            )
+    return Grid(
+        name="Synthetic analogue of Hafner 2018 appendix D, Table 3: training scenarios",
+        description=(
+            f"ResNet18, {loss}, classification-layer embedding, depth to RGB; scale "
+            f"{scale}, {len(folds)} folds. All variants share one Step I per fold."
+        ),
+        experiments=experiments,
+        tables=[
+            Table(
+                "ablation",
+                "Knowledge-transfer scenarios (journal Table 3)",
+                rows=("scenario",),
+                headers=("Scenario",),
+                pairs=("Q:rgb G:depth", "Q:depth G:rgb"),
+            )
+        ],
+    )

@@ -1,0 +1,515 @@
+"""Experiment runner: a grid of configs, resumable, summarised as the thesis's tables.
+
+  python -m jaxreid.experiments --grid=configs/grids/synthetic_table11.py --workdir=/tmp/t11
+
+A grid file defines `get_grid(arg: str) -> Grid` (the part after ':' in --grid is `arg`). Each
+`Experiment` runs in <workdir>/<name> with `jaxreid.distill.train_and_evaluate` when
+config.distill.enabled, else `jaxreid.train.train_and_evaluate`. An experiment whose
+results.json exists is skipped, so re-running the command after an interruption continues
+the grid (and a half-finished run resumes from its checkpoints). Afterwards the runner writes,
+from every finished experiment:
+
+  <table>.md / <table>.csv   one `Table` each: rows = label values, columns R1/R5/R10/mAP per
+                             query/gallery modality pair, "mean ± std" over folds
+                             (evaluation.aggregate_folds; Hafner 2018 Tables 11-16 layout)
+  <curve>.csv                one `Curve` each: a metric against a label such as the embedding
+                             size, per pair, mean and std over folds (Figures 35-37 as data)
+  summary.md                 every table and curve, the runs with their status and times
+
+Folds: an experiment's labels name its fold (`fold_key`, default 'fold'); experiments whose
+other table labels agree are the folds of one table row. On the synthetic dataset, whose
+train/val/test identities are fixed, a fold is a different generator seed
+(config.data.synthetic.seed) and training seed (config.seed): the spread over folds is then
+the spread over independently drawn datasets and initialisations, not over splits of one
+dataset as in the thesis's 5-fold (BIWI) / 3-fold (RobotPKU) cross-validation.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import functools
+import importlib.util
+import json
+import logging as pylogging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ml_collections
+from absl import app, flags, logging
+
+RESULTS = "results.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One run of a grid.
+
+    Attributes:
+      name: its subdirectory of the grid's workdir ('/' allowed, e.g. 'r18/depth_to_rgb/fold0').
+      config: the full experiment config.
+      labels: what distinguishes it in tables, e.g. {'architecture': 'R18', 'direction':
+        'Depth to RGB', 'fold': 0}. A config.distill.teacher_workdir that is a relative path
+        is taken relative to the grid's workdir (to share one Step I between experiments:
+        'other_experiment/step1' must then come earlier in the grid).
+    """
+
+    name: str
+    config: ml_collections.ConfigDict
+    labels: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A results table (Hafner 2018 Tables 11-16 layout).
+
+    Attributes:
+      name: file stem of <workdir>/<name>.md and .csv.
+      title: heading in summary.md.
+      rows: label keys whose values label a row (one table column each), e.g.
+        ('direction', 'architecture').
+      headers: column headers of those labels (default: the keys).
+      where: only experiments whose labels have these values.
+      pairs: query/gallery pair keys to show ('Q:rgb G:depth', ...); () = all.
+      fold_key: the label that tells folds apart.
+    """
+
+    name: str
+    title: str
+    rows: tuple[str, ...]
+    headers: tuple[str, ...] = ()
+    where: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    pairs: tuple[str, ...] = ()
+    fold_key: str = "fold"
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """Figure data: metrics against the label `x`, one series per (`series` labels, pair).
+
+    Attributes:
+      name: file stem of <workdir>/<name>.csv.
+      title: heading in summary.md.
+      x: the label on the horizontal axis, e.g. 'embedding' (sizes, or 'C' for the
+        classification layer; numbers are sorted first, then the rest).
+      series: further label keys that split the experiments into curves.
+      where, pairs, fold_key: as in `Table`.
+      metrics: result keys to report.
+    """
+
+    name: str
+    title: str
+    x: str
+    series: tuple[str, ...] = ()
+    where: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    pairs: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ("mAP", "rank1")
+    fold_key: str = "fold"
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    name: str
+    description: str
+    experiments: Sequence[Experiment]
+    tables: Sequence[Table] = ()
+    curves: Sequence[Curve] = ()
+
+    def __post_init__(self):
+        names = [e.name for e in self.experiments]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"Grid {self.name!r} has duplicate experiment names {duplicates}.")
+
+
+# --- loading and running ---------------------------------------------------------------------
+
+
+def load_grid(spec: str) -> Grid:
+    """`path/to/grid.py` or `path/to/grid.py:arg` -> the file's get_grid(arg)."""
+    path, _, arg = spec.partition(":")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--grid={spec!r}: no file {path!r}.")
+    module_spec = importlib.util.spec_from_file_location(
+        "jaxreid_grid_" + os.path.basename(path)[:-3], path
+    )
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_grid"):
+        raise ValueError(f"Grid file {path!r} defines no get_grid(arg).")
+    grid = module.get_grid(arg)
+    if not isinstance(grid, Grid):
+        raise TypeError(f"{path}: get_grid({arg!r}) returned {type(grid).__name__}, not a Grid.")
+    return grid
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
+    """Applies 'a.b.c=value' strings (value parsed as a Python literal, else a string)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"Override {item!r}: expected key=value, e.g. data.data_dir=/tmp/x.")
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            if part not in node:
+                raise ValueError(f"Override {item!r}: config has no group {part!r}.")
+            node = node[part]
+        if leaf not in node:
+            raise ValueError(f"Override {item!r}: config.{key} is not a key of the schema.")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        if isinstance(node[leaf], float) and isinstance(value, int):
+            value = float(value)
+        if isinstance(node[leaf], tuple) and isinstance(value, list):
+            value = tuple(value)
+        node[leaf] = value
+
+
+def _method(config) -> Callable[[ml_collections.ConfigDict, str], dict]:
+    if config.distill.enabled:
+        from jaxreid import distill
+
+        return distill.train_and_evaluate
+    from jaxreid import train
+
+    return train.train_and_evaluate
+
+
+def run_grid(
+    grid: Grid,
+    workdir: str,
+    *,
+    only: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    keep_going: bool = True,
+) -> dict[str, str]:
+    """Runs every unfinished experiment of `grid` in order, then writes the summary.
+
+    Args:
+      only: run only experiments whose name contains one of these strings (others are
+        still summarised if finished).
+      overrides: 'key=value' applied to every config (e.g. 'data.data_dir=/tmp/tfds').
+      keep_going: after a failed experiment, go on with the others (the failure is logged,
+        recorded in summary.md, and its dependants fail too); else re-raise.
+
+    Returns:
+      {experiment name: 'skipped' (finished before) | 'done' | 'failed: <error>' |
+      'not selected'}.
+    """
+    import jax  # Imported here so that loading a grid file does not start JAX.
+
+    workdir = os.path.abspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    status = {}
+    for experiment in grid.experiments:
+        run_dir = os.path.join(workdir, experiment.name)
+        if os.path.exists(os.path.join(run_dir, RESULTS)):
+            status[experiment.name] = "skipped"
+            continue
+        if only and not any(s in experiment.name for s in only):
+            status[experiment.name] = "not selected"
+            continue
+        config = copy.deepcopy(experiment.config)
+        apply_overrides(config, overrides)
+        teacher = config.distill.teacher_workdir
+        if teacher and not os.path.isabs(teacher):
+            config.distill.teacher_workdir = os.path.join(workdir, teacher)
+        logging.info("Experiment %s: starting in %s.", experiment.name, run_dir)
+        tick = time.time()
+        try:
+            _method(config)(config, run_dir)
+        except Exception as e:  # pylint: disable=broad-except
+            if not keep_going:
+                raise
+            logging.error("Experiment %s failed:\n%s", experiment.name, traceback.format_exc())
+            status[experiment.name] = f"failed: {type(e).__name__}: {e}"
+            continue
+        finally:
+            jax.clear_caches()  # Every experiment compiles its own functions.
+        seconds = time.time() - tick
+        _write_json(
+            os.path.join(run_dir, "runner.json"),
+            {"seconds": seconds, "labels": dict(experiment.labels)},
+        )
+        logging.info("Experiment %s: done in %.0f s.", experiment.name, seconds)
+        status[experiment.name] = "done"
+    write_summary(grid, workdir, status)
+    return status
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def load_results(grid: Grid, workdir: str) -> dict[str, dict]:
+    """{experiment name: results.json} for the finished experiments of `grid`."""
+    out = {}
+    for experiment in grid.experiments:
+        path = os.path.join(workdir, experiment.name, RESULTS)
+        if os.path.exists(path):
+            with open(path) as f:
+                out[experiment.name] = json.load(f)
+    return out
+
+
+def _matches(labels: Mapping, where: Mapping) -> bool:
+    return all(labels.get(k) == v for k, v in where.items())
+
+
+def _groups(
+    grid: Grid, results: Mapping[str, dict], keys: Sequence[str], where: Mapping, fold_key: str
+) -> dict[tuple, dict]:
+    """{row key: {'folds': [test results], 'expected': number of experiments}} in grid order."""
+    groups: dict[tuple, dict] = {}
+    for experiment in grid.experiments:
+        if not _matches(experiment.labels, where):
+            continue
+        missing = [k for k in keys if k not in experiment.labels]
+        if missing:
+            raise ValueError(f"Experiment {experiment.name!r} has no label(s) {missing}.")
+        key = tuple(experiment.labels[k] for k in keys)
+        group = groups.setdefault(key, {"folds": [], "expected": 0, "fold_ids": []})
+        group["expected"] += 1
+        if experiment.name in results:
+            group["folds"].append(results[experiment.name]["test"])
+            group["fold_ids"].append(experiment.labels.get(fold_key))
+    return groups
+
+
+def _select_pairs(test: Mapping, pairs: Sequence[str]) -> dict:
+    if not pairs:
+        return dict(test)
+    missing = [p for p in pairs if p not in test]
+    if missing:
+        raise ValueError(f"Pairs {missing} not among the results' pairs {sorted(test)}.")
+    return {p: test[p] for p in pairs}
+
+
+def table_results(grid: Grid, table: Table, results: Mapping[str, dict]) -> dict[tuple, dict]:
+    """{row label tuple: {pair: aggregate over folds}} for the rows with a finished fold."""
+    from jaxreid import evaluation
+
+    rows = {}
+    for key, group in _groups(grid, results, table.rows, table.where, table.fold_key).items():
+        if group["folds"]:
+            folds = [_select_pairs(t, table.pairs) for t in group["folds"]]
+            aggregate = evaluation.aggregate_folds(folds)
+            if len(folds) == 1:  # No spread to report: print plain numbers, not "± 0.00".
+                aggregate = {
+                    pair: {k: v for k, v in agg.items() if not k.endswith("_std")}
+                    for pair, agg in aggregate.items()
+                }
+            rows[tuple(str(k) for k in key)] = aggregate
+    return rows
+
+
+def render_table(grid: Grid, table: Table, results: Mapping[str, dict], fmt: str) -> str:
+    from jaxreid import evaluation
+
+    rows = table_results(grid, table, results)
+    if not rows:
+        return "(no finished experiments)\n"
+    headers = list(table.headers or table.rows) + ["Inference modality"]
+    return evaluation.modality_pairs_table(rows, row_header=headers, fmt=fmt)
+
+
+def _x_order(value):
+    return (0, float(value), "") if isinstance(value, (int, float)) else (1, 0.0, str(value))
+
+
+def curve_rows(grid: Grid, curve: Curve, results: Mapping[str, dict]) -> list[dict]:
+    """One dict per (series, pair, x, metric): mean, std and the per-fold values."""
+    from jaxreid import evaluation
+
+    keys = (*curve.series, curve.x)
+    groups = _groups(grid, results, keys, curve.where, curve.fold_key)
+    rows = []
+    for key in sorted(groups, key=lambda k: (tuple(map(str, k[:-1])), _x_order(k[-1]))):
+        group = groups[key]
+        if not group["folds"]:
+            continue
+        aggregate = evaluation.aggregate_folds(
+            [_select_pairs(t, curve.pairs) for t in group["folds"]]
+        )
+        for pair, agg in aggregate.items():
+            for metric in curve.metrics:
+                if metric not in agg:
+                    continue
+                rows.append(
+                    {
+                        **{k: v for k, v in zip(curve.series, key[:-1])},
+                        "pair": pair,
+                        curve.x: key[-1],
+                        "metric": metric,
+                        "mean": agg[metric],
+                        "std": agg[f"{metric}_std"],
+                        "folds": len(group["folds"]),
+                    }
+                )
+    return rows
+
+
+def _curve_csv(curve: Curve, rows: list[dict]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    columns = [*curve.series, "pair", curve.x, "metric", "mean", "std", "folds"]
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def _curve_markdown(curve: Curve, rows: list[dict]) -> str:
+    """Pivot: one line per (series, pair, metric), one column per x value ('mean ± std' %)."""
+    if not rows:
+        return "(no finished experiments)\n"
+    xs = sorted({r[curve.x] for r in rows}, key=_x_order)
+    lines = {}
+    for r in rows:
+        key = (*[str(r[k]) for k in curve.series], r["pair"], r["metric"])
+        lines.setdefault(key, {})[r[curve.x]] = f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}"
+    head = [*curve.series, "Pair", "Metric", *[f"{curve.x}={x}" for x in xs]]
+    text = [
+        "| " + " | ".join(map(str, head)) + " |",
+        "|" + "|".join(["---"] * (len(curve.series) + 2) + ["---:"] * len(xs)) + "|",
+    ]
+    for key, cells in lines.items():
+        text.append("| " + " | ".join([*key, *[cells.get(x, "-") for x in xs]]) + " |")
+    return "\n".join(text) + "\n"
+
+
+def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = None) -> str:
+    """Writes every table (.md, .csv), curve (.csv) and summary.md; returns summary.md's text."""
+    workdir = os.path.abspath(workdir)
+    results = load_results(grid, workdir)
+    parts = [f"# {grid.name}\n", grid.description.strip() + "\n"]
+    for table in grid.tables:
+        markdown = render_table(grid, table, results, "markdown")
+        _write_text(os.path.join(workdir, f"{table.name}.md"), f"### {table.title}\n\n{markdown}")
+        _write_text(
+            os.path.join(workdir, f"{table.name}.csv"), render_table(grid, table, results, "csv")
+        )
+        parts.append(f"## {table.title}\n\n{markdown}")
+    for curve in grid.curves:
+        rows = curve_rows(grid, curve, results)
+        _write_text(os.path.join(workdir, f"{curve.name}.csv"), _curve_csv(curve, rows))
+        parts.append(
+            f"## {curve.title}\n\nData: `{curve.name}.csv`. Percentages, mean ± std "
+            f"over folds.\n\n{_curve_markdown(curve, rows)}"
+        )
+    lines = ["| Experiment | Status | Minutes (last invocation) |", "|---|---|---:|"]
+    for experiment in grid.experiments:
+        run_dir = os.path.join(workdir, experiment.name)
+        state = (status or {}).get(experiment.name)
+        if state is None:
+            state = "finished" if experiment.name in results else "not run"
+        elif state == "skipped":
+            state = "finished (earlier)"
+        minutes = "-"
+        runner = os.path.join(run_dir, "runner.json")
+        if os.path.exists(runner):
+            with open(runner) as f:
+                minutes = f"{json.load(f)['seconds'] / 60:.1f}"
+        lines.append(f"| {experiment.name} | {state.replace('|', '/')} | {minutes} |")
+    parts.append(
+        f"## Experiments ({len(results)} of {len(grid.experiments)} finished)\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+    text = "\n".join(parts)
+    _write_text(os.path.join(workdir, "summary.md"), text)
+    return text
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _write_json(path: str, data) -> None:
+    _write_text(path, json.dumps(data, indent=2, default=str))
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _define_flags() -> dict:
+    """The command-line flags (defined on first use, so that importing this module from a grid
+    file or a test defines none)."""
+    return {
+        "grid": flags.DEFINE_string(
+            "grid", None, "Grid file, e.g. configs/grids/synthetic.py:table11."
+        ),
+        "workdir": flags.DEFINE_string(
+            "workdir", None, "Directory of the grid; one subdirectory per experiment."
+        ),
+        "only": flags.DEFINE_multi_string(
+            "only", [], "Run only experiments whose name contains this."
+        ),
+        "override": flags.DEFINE_multi_string(
+            "override", [], "key=value applied to every config, e.g. data.data_dir=/tmp/tfds."
+        ),
+        "summary_only": flags.DEFINE_bool("summary_only", False, "Only (re)write the tables."),
+        "keep_going": flags.DEFINE_bool("keep_going", True, "Continue after a failed experiment."),
+        "list": flags.DEFINE_bool("list", False, "List the experiments, run nothing."),
+    }
+
+
+def main(argv, flag_values: dict):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    f = {k: v.value for k, v in flag_values.items()}
+    grid = load_grid(f["grid"])
+    workdir = os.path.abspath(f["workdir"])
+    if f["list"]:
+        finished = load_results(grid, workdir)
+        for experiment in grid.experiments:
+            mark = "finished" if experiment.name in finished else "to run"
+            print(f"{experiment.name}\t{mark}\t{dict(experiment.labels)}")
+        return
+    if f["summary_only"]:
+        print(write_summary(grid, workdir))
+        return
+    status = run_grid(
+        grid, workdir, only=f["only"], overrides=f["override"], keep_going=f["keep_going"]
+    )
+    with open(os.path.join(workdir, "summary.md")) as summary:
+        print(summary.read())
+    failed = [n for n, s in status.items() if s.startswith("failed")]
+    if failed:
+        sys.exit(f"{len(failed)} experiment(s) failed: {', '.join(failed)}")
+
+
+class _QuietOrbax(pylogging.Filter):
+    """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
+
+    def filter(self, record):
+        return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
+
+
+def run():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.get_absl_handler().addFilter(_QuietOrbax())
+    flag_values = _define_flags()
+    flags.mark_flags_as_required(["grid", "workdir"])
+    app.run(functools.partial(main, flag_values=flag_values))
+
+
+if __name__ == "__main__":
+    # Run the imported module, not this __main__ copy: grid files import jaxreid.experiments,
+    # and their Grid objects must be of that module's class.
+    from jaxreid import experiments  # noqa: PLW0406
+
+    experiments.run()
