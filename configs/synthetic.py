@@ -18,7 +18,4 @@ def get_config(arg: str = ""):
     config = default_config()
     if "quick" in parse_args(arg, ("quick",)):
         apply_quick(config)
-        config.data.synthetic.num_train_ids = 12
-        config.data.synthetic.num_val_ids = 6
-        config.data.synthetic.num_test_ids = 6
     return config

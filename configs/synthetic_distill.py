@@ -23,7 +23,7 @@ Start Step II from an existing Step I run with --config.distill.teacher_workdir=
 Reaches (2-core CPU, see /work/notes/distill_readme.md / the README): see the numbers there.
 """
 
-from jaxreid.config import default_config
+from jaxreid.config import apply_quick, default_config
 
 DIRECTIONS = {
     "depth_to_rgb": (("rgb", "depth"), "depth"),
@@ -72,25 +72,3 @@ def apply_direction(config, direction: str) -> None:
     modalities, source = DIRECTIONS[direction]
     config.data.modalities = modalities
     config.distill.source_modality = source
-
-
-def apply_quick(config) -> None:
-    """A few steps of a reduced-width network on a small synthetic set (tests, smoke checks)."""
-    config.model.width = 8
-    if config.model.embedding_size:
-        config.model.embedding_size = 32
-    config.data.image_size = (32, 16)
-    config.data.synthetic.num_train_ids = 12
-    config.data.synthetic.num_val_ids = 6
-    config.data.synthetic.num_test_ids = 6
-    config.batch.num_identities = 4
-    config.batch.images_per_identity = 4
-    config.batch.eval_batch_size = 64
-    config.num_train_steps = 20
-    config.log_every_steps = 5
-    config.eval_every_steps = 10
-    config.checkpoint_every_steps = 10
-    config.optim.warmup_steps = 2
-    config.eval.repeats = 2
-    config.distill.num_train_steps = 20
-    config.distill.eval_every_steps = 10

@@ -16,7 +16,7 @@ Reaches (2-core CPU): see the README; the thesis found it below the one-stream n
 cross-modal mAP (Tables 8-10).
 """
 
-from jaxreid.config import default_config
+from jaxreid.config import apply_quick, default_config
 
 
 def get_config(arg: str = ""):
@@ -34,22 +34,3 @@ def get_config(arg: str = ""):
     if "quick" in options:
         apply_quick(config)
     return config
-
-
-def apply_quick(config) -> None:
-    """A few steps of a reduced-width network on a small synthetic set (tests, smoke checks)."""
-    config.model.width = 8
-    config.model.embedding_size = 32
-    config.data.image_size = (32, 16)
-    config.data.synthetic.num_train_ids = 12
-    config.data.synthetic.num_val_ids = 6
-    config.data.synthetic.num_test_ids = 6
-    config.batch.num_identities = 4
-    config.batch.images_per_identity = 4
-    config.batch.eval_batch_size = 64
-    config.num_train_steps = 20
-    config.log_every_steps = 5
-    config.eval_every_steps = 10
-    config.checkpoint_every_steps = 10
-    config.optim.warmup_steps = 2
-    config.eval.repeats = 2

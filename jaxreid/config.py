@@ -208,11 +208,18 @@ def default_config() -> ml_collections.ConfigDict:
     return config
 
 
-def apply_quick(config: ml_collections.ConfigDict) -> None:
-    """A reduced-width network for a few steps at 32x16 (tests and smoke checks, < 2 min)."""
+def apply_quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A reduced-width network for a few steps at 32x16 (tests and smoke checks, < 2 min).
+
+    Shared by every config's `:quick` argument; the synthetic sizes are ignored by the real
+    datasets.
+    """
     config.model.width = 8
-    config.model.embedding_size = min(config.model.embedding_size, 32)
+    config.model.embedding_size = min(config.model.embedding_size, 32)  # 0 stays 0.
     config.data.image_size = (32, 16)
+    config.data.synthetic.num_train_ids = 12
+    config.data.synthetic.num_val_ids = 6
+    config.data.synthetic.num_test_ids = 6
     config.batch.num_identities = 4
     config.batch.images_per_identity = 2 * len(config.data.modalities)
     config.batch.eval_batch_size = 64
@@ -224,6 +231,9 @@ def apply_quick(config: ml_collections.ConfigDict) -> None:
     config.eval.repeats = 2
     config.eval.sysu_sampler = "seeded"
     config.eval.sysu_settings = ("all_single", "indoor_single")
+    config.distill.num_train_steps = 20
+    config.distill.eval_every_steps = 10
+    return config
 
 
 def parse_args(arg: str, known: tuple[str, ...]) -> dict[str, str]:
