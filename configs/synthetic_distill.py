@@ -20,7 +20,7 @@ Arguments (comma-separated, e.g. `:rgb_to_depth,quick`):
   bn_update   frozen BatchNorm layers keep updating their statistics (the author's code).
   quick       reduced width, image size and steps (a smoke test, well under a minute).
 Start Step II from an existing Step I run with --config.distill.teacher_workdir=<dir>.
-Reaches (2-core CPU, see /work/notes/distill_readme.md / the README): see the numbers there.
+Reaches: see "Cross-modal distillation network" in the README (synthetic, 2-core CPU).
 """
 
 from jaxreid.config import apply_quick, default_config
