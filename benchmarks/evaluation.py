@@ -6,7 +6,7 @@
 Problems (random features with identity structure, 2048-d float32):
   SYSU-MM01  the full protocol: 4 settings (all/indoor x single/multi-shot) x 10 trials,
              3,803 infrared queries against per-trial galleries drawn from 6,775 RGB images.
-             Uses the real rand_perm_cam.mat layout if /work/shared/reference/sysu_mm01 (or
+             Uses the real rand_perm_cam.mat layout if ../shared/reference/sysu_mm01 (or
              --sysu-dir) holds it, else a synthetic layout of the same size with the seeded
              sampler.
   Market     3,368 queries x 15,913 gallery images, same-identity-and-camera removal.
@@ -26,7 +26,13 @@ import numpy as np
 
 import jaxreid.evaluation as ev
 
-SYSU_DIR = "/work/shared/reference/sysu_mm01"
+SYSU_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "..",
+    "shared",
+    "reference",
+    "sysu_mm01",
+)
 FEATURE_DIM = 2048
 
 

@@ -23,8 +23,9 @@ from jaxreid.datasets import splits
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DUMMY = REPO / "datasets"
-THESIS = pathlib.Path("/work/shared/papers/hafner2018_cross_modal_distillation_thesis.txt")
-SYSU_REFERENCE = pathlib.Path("/work/shared/reference/sysu_mm01")
+SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"  # Beside the repository.
+THESIS = SHARED / "papers" / "hafner2018_cross_modal_distillation_thesis.txt"
+SYSU_REFERENCE = SHARED / "reference" / "sysu_mm01"
 
 
 # ---- split lists (NumPy only) ---------------------------------------------------------------

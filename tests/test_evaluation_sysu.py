@@ -15,7 +15,14 @@ from scipy.io import savemat, whosmat
 
 import jaxreid.evaluation as ev
 
-REAL_DIR = "/work/shared/reference/sysu_mm01"
+# The official files live beside the repository in ../shared (never committed here).
+REAL_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "..",
+    "shared",
+    "reference",
+    "sysu_mm01",
+)
 CAM_LOCATION = {1: 1, 2: 2, 3: 2, 4: 4, 5: 5, 6: 6}  # evaluation_SYSU_MM01.m: cam_id
 
 
