@@ -10,8 +10,9 @@ Step II  G starts as a copy of F (config.distill.copy_weights) and is frozen fro
          embedding of the *paired* source frame (same frame_id; Eq. 6), or, where the data
          has no pairs (RGB-infrared), the mean F embedding of the identity's source images
          (§5.2.3.3). The checkpoint with the lowest validation loss is kept -> <workdir>/step2.
-Inference: source-modality images are embedded by F, target-modality images by G; all four
-         query/gallery modality pairs are evaluated (<workdir>/results.json, results.md).
+Inference: source-modality images are embedded by F, target-modality images by G, and tested
+         with config.eval.test_protocol ('pairs': all four query/gallery modality pairs;
+         'sysu' / 'regdb' as `train.test_results`) -> <workdir>/results.json, results.md.
 
 Choices fixed here (the papers leave them open; see also config.distill):
 - Teacher embeddings are computed once, by F in inference mode, for every source image of
@@ -489,6 +490,8 @@ def step1_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
     step1 = copy.deepcopy(config)
     step1.data.modalities = (config.distill.source_modality,)
     step1.eval.val_pairs = ()
+    if "test_protocol" in step1.eval:
+        step1.eval.test_protocol = "pairs"  # 'sysu' / 'regdb' need both modalities.
     step1.distill.enabled = False
     return step1
 
@@ -498,6 +501,7 @@ class Teacher:
     """F, restored from a finished Step I workdir.
 
     Attributes:
+      workdir: the Step I workdir.
       config: Step I's config (from run.json).
       num_classes: classifier size of F (and G).
       class_person_ids: [C] person id of each class.
