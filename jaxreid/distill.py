@@ -490,8 +490,7 @@ def step1_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
     step1 = copy.deepcopy(config)
     step1.data.modalities = (config.distill.source_modality,)
     step1.eval.val_pairs = ()
-    if "test_protocol" in step1.eval:
-        step1.eval.test_protocol = "pairs"  # 'sysu' / 'regdb' need both modalities.
+    step1.eval.test_protocol = "pairs"  # 'sysu' / 'regdb' need both modalities.
     step1.distill.enabled = False
     return step1
 

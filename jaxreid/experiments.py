@@ -1,6 +1,6 @@
 """Experiment runner: a grid of configs, resumable, summarised as the thesis's tables.
 
-  python -m jaxreid.experiments --grid=configs/grids/synthetic_table11.py --workdir=/tmp/t11
+  python -m jaxreid.experiments --grid=configs/grids/synthetic.py:table11 --workdir=/tmp/t11
 
 A grid file defines `get_grid(arg: str) -> Grid` (the part after ':' in --grid is `arg`). Each
 `Experiment` runs in <workdir>/<name> with `jaxreid.distill.train_and_evaluate` when

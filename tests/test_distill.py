@@ -125,6 +125,21 @@ def test_freeze_points_by_name_and_errors():
         distill.freeze_position("layer3_x", "resnet18")
 
 
+def test_step1_trains_and_tests_the_source_modality_alone():
+    config = default_config()
+    config.data.modalities = ("rgb", "infrared")
+    config.distill.enabled = True
+    config.distill.source_modality = "infrared"
+    config.eval.val_pairs = (("rgb", "infrared"),)
+    config.eval.test_protocol = "sysu"  # needs both modalities: Step I cannot use it
+    step1 = distill.step1_config(config)
+    assert tuple(step1.data.modalities) == ("infrared",)
+    assert step1.eval.test_protocol == "pairs"
+    assert tuple(step1.eval.val_pairs) == ()
+    assert not step1.distill.enabled
+    assert config.eval.test_protocol == "sysu"  # the caller's config is untouched
+
+
 # --- the Step II update ------------------------------------------------------------------------
 
 
