@@ -881,13 +881,7 @@ def write_results(workdir: str, results: dict, config: ml_collections.ConfigDict
         f"(embedding {embedding}): test set, Step II checkpoint of step {results['step']} "
         f"(best {results['early_stopping'].replace('_', ' ')})"
     )
-    table = f"### {title}\n\n" + train.results_table(config, results["test"])
-    train.write_json_atomically(os.path.join(workdir, "results.json"), results)
-    tmp = os.path.join(workdir, "results.md.tmp")
-    with open(tmp, "w") as f:
-        f.write(table + "\n")
-    os.replace(tmp, os.path.join(workdir, "results.md"))
-    print(table, flush=True)
+    train.write_results(workdir, results, config, title)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:

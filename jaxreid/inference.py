@@ -56,23 +56,6 @@ DEFAULT_BATCH_SIZE = 64
 # --- the network of a run --------------------------------------------------------------------
 
 
-def model_from_config(config: ml_collections.ConfigDict, num_classes: int) -> flax.linen.Module:
-    """The network `jaxreid.train.Run` trains for `config` and `num_classes` identities.
-
-    The classifier is omitted for the pure triplet loss (it would receive no gradient).
-    """
-    return models.create_model(
-        config.model.backbone,
-        num_classes=0 if config.loss.name == "triplet" else num_classes,
-        embedding_size=config.model.embedding_size or None,
-        dropout_rate=config.model.dropout_rate,
-        width=config.model.width,
-        dtype=jnp.bfloat16 if config.model.half_precision else jnp.float32,
-        head=config.model.head,
-        distance=config.model.distance.to_dict(),
-    )
-
-
 def config_from_dict(
     values: Mapping[str, Any], source: str = RUN_FILE
 ) -> ml_collections.ConfigDict:
@@ -610,7 +593,7 @@ def load_run(workdir, *, checkpoint: str | int = "best", devices=None) -> ReidMo
     info = read_run_info(workdir)
     config = info["config"]
     image_shape = tuple(int(v) for v in info["image_shape"])
-    model = model_from_config(config, int(info["num_classes"]))
+    model = models.model_from_config(config, int(info["num_classes"]))
     directory, step = find_checkpoint(workdir, checkpoint)
     mesh = _mesh(devices)
     variables = restore_variables(directory, step, model, image_shape, NamedSharding(mesh, P()))
@@ -746,7 +729,6 @@ __all__ = [
     "list_images",
     "load_distillation_run",
     "load_run",
-    "model_from_config",
     "read_image",
     "read_run_info",
     "resize_images",

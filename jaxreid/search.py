@@ -35,10 +35,10 @@ import numpy as np
 from jax import lax
 
 from jaxreid.evaluation.distances import (
-    _as_features,
-    _distance_block,
-    _gallery_aux,
+    as_features,
     canonical_metric,
+    distance_block,
+    gallery_aux,
 )
 
 # Gallery rows per chunk and query rows per chunk: a block of 512 x 16384 float32 is 32 MB.
@@ -59,14 +59,14 @@ def _merge_chunk(best_d, best_i, q, g, g_aux, start, num_gallery, metric: str):
         best_i: [Qc, k] int32 their gallery indices (all lower than `start`).
         q: [Qc, D] float32 query chunk.
         g: [C, D] float32 gallery chunk (rows past `num_gallery` are padding).
-        g_aux: [C] float32 per-row norms of `g` as `_distance_block` expects.
+        g_aux: [C] float32 per-row norms of `g` as `distance_block` expects.
         start: int32 scalar, gallery index of the chunk's first row.
         num_gallery: int32 scalar, gallery size N; padded rows get distance +inf.
 
     Returns:
         (best_d, best_i) updated, same shapes.
     """
-    d = _distance_block(q, g, g_aux, metric)  # [Qc, C]
+    d = distance_block(q, g, g_aux, metric)  # [Qc, C]
     cols = start + jnp.arange(g.shape[0], dtype=jnp.int32)
     d = jnp.where(cols[None, :] < num_gallery, d, jnp.inf)
     # Running entries come first and have lower gallery indices than this chunk; top_k puts
@@ -96,7 +96,7 @@ def _device_chunks(gallery: np.ndarray, metric: str, chunk_size: int):
                 [block, np.zeros((chunk_size - block.shape[0], dim), np.float32)]
             )
         g = jnp.asarray(block)
-        chunks.append((g, _gallery_aux(g, metric)))
+        chunks.append((g, gallery_aux(g, metric)))
     return chunks
 
 
@@ -154,8 +154,8 @@ def top_k_search(
         indices: [Q, min(k, N)] int64 gallery rows; ties ordered by gallery index.
     """
     metric = canonical_metric(metric)
-    q = _as_features(queries, "queries")
-    g = _as_features(gallery, "gallery")
+    q = as_features(queries, "queries")
+    g = as_features(gallery, "gallery")
     if q.shape[1] != g.shape[1]:
         raise ValueError(
             f"queries have {q.shape[1]} dims but the gallery embeddings have {g.shape[1]}"
@@ -235,7 +235,7 @@ class Gallery:
             if dim is None:
                 raise ValueError("Gallery: give embeddings [N, D] or the dimension `dim`")
             embeddings = np.zeros((0, int(dim)), np.float32)
-        emb = _as_features(embeddings, "embeddings")
+        emb = as_features(embeddings, "embeddings")
         n = emb.shape[0]
         self.embeddings = emb
         self.ids = _int_column(ids, n, "ids")
@@ -257,7 +257,7 @@ class Gallery:
 
     def add(self, embeddings, ids=None, cams=None, modality=None, filenames=None) -> "Gallery":
         """Appends rows (same arguments as the constructor); returns self."""
-        emb = _as_features(embeddings, "embeddings")
+        emb = as_features(embeddings, "embeddings")
         if emb.shape[1] != self.dim:
             raise ValueError(
                 f"Gallery.add: embeddings have {emb.shape[1]} dims, the gallery has {self.dim}"
@@ -298,7 +298,7 @@ class Gallery:
         q = np.asarray(queries)
         if q.ndim == 1:
             q = q[None, :]
-        q = _as_features(q, "queries")
+        q = as_features(q, "queries")
         if q.shape[1] != self.dim:
             raise ValueError(f"queries have {q.shape[1]} dims but the gallery has {self.dim}")
         k = _check_k(k)

@@ -218,16 +218,7 @@ class Run:
         )
         self.data_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
-        self.model = models.create_model(
-            config.model.backbone,
-            num_classes=0 if config.loss.name == "triplet" else num_classes,
-            embedding_size=config.model.embedding_size or None,
-            dropout_rate=config.model.dropout_rate,
-            width=config.model.width,
-            dtype=jnp.bfloat16 if config.model.half_precision else jnp.float32,
-            head=config.model.head,
-            distance=config.model.distance.to_dict(),
-        )
+        self.model = models.model_from_config(config, num_classes)
         self.num_steps = config.num_train_steps
         self.schedule = learning_rate_schedule(config.optim, self.num_steps)
         self.tx = create_optimizer(config.optim, self.schedule)
@@ -570,9 +561,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return results
 
 
-def write_results(workdir: str, results: dict, config: ml_collections.ConfigDict) -> None:
-    """results.json (everything) and results.md (the table); written atomically."""
-    title = (
+def write_results(
+    workdir: str, results: dict, config: ml_collections.ConfigDict, title: str = ""
+) -> None:
+    """results.json (everything) and results.md (the table under `title`); written atomically."""
+    title = title or (
         f"{config.data.name}, {config.model.backbone}, {config.loss.name}: test set, "
         f"checkpoint of step {results['step']} (best validation mAP)"
     )

@@ -10,6 +10,9 @@ Metrics (the ranking metrics of Tekeli 2019, Table 2, plus cosine):
     l1          (alias manhattan, cityblock)  sum |q - g|
     linf        (alias chebyshev)     max |q - g|
     cosine                            1 - <q, g> / (||q|| ||g||)
+
+`as_features`, `gallery_aux` and `distance_block` are the building blocks, shared with
+`jaxreid.search` (which keeps a gallery's norms between queries).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def canonical_metric(metric: str) -> str:
         ) from None
 
 
-def _as_features(x, name: str) -> np.ndarray:
+def as_features(x, name: str) -> np.ndarray:
+    """x as a finite float32 [N, D] array; ValueError naming `name` otherwise."""
     x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"{name}: expected a [N, D] feature array, got shape {x.shape}")
@@ -106,7 +110,7 @@ def _scan_block(q, g, metric: str):
     return _dim_scan(q, g, jnp.add if metric == "l1" else jnp.maximum)
 
 
-def _distance_block(q, g, g_aux, metric: str):
+def distance_block(q, g, g_aux, metric: str):
     """q: [Qc, D] f32, g: [G, D] f32, g_aux: [G] f32 (squared norms or norms) -> [Qc, G] f32.
 
     The matmul and the elementwise step are two compiled calls on purpose: XLA:CPU fuses
@@ -119,7 +123,8 @@ def _distance_block(q, g, g_aux, metric: str):
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def _gallery_aux(g: jax.Array, metric: str) -> jax.Array:
+def gallery_aux(g: jax.Array, metric: str) -> jax.Array:
+    """[G, D] -> [G] what `distance_block` needs of the gallery: squared norms or norms."""
     if metric in ("euclidean", "sqeuclidean"):
         return jnp.sum(g * g, axis=1)
     if metric == "cosine":
@@ -140,8 +145,8 @@ def _chunk_rows(num_query: int, num_gallery: int, chunk_size: int | None) -> int
 
 def _blocks(query_feats, gallery_feats, metric, chunk_size, copy):
     metric = canonical_metric(metric)
-    q = _as_features(query_feats, "query_feats")
-    g = _as_features(gallery_feats, "gallery_feats")
+    q = as_features(query_feats, "query_feats")
+    g = as_features(gallery_feats, "gallery_feats")
     if q.shape[1] != g.shape[1]:
         raise ValueError(
             f"query_feats has {q.shape[1]} feature dims but gallery_feats has {g.shape[1]}"
@@ -154,13 +159,13 @@ def _blocks(query_feats, gallery_feats, metric, chunk_size, copy):
         return
     rows = _chunk_rows(num_q, num_g, chunk_size)
     g_dev = jnp.asarray(g)
-    g_aux = _gallery_aux(g_dev, metric)
+    g_aux = gallery_aux(g_dev, metric)
     for start in range(0, num_q, rows):
         block = q[start : start + rows]
         n = block.shape[0]
         if n < rows:  # pad so that every chunk reuses one compiled kernel
             block = np.concatenate([block, np.zeros((rows - n, q.shape[1]), np.float32)])
-        host = np.asarray(_distance_block(jnp.asarray(block), g_dev, g_aux, metric))[:n]
+        host = np.asarray(distance_block(jnp.asarray(block), g_dev, g_aux, metric))[:n]
         yield start, (np.array(host) if copy else host)
 
 

@@ -105,3 +105,20 @@ __all__ = [
     "create_model",
     "get_backbone",
 ]
+
+
+def model_from_config(config, num_classes: int) -> ReIDNet | DistanceNet:
+    """The network a run with this config (`jaxreid.config` schema) trains and evaluates.
+
+    The classifier is omitted for the pure triplet loss (it would receive no gradient).
+    """
+    return create_model(
+        config.model.backbone,
+        num_classes=0 if config.loss.name == "triplet" else num_classes,
+        embedding_size=config.model.embedding_size or None,
+        dropout_rate=config.model.dropout_rate,
+        width=config.model.width,
+        dtype=jnp.bfloat16 if config.model.half_precision else jnp.float32,
+        head=config.model.head,
+        distance=config.model.distance.to_dict(),
+    )
