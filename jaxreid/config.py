@@ -106,6 +106,11 @@ def default_config() -> ml_collections.ConfigDict:
     config.loss.name = "softmax"  # 'softmax' | 'triplet' | 'softmax+triplet'
     config.loss.triplet_margin = 0.5  # Hafner 2018, §4.3.2.
     config.loss.soft_margin = False
+    # Features the triplet loss compares: '' = the embedding (ReLU(BN(Dense(pooled)))), or a
+    # named intermediate output. With 'softmax+triplet', 'pooled' (the backbone's pooled
+    # features; the "BNNeck" arrangement of Luo et al. 2019) avoids that the hinge drives
+    # every ReLU unit of the embedding to zero, where both losses stop learning.
+    config.loss.triplet_feature = ""
 
     # --- optimiser --------------------------------------------------------------------------
     # Hafner 2018 §4.3.2: SGD with Nesterov momentum for softmax, Adam for triplet.

@@ -464,9 +464,11 @@ class ReidModel(_Embedder):
         data = NamedSharding(self.mesh, P("data"))
         replicated = NamedSharding(self.mesh, P())
 
+        feature = self.config.eval.feature  # what the run's own evaluation ranked
+
         def forward(variables, images):
-            embedding, _ = self.model.apply(variables, images, train=False)
-            return embedding.astype(jnp.float32)
+            embedding, intermediates = self.model.apply(variables, images, train=False)
+            return models.select_feature(embedding, intermediates, feature).astype(jnp.float32)
 
         self._data_sharding = data
         self._forward = jax.jit(forward, in_shardings=(replicated, data), out_shardings=replicated)
@@ -519,7 +521,8 @@ class ReidModel(_Embedder):
         return preprocessing.normalize(batch, norm, self.layout, slot)
 
     def embed(self, images, modality: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """[N, D] float32 embeddings (eval mode) of images of one modality.
+        """[N, D] float32 embeddings (eval mode) of images of one modality: the features the
+        run's own evaluation ranks (the embedding, or `config.eval.feature` if set).
 
         Args:
           images: see `preprocess`; resized to the run's image size and normalised with the

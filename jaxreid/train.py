@@ -116,7 +116,8 @@ def compute_loss(
 
     Args:
       embedding: [B, D] float32, the network's embedding.
-      intermediates: the model's named outputs; 'logits' [B, C] for softmax.
+      intermediates: the model's named outputs; 'logits' [B, C] for softmax, and the
+        features named by `loss_config.triplet_feature` if set.
       labels: [B] int32 class labels.
     """
     parts = loss_config.name.split("+")
@@ -128,8 +129,11 @@ def compute_loss(
         metrics["accuracy"] = jnp.mean(jnp.argmax(logits, -1) == labels)
         total += ce
     if "triplet" in parts:
+        features = models.select_feature(
+            embedding, intermediates, loss_config.triplet_feature, "config.loss.triplet_feature"
+        )
         trip = losses.batch_hard_triplet(
-            embedding.astype(jnp.float32),
+            features.astype(jnp.float32),
             labels,
             margin=loss_config.triplet_margin,
             soft_margin=loss_config.soft_margin,
@@ -191,13 +195,7 @@ def embed_step(
     embedding, intermediates = model.apply(
         {"params": state.params, **state.model_state}, images, train=False
     )
-    if feature:
-        if feature not in intermediates:
-            raise ValueError(
-                f"config.eval.feature={feature!r}; the model's outputs are {sorted(intermediates)}."
-            )
-        embedding = intermediates[feature]
-    return embedding.astype(jnp.float32)
+    return models.select_feature(embedding, intermediates, feature).astype(jnp.float32)
 
 
 # --- the run ---------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ One quick synthetic run is trained for the module (8 host devices, see conftest.
 reference embeddings are the trainer's own (`train.Run.embed` on the restored TrainState).
 """
 
+import copy
+import dataclasses
 import json
 import os
 import re
@@ -89,6 +91,22 @@ def test_embeddings_equal_the_trainers(trained, trainer_embeddings, model):
         # Odd sizes, a batch smaller than the 8 devices, a list of images: same rows.
         some = model.embed(list(image_set.images[:13]), modality, batch_size=3)
         np.testing.assert_allclose(some, want[:13], **CLOSE)
+
+
+def test_embeds_the_feature_the_run_ranks(trained, model):
+    """config.eval.feature='pooled' makes inference return the pooled backbone features,
+    as the trainer's evaluation (train.embed_step) ranks them."""
+    config = copy.deepcopy(model.config)
+    config.eval.feature = "pooled"
+    pooled = dataclasses.replace(model, config=config)
+    images = trained[3]["rgb"].images[:5]
+    _, intermediates = model.model.apply(
+        model.variables, model.preprocess(images, "rgb"), train=False
+    )
+    want = np.asarray(intermediates["pooled"])
+    got = pooled.embed(images, "rgb")
+    assert got.shape == want.shape and got.shape[1] != model.embedding_dim
+    np.testing.assert_allclose(got, want, **CLOSE)
 
 
 def test_other_device_count(trained, trainer_embeddings):

@@ -127,3 +127,36 @@ def test_distance_head_trains_centres_on_eight_devices_as_on_one(update):
 
     assert not np.allclose(centres(before), centres(one))
     np.testing.assert_allclose(centres(one), centres(eight), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("feature", ["", "pooled"])
+def test_softmax_plus_triplet_on_the_configured_features(feature):
+    """compute_loss = NumPy cross-entropy on the logits + brute-force batch-hard triplet on
+    the embedding ('') or on the pooled features (config.loss.triplet_feature)."""
+    from test_losses import brute_force_batch_hard
+
+    rng = np.random.default_rng(3)
+    labels = np.array([0, 0, 1, 1, 2, 2, 0, 1], np.int32)
+    embedding = rng.normal(size=(8, 5)).astype(np.float32)
+    intermediates = {
+        "pooled": rng.normal(size=(8, 7)).astype(np.float32),
+        "logits": rng.normal(size=(8, 3)).astype(np.float32),
+    }
+    config = tiny_config("softmax+triplet").loss
+    config.triplet_feature = feature
+    total, metrics = train.compute_loss(config, embedding, intermediates, labels)
+    logits = intermediates["logits"].astype(np.float64)
+    log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    ce = -log_probs[np.arange(8), labels].mean()
+    x = intermediates["pooled"] if feature else embedding
+    trip = brute_force_batch_hard(x, labels, margin=0.5, soft_margin=False)
+    np.testing.assert_allclose(float(metrics["softmax_loss"]), ce, rtol=1e-5)
+    np.testing.assert_allclose(float(metrics["triplet_loss"]), trip, rtol=1e-5)
+    np.testing.assert_allclose(float(total), ce + trip, rtol=1e-5)
+
+
+def test_unknown_triplet_feature_names_the_key():
+    config = tiny_config("triplet").loss
+    config.triplet_feature = "poold"
+    with pytest.raises(ValueError, match="config.loss.triplet_feature='poold'"):
+        train.compute_loss(config, np.zeros((4, 2), np.float32), {"pooled": None}, np.zeros(4))

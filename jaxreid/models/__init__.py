@@ -122,3 +122,14 @@ def model_from_config(config, num_classes: int) -> ReIDNet | DistanceNet:
         head=config.model.head,
         distance=config.model.distance.to_dict(),
     )
+
+
+def select_feature(embedding, intermediates: dict, feature: str = "", key="config.eval.feature"):
+    """`embedding` if `feature` is '', else the named intermediate output (e.g. 'pooled' or
+    'logits'): the features a run ranks (config.eval.feature) or compares in its triplet
+    loss (config.loss.triplet_feature). `key` names the config key in the error message."""
+    if not feature:
+        return embedding
+    if feature not in intermediates:
+        raise ValueError(f"{key}={feature!r}; the model's outputs are {sorted(intermediates)}.")
+    return intermediates[feature]

@@ -70,8 +70,13 @@ class SyntheticReid(tfds.core.GeneratorBasedBuilder):
     See datasets/synthetic/README.md. Person ids are disjoint across train / val / test.
     """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Body shapes vary about twice as much between people (stature, build, head, "
+        "leg length, hair, coat/skirt flare, bag size), people stand 2-4 m from the camera "
+        "instead of 2-5 m: depth-only test mAP 25 -> 48 % (ResNet18 width 16).",
+    }
     BUILDER_CONFIGS = [make_config(m) for m in render.MODALITIES]
 
     def _info(self) -> tfds.core.DatasetInfo:

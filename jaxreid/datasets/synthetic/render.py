@@ -53,12 +53,12 @@ class BodyShape:
     """Identity attributes with 3-D extent: visible to every modality, including depth.
 
     Lengths are in body-height units (1.0 = the person's stature). Continuous body
-    measurements vary by about +-10-15 % (one or two pixels at 64x32, less than the pose
-    changes), so much of what depth can use is the coarse silhouette: build, hair style,
-    hat, coat or skirt, bag.
+    measurements vary by about +-20-30 % (two or three pixels at 64x32, comparable to the
+    pose changes); with the coarse silhouette (build, hair style, hat, coat or skirt, bag)
+    they are what depth can use.
     """
 
-    stature: float  # relative height, multiplies the crop scale (~N(1, 0.06))
+    stature: float  # relative height, multiplies the crop scale (~N(1, 0.08))
     head_radius: float
     shoulder_half_width: float
     hip_half_width: float
@@ -201,27 +201,27 @@ def sample_identity(rng: np.random.Generator) -> IdentityParams:
     u = rng.uniform
     build = u(-1.0, 1.0)  # slim .. broad: widths and limb thickness move together
     shape = BodyShape(
-        stature=float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15)),
-        head_radius=u(0.055, 0.075),
-        shoulder_half_width=0.118 + 0.016 * build + u(-0.006, 0.006),
-        hip_half_width=0.097 + 0.014 * build + u(-0.008, 0.008),
-        torso_half_depth=0.067 + 0.014 * build + u(-0.005, 0.005),
-        hip_height=u(0.45, 0.55),
-        shoulder_height=u(0.79, 0.83),
-        arm_length=u(0.36, 0.42),
-        arm_radius=0.029 + 0.006 * build,
-        leg_radius=0.042 + 0.008 * build,
-        arm_swing=u(0.15, 0.55),
-        leg_swing=u(0.25, 0.45),
-        lean=u(0.0, 0.15),
-        hair_volume=u(0.0, 0.025),
-        hair_style=int(rng.choice(4, p=[0.4, 0.25, 0.15, 0.2])),
-        hair_length=u(0.06, 0.18),
-        garment=int(rng.choice(3, p=[0.6, 0.25, 0.15])),
-        garment_flare=u(1.05, 1.4),
-        bag_type=int(rng.choice(3, p=[0.45, 0.3, 0.25])),
+        stature=float(np.clip(rng.normal(1.0, 0.08), 0.8, 1.2)),
+        head_radius=u(0.05, 0.085),
+        shoulder_half_width=0.118 + 0.035 * build + u(-0.008, 0.008),
+        hip_half_width=0.097 + 0.03 * build + u(-0.01, 0.01),
+        torso_half_depth=0.067 + 0.025 * build + u(-0.006, 0.006),
+        hip_height=u(0.43, 0.57),
+        shoulder_height=u(0.78, 0.84),
+        arm_length=u(0.35, 0.43),
+        arm_radius=0.029 + 0.012 * build,
+        leg_radius=0.042 + 0.018 * build,
+        arm_swing=u(0.1, 0.6),
+        leg_swing=u(0.2, 0.5),
+        lean=u(0.0, 0.2),
+        hair_volume=u(0.0, 0.045),
+        hair_style=int(rng.choice(4, p=[0.3, 0.3, 0.15, 0.25])),
+        hair_length=u(0.06, 0.22),
+        garment=int(rng.choice(3, p=[0.5, 0.3, 0.2])),
+        garment_flare=u(1.05, 1.8),
+        bag_type=int(rng.choice(3, p=[0.35, 0.35, 0.3])),
         bag_side=int(rng.choice([-1, 1])),
-        bag_size=u(0.9, 1.4),
+        bag_size=u(0.9, 2.0),
     )
     skin_v = u(0.35, 0.95)
     skin_rgb = _hsv(u(0.03, 0.09), u(0.3, 0.6), skin_v)
@@ -304,10 +304,10 @@ def sample_frame(rng: np.random.Generator, scene: CameraScene) -> FrameParams:
         scene=scene,
         phase=u(0.0, 2.0 * math.pi),
         yaw=float(yaw),
-        scale=u(0.77, 0.83),
+        scale=u(0.7, 0.76),
         offset_x=u(-0.04, 0.04),
         ground_y=u(0.94, 0.99),
-        distance_m=u(2.0, 5.0),
+        distance_m=u(2.0, 4.0),
         light_gain=gain,
         light_tint=(u(0.85, 1.15), u(0.9, 1.1), u(0.85, 1.15)),
         light_gradient=(u(-0.6, 0.6), u(-0.3, 0.3)),
