@@ -24,7 +24,7 @@ Options:
              64x32 pixels, hours per grid on 2 CPU cores.
   quick      tiny networks on a tiny dataset (tests and smoke checks).
 Default scale: ResNet width 16 on the default synthetic dataset (100/20/50 identities,
-64x32 pixels), Step I 1500 steps, Step II 1000 steps; table11 takes about 60 minutes on a
+64x32 pixels), Step I 1500 steps, Step II 1000 steps; table11 takes about 45 minutes on a
 2-core CPU (see the README).
 """
 
