@@ -133,12 +133,15 @@ def gallery_aux(g: jax.Array, metric: str) -> jax.Array:
 
 
 def _chunk_rows(num_query: int, num_gallery: int, chunk_size: int | None) -> int:
+    """Rows per chunk: at most `chunk_size` (default: about _BLOCK_ELEMENTS distances), split
+    evenly, because the last chunk is padded to the chunk size (3,368 rows in chunks of at
+    most 1,054 are 4 x 842, not 3 x 1,054 + 206 padded to 1,054)."""
     if chunk_size is not None:
         if int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        return min(int(chunk_size), max(num_query, 1))
-    rows = max(1, _BLOCK_ELEMENTS // max(num_gallery, 1))
-    # equal chunks: the last one is padded to the chunk size, so keep the padding small
+        rows = int(chunk_size)
+    else:
+        rows = max(1, _BLOCK_ELEMENTS // max(num_gallery, 1))
     chunks = -(-max(num_query, 1) // rows)
     return -(-max(num_query, 1) // chunks)
 

@@ -526,11 +526,7 @@ def _block_rows(num_query: int, num_gallery: int) -> int:
     """Rows per block: at most _BLOCK_ELEMENTS distances, and work for every thread."""
     rows = max(1, _BLOCK_ELEMENTS // max(num_gallery, 1))
     per_thread = -(-num_query // max(NUM_THREADS, 1))
-    rows = max(1, min(rows, max(per_thread, _MIN_BLOCK_ROWS)))
-    # Equal blocks: the distance kernel pads the last block to the block size, so a ragged
-    # split (e.g. 3,368 = 3 x 1,054 + 206) would compute up to a whole block of padding.
-    blocks = -(-max(num_query, 1) // rows)
-    return -(-max(num_query, 1) // blocks)
+    return max(1, min(rows, max(per_thread, _MIN_BLOCK_ROWS)))
 
 
 def _check_max_rank(max_rank) -> int:
