@@ -429,6 +429,24 @@ def test_robotpku_unpaired_file_has_no_frame_id(tmp_path):
 # ---- bad input ----------------------------------------------------------------------------------
 
 
+def test_constructing_builders_leaves_no_temporary_directories(tmp_path, monkeypatch):
+    # TFDS looks for metadata on its bucket when a builder's data does not exist yet, and
+    # leaked an empty temporary directory each time; ours never look there.
+    import tempfile
+
+    from jaxreid.datasets.synthetic import builder as synthetic
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    data_dir = tmp_path / "tfds"
+    for cls, config in ((sysu.SysuMm01, "rgb"), (robotpku.Robotpku, "depth")):
+        b = cls(config=config, data_dir=data_dir)
+        assert isinstance(b.info, common.LocalDatasetInfo)
+    synthetic.builder("depth", None, data_dir)
+    assert list(scratch.iterdir()) == []
+
+
 def test_missing_or_empty_manual_folder(tmp_path):
     missing = tmp_path / "no_such_folder"
     with pytest.raises(

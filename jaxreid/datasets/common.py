@@ -94,6 +94,19 @@ class ReidConfig(tfds.core.BuilderConfig):
     layout: str = "distributed"
 
 
+class LocalDatasetInfo(tfds.core.DatasetInfo):
+    """DatasetInfo that never asks the TFDS bucket for pre-computed metadata.
+
+    A builder constructed before its data exists calls `initialize_from_bucket`, which in
+    tensorflow-datasets 4.9 makes a temporary directory *before* looking on the bucket and
+    never removes it: one empty /tmp/tmp*tfds per construction, hundreds over a test run.
+    None of our datasets is on the bucket, so there is nothing to fetch.
+    """
+
+    def initialize_from_bucket(self) -> None:
+        return None
+
+
 class ReidBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base of the four builders: manual-folder checks, image reading, skip reporting.
 
@@ -117,7 +130,8 @@ class ReidBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _info(self) -> tfds.core.DatasetInfo:
         cfg = self.builder_config
-        return self.dataset_info_from_configs(
+        return LocalDatasetInfo(
+            builder=self,
             description=self.DESCRIPTION,
             features=features(cfg.modality, cfg.image_dtype),
             homepage=self.HOMEPAGE,

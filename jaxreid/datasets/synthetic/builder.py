@@ -19,6 +19,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxreid.datasets import common
 from jaxreid.datasets.synthetic import generation, render
 
 _DEFAULT = generation.SyntheticConfig()
@@ -81,7 +82,8 @@ class SyntheticReid(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         channels, dtype = _IMAGE_FORMAT[self.builder_config.modality]
-        return self.dataset_info_from_configs(
+        return common.LocalDatasetInfo(
+            builder=self,
             features=tfds.features.FeaturesDict(
                 {
                     "image": tfds.features.Image(
