@@ -10,8 +10,8 @@ images converted to grayscale), the classifier replaced by the score −d(x, c_i
 centre, trained with softmax cross-entropy over the scores by SGD (lr 0.01, momentum 0.9,
 batch 32 drawn from either modality); ranking with any metric (the paper trains with L2 and
 ranks with L1). On SYSU-MM01 and RegDB it is a ResNet50 at 224x224; on the synthetic set the
-half-width ResNet18 of configs/synthetic.py at 64x32 with its learning rate, so that a run
-takes minutes on a CPU.
+half-width ResNet18 of `jaxreid.config.default_config` at 64x32 with its learning rate, so that
+a run takes minutes on a CPU.
 
 Arguments (comma-separated):
   dataset=synthetic|sysu|regdb   (default synthetic; RegDB takes trial=<1..10>)

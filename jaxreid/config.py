@@ -19,7 +19,8 @@ MODALITIES = ("rgb", "depth", "infrared", "thermal")
 
 
 def default_config() -> ml_collections.ConfigDict:
-    """Every key the trainer reads, with defaults for the one-stream synthetic RGB-D job."""
+    """Every key the trainer reads, with defaults for a one-stream network on the synthetic
+    RGB-D set (the synthetic experiment configs start from them)."""
     config = ml_collections.ConfigDict()
     config.seed = 0
 
@@ -83,8 +84,9 @@ def default_config() -> ml_collections.ConfigDict:
     # --- model ------------------------------------------------------------------------------
     config.model = ml_collections.ConfigDict()
     config.model.backbone = "resnet18"
-    # Channels of the first stage; 64 = the published ResNets. The synthetic main job uses a
-    # half-width ResNet18 so that it trains for enough epochs in 10 minutes on a 2-core CPU.
+    # Channels of the first stage; 64 = the published ResNets. Half width by default, so that
+    # the synthetic experiments train for enough epochs in minutes on a 2-core CPU (the main
+    # job, configs/synthetic.py, uses a quarter width for four times as many steps).
     config.model.width = 32
     # Size of the embedding layer (Hafner 2018 §2.2.2.2: 128 in most experiments, §4.3.2);
     # 0 = the classification layer is the embedding (size = number of training identities).

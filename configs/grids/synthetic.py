@@ -20,8 +20,8 @@ The argument is `<grid>[,option...]`:
 Options:
   folds=N    N folds (default 3). Fold k uses synthetic generator seed k and training seed k
              (the synthetic split is fixed, so folds are independent draws of the dataset).
-  full       configs/synthetic.py's network (ResNet width 64): the thesis's architecture at
-             64x32 pixels, hours per grid on 2 CPU cores.
+  full       the published ResNet width 64: the thesis's architecture at 64x32 pixels,
+             hours per grid on 2 CPU cores.
   quick      tiny networks on a tiny dataset (tests and smoke checks).
 Default scale: ResNet width 16 on the default synthetic dataset (100/20/50 identities,
 64x32 pixels), Step I 1500 steps, Step II 1000 steps; table11 takes about 45 minutes on a
@@ -76,7 +76,7 @@ def get_grid(arg: str = "") -> Grid:
 
 
 def base_config(scale: str, fold: int, *, backbone: str = "resnet18", loss: str = "softmax"):
-    """configs/synthetic.py's settings at the grid's scale, for one fold."""
+    """`jaxreid.config`'s default settings at the grid's scale, for one fold."""
     config = default_config()
     config.seed = fold
     config.data.synthetic.seed = fold
