@@ -3,12 +3,13 @@
   python -m jaxreid.main --config=configs/synthetic_distill.py --workdir=/tmp/jaxreid/distill
 
 Step I trains a single-modal ResNet18 on depth (softmax loss, the default settings of
-`jaxreid.config`: half width, 1,500 steps, 100 identities) in <workdir>/step1, keeping the checkpoint with the best validation mAP;
-Step II copies it into G, freezes G from layer3 to the embedding (the thesis author's code)
-and trains G's stem, layer1 and layer2 on RGB to reproduce F's embedding of the paired depth
-frame, keeping the checkpoint with the lowest validation MSE (<workdir>/step2). The test
-reports rank-1/5/10 and mAP for the four query/gallery modality pairs, RGB embedded by G and
-depth by F (<workdir>/results.md). Re-running the command resumes whichever step stopped.
+`jaxreid.config`: half width, 1,500 steps, 100 identities) in <workdir>/step1, keeping the
+checkpoint with the best validation mAP; Step II copies it into G, freezes G from layer3 to
+the embedding (the thesis author's code) and trains G's stem, layer1 and layer2 on RGB to
+reproduce F's embedding of the paired depth frame, keeping the checkpoint with the lowest
+validation MSE (<workdir>/step2). The test reports rank-1/5/10 and mAP for the four
+query/gallery modality pairs, RGB embedded by G and depth by F (<workdir>/results.md).
+Re-running the command resumes whichever step stopped.
 
 Arguments (comma-separated, e.g. `:rgb_to_depth,quick`):
   depth_to_rgb (default) | rgb_to_depth | infrared_to_rgb | rgb_to_infrared

@@ -4,10 +4,11 @@ built-in synthetic RGB-D dataset.
   python -m jaxreid.main --config=configs/synthetic_zero_pad.py --workdir=/tmp/jaxreid/zero_pad
 
 One ResNet18 is trained on batches mixing RGB and depth with the softmax loss, as the
-one-stream network of `jaxreid.config`'s defaults (half width, 1,500 steps), but every image enters as three channels with one
-channel per modality and the rest zero: RGB as grayscale in channel 0, depth in channel 2,
-channel 1 always zero (the thesis's three-channel form, kept so that three-channel pretrained
-weights fit; `config.data.input_layout='zero_pad'`). Tests the four query/gallery pairs.
+one-stream network of `jaxreid.config`'s defaults (half width, 1,500 steps), but every image
+enters as three channels with one channel per modality and the rest zero: RGB as grayscale
+in channel 0, depth in channel 2, channel 1 always zero (the thesis's three-channel form,
+kept so that three-channel pretrained weights fit; `config.data.input_layout='zero_pad'`).
+Tests the four query/gallery pairs.
 
 Arguments (comma-separated):
   two_channel  Wu et al.'s original two-channel input (`input_layout='zero_pad2'`).
