@@ -390,14 +390,32 @@ def _modalities(sets, needed, protocol):
     return needed
 
 
+def _warn_if_collapsed(results: dict, what: str) -> None:
+    pairs = [p for p, r in results.items() if isinstance(r, dict) and r.get("collapsed")]
+    if pairs:
+        logging.warning(
+            "%s: the network embeds every query or gallery image of %s in one point (e.g. a "
+            "triplet loss stuck at its margin, Hafner 2018 §4.3.2); these metrics mean nothing "
+            "and print as n/a.",
+            what,
+            ", ".join(pairs),
+        )
+
+
 def validation_score(config: ml_collections.ConfigDict, results: dict) -> float:
-    """Mean mAP over the validation pairs (the early-stopping criterion, Hafner 2018 §4.3.2)."""
+    """Mean mAP over the validation pairs (the early-stopping criterion, Hafner 2018 §4.3.2).
+
+    A collapsed embedding (every image in one point) scores 0: its chance-level mAP is an
+    artefact of tie-breaking, and such a checkpoint must never be kept as the best one.
+    """
     pairs = list(config.eval.val_pairs) or default_val_pairs(config.data.modalities)
     missing = [p for p in pairs if p not in results]
     if missing:
         raise ValueError(
             f"config.eval.val_pairs names {missing}; evaluated pairs are {sorted(results)}."
         )
+    if any(results[p].get("collapsed") for p in pairs):
+        return 0.0
     return float(np.mean([results[p]["mAP"] for p in pairs]))
 
 
@@ -527,6 +545,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             with report.timed("eval"):
                 val = evaluate_sets(run, state, splits["val"], norms, config.eval.val_protocol)
             score = validation_score(config, val)
+            _warn_if_collapsed(val, f"Step {step} validation")
             writer.write_scalars(step, {"val/mAP": score, **_pair_scalars("val", val)})
             logging.info("Step %d: validation mAP %.2f%%.", step, 100 * score)
             best.save(step, args=ocp.args.StandardSave(state), metrics={"val_mAP": score})
@@ -541,6 +560,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if best_step is not None and best_step != int(state.step):
         state = best.restore(best_step, args=ocp.args.StandardRestore(_abstract(state)))
     test = test_results(run, state, splits["test"], norms)
+    _warn_if_collapsed(test, "Test")
     results = {
         "config": config.to_dict(),
         "final_step": final_step,

@@ -82,3 +82,15 @@ def test_aliases_and_errors():
 def test_zero_vector_cosine_is_finite():
     d = distances.cosine(np.zeros((1, 3)), np.array([[1.0, 0.0, 0.0]]))
     np.testing.assert_allclose(d, [[1.0]])
+
+
+def test_is_collapsed():
+    rng = np.random.default_rng(0)
+    assert distances.is_collapsed(np.zeros((5, 3)))  # every ReLU unit off
+    assert distances.is_collapsed(np.tile([[4.0, -2.0, 7.0]], (6, 1)))
+    # one part in 10^7 of the features' scale is numerical noise, not a ranking
+    same = np.tile([[1000.0, 3.0]], (4, 1)) + 1e-4 * rng.standard_normal((4, 2))
+    assert distances.is_collapsed(same)
+    assert not distances.is_collapsed(rng.standard_normal((4, 8)))
+    assert not distances.is_collapsed(np.array([[0.0, 0.0], [0.0, 0.01]]))
+    assert not distances.is_collapsed(np.zeros((1, 3)))  # one image ranks nothing

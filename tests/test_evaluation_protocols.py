@@ -235,3 +235,22 @@ def test_aggregate_folds():
     assert agg["folds"]["mAP"] == [0.2, 0.4, 0.6]
     sample = ev.aggregate_folds([f["Q:rgb G:depth"] for f in folds], ddof=1)
     assert sample["mAP_std"] == pytest.approx(0.2)  # sqrt(0.08 / 2)
+
+
+def test_collapsed_features_are_flagged_and_fold_means_na():
+    # Hafner 2018 §4.3.2: a network that embeds every image in one point is reported n/a;
+    # every distance ties, so its metrics only reflect the gallery's order.
+    data = paired_set(np.random.default_rng(6))
+    data["depth"] = dict(data["depth"], feats=np.zeros_like(data["depth"]["feats"]))
+    res = ev.evaluate_modality_pairs(data, seed=1, repeats=2, max_queries_per_id=4)
+    assert {p: r["collapsed"] for p, r in res.items()} == {
+        "Q:rgb G:depth": True,
+        "Q:depth G:rgb": True,
+        "Q:rgb G:rgb": False,
+        "Q:depth G:depth": True,
+    }
+    fine = {"mAP": 0.5, "rank1": 0.4, "collapsed": False}
+    failed = {"mAP": 0.1, "rank1": 0.1, "collapsed": True}
+    agg = ev.aggregate_folds([fine, failed, fine])
+    assert agg["collapsed"] is True and agg["collapsed_folds"] == 1
+    assert "collapsed" not in ev.aggregate_folds([fine, fine])

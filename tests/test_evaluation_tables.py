@@ -63,6 +63,20 @@ def test_modality_pairs_table_thesis_layout():
     ]
 
 
+def test_collapsed_results_print_na():
+    ok = {"rank1": 0.5, "rank5": 0.75, "rank10": 1.0, "mAP": 0.625, "collapsed": False}
+    failed = {"rank1": 0.02, "rank5": 0.1, "rank10": 0.2, "mAP": 0.09, "collapsed": True}
+    table = ev.modality_pairs_table({"Q:rgb G:rgb": ok, "Q:rgb G:depth": failed})
+    assert table.splitlines()[2:] == [
+        "| Q:RGB, G:RGB | 50.00 | 75.00 | 100.00 | 62.50 |",
+        "| Q:RGB, G:D | n/a | n/a | n/a | n/a |",
+    ]
+    rows = list(
+        csv.reader(io.StringIO(ev.modality_pairs_table({"Q:rgb G:depth": failed}, fmt="csv")))
+    )
+    assert rows[1][1:] == ["n/a"] * 4
+
+
 def test_sysu_table_tekeli_layout():
     # Tekeli 2019, Table 3: last row and a row with missing settings
     ours = [

@@ -160,3 +160,15 @@ def test_unknown_triplet_feature_names_the_key():
     config.triplet_feature = "poold"
     with pytest.raises(ValueError, match="config.loss.triplet_feature='poold'"):
         train.compute_loss(config, np.zeros((4, 2), np.float32), {"pooled": None}, np.zeros(4))
+
+
+def test_validation_score_is_zero_for_a_collapsed_embedding():
+    config = config_lib.default_config()  # RGB + depth: the two cross-modal pairs count.
+    results = {
+        "Q:rgb G:depth": {"mAP": 0.2, "collapsed": False},
+        "Q:depth G:rgb": {"mAP": 0.4, "collapsed": False},
+        "Q:rgb G:rgb": {"mAP": 0.9, "collapsed": False},
+    }
+    assert train.validation_score(config, results) == pytest.approx(0.3)
+    results["Q:depth G:rgb"] = {"mAP": 0.09, "collapsed": True}  # chance by tie-breaking
+    assert train.validation_score(config, results) == 0.0

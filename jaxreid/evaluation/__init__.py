@@ -3,7 +3,8 @@
 NumPy in, NumPy out (JAX computes the distances). Imports JAX, NumPy and, for reading
 SYSU-MM01's .mat files and for plots, SciPy and Matplotlib lazily; never TensorFlow.
 
-  distances  pairwise_distance, euclidean, sqeuclidean, l1/manhattan, linf/chebyshev, cosine
+  distances  pairwise_distance, euclidean, sqeuclidean, l1/manhattan, linf/chebyshev, cosine,
+             is_collapsed (every image embedded in one point: metrics print n/a)
   ranking    rank (from a distance matrix), rank_features (from features, block by block)
   protocols  sysu_mm01, sysu_mm01_settings, regdb, market1501, hafner2018,
              evaluate_modality_pairs, aggregate_folds
@@ -17,6 +18,7 @@ from jaxreid.evaluation.distances import (
     cosine,
     distance_chunks,
     euclidean,
+    is_collapsed,
     l1,
     linf,
     manhattan,
@@ -70,6 +72,7 @@ __all__ = [
     "cosine",
     "distance_chunks",
     "euclidean",
+    "is_collapsed",
     "l1",
     "linf",
     "manhattan",

@@ -71,6 +71,22 @@ def as_features(x, name: str) -> np.ndarray:
     return x
 
 
+def is_collapsed(features, rtol: float = 1e-5) -> bool:
+    """True when every row of `features` [N, D] is the same point (to `rtol` of its scale).
+
+    A network can embed every image in one point: the batch-hard triplet loss then sits at
+    its margin (Hafner 2018 §4.3.2, Figure 26), with every ReLU unit of the embedding off. All
+    distances are then equal and ranks follow only the tie-breaking order of the gallery, so
+    the metrics look like chance while meaning nothing; the thesis reports such runs as n/a.
+    """
+    x = np.asarray(features, np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        return False
+    centre = x.mean(axis=0)
+    spread = np.abs(x - centre).max()
+    return bool(spread <= rtol * max(1.0, float(np.abs(centre).max())))
+
+
 def _dim_scan(q, g, combine):
     """[Qc, D], [G, D] -> [Qc, G]: combine over feature dims of |q_d - g_d|.
 

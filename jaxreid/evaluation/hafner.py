@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from jaxreid.evaluation import ranking
-from jaxreid.evaluation.distances import canonical_metric, pairwise_distance
+from jaxreid.evaluation.distances import canonical_metric, is_collapsed, pairwise_distance
 
 HAFNER_REPEATS = 10  # thesis §4.3.1
 HAFNER_MAX_QUERIES_PER_ID = 50  # thesis §4.3.1
@@ -202,7 +202,9 @@ def evaluate_modality_pairs(
 
     Returns:
       {'Q:<query modality> G:<gallery modality>': result with rank1, rank5, rank10, rank20,
-       mAP, mINP, cmc, ...}, cross-modal pairs first.
+       mAP, mINP, cmc, ..., and 'collapsed' (True when the query or gallery features are all
+       one point, see `distances.is_collapsed`: the tables print n/a)}, cross-modal pairs
+       first.
     """
     if protocol not in PAIR_PROTOCOLS:
         raise ValueError(f"protocol={protocol!r}; expected one of {PAIR_PROTOCOLS}")
@@ -252,12 +254,16 @@ def evaluate_modality_pairs(
             res.update(ranking.cmc_at(res))
             res.update(protocol="full", metric=metric, removal=removal)
         res.update(query_modality=qm, gallery_modality=gm)
+        res["collapsed"] = is_collapsed(q["feats"]) or is_collapsed(g["feats"])
         out[pair_name(qm, gm)] = res
     return out
 
 
 def _aggregate(results: Sequence[Mapping], metrics: Sequence[str], ddof: int) -> dict:
     out: dict = {"num_folds": len(results), "folds": {}}
+    collapsed = sum(bool(r.get("collapsed")) for r in results)
+    if collapsed:  # A fold whose network failed to train makes the row n/a (Hafner 2018 §4.3.2).
+        out.update(collapsed=True, collapsed_folds=collapsed)
     for m in metrics:
         values = [float(r[m]) for r in results if m in r]
         if len(values) != len(results):
@@ -287,7 +293,9 @@ def aggregate_folds(
 
     Returns:
       For result dicts: {metric: mean, metric + '_std': std, 'cmc': mean curve, 'num_folds',
-      'folds': {metric: per-fold values}, 'seeds'}; for pair mappings: {pair: that dict}.
+      'folds': {metric: per-fold values}, 'seeds', and 'collapsed': True with
+      'collapsed_folds' when any fold's features collapsed (the tables print n/a)}; for pair
+      mappings: {pair: that dict}.
     """
     fold_results = list(fold_results)
     if not fold_results:

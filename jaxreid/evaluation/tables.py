@@ -56,6 +56,8 @@ _PAIR_KEY = re.compile(r"^Q:(\S+) G:(\S+)$")
 
 
 def _number(x, digits: int, percent: bool) -> str:
+    if isinstance(x, str):  # NOT_AVAILABLE
+        return x
     if x is None or not math.isfinite(float(x)):
         return "-"
     return f"{float(x) * (100.0 if percent else 1.0):.{digits}f}"
@@ -65,9 +67,16 @@ def _is_result(x) -> bool:
     return isinstance(x, Mapping) and any(k in x for k in ("mAP", "rank1", "cmc"))
 
 
+# A result whose features collapsed to one point (evaluation.is_collapsed): its metrics are
+# tie-breaking artefacts, printed as the thesis prints failed trainings.
+NOT_AVAILABLE = "n/a"
+
+
 def _value(result, metric):
     if result is None:
         return None, None
+    if result.get("collapsed"):
+        return NOT_AVAILABLE, None
     v = result.get(metric)
     if v is None and metric.startswith("rank") and "cmc" in result:
         k = int(metric[4:])
