@@ -351,6 +351,9 @@ def test_results(
     if ev.test_protocol == "pairs":
         return evaluate_sets(run, state, sets, norms)
     feats = {m: run.embed(state, s, norms[m]) for m, s in sets.items()}
+    _warn_if_collapsed(
+        {m: {"collapsed": evaluation.is_collapsed(f)} for m, f in feats.items()}, "Test"
+    )
     if ev.test_protocol == "sysu":
         query, gallery = _modalities(sets, ("infrared", "rgb"), "sysu")
         return evaluation.sysu_mm01_settings(
@@ -391,6 +394,7 @@ def _modalities(sets, needed, protocol):
 
 
 def _warn_if_collapsed(results: dict, what: str) -> None:
+    """Warns about the modality pairs (or modalities) of `results` flagged 'collapsed'."""
     pairs = [p for p, r in results.items() if isinstance(r, dict) and r.get("collapsed")]
     if pairs:
         logging.warning(
