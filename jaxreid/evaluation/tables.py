@@ -55,6 +55,11 @@ FORMATS = ("markdown", "csv")
 _PAIR_KEY = re.compile(r"^Q:(\S+) G:(\S+)$")
 
 
+# A result whose features collapsed to one point (evaluation.is_collapsed): its metrics are
+# tie-breaking artefacts, printed as the thesis prints failed trainings.
+NOT_AVAILABLE = "n/a"
+
+
 def _number(x, digits: int, percent: bool) -> str:
     if isinstance(x, str):  # NOT_AVAILABLE
         return x
@@ -65,11 +70,6 @@ def _number(x, digits: int, percent: bool) -> str:
 
 def _is_result(x) -> bool:
     return isinstance(x, Mapping) and any(k in x for k in ("mAP", "rank1", "cmc"))
-
-
-# A result whose features collapsed to one point (evaluation.is_collapsed): its metrics are
-# tie-breaking artefacts, printed as the thesis prints failed trainings.
-NOT_AVAILABLE = "n/a"
 
 
 def _value(result, metric):
