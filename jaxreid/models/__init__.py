@@ -90,23 +90,6 @@ def create_model(
     )
 
 
-__all__ = [
-    "BACKBONES",
-    "BasicBlock",
-    "BatchNorm",
-    "DistanceNet",
-    "HEADS",
-    "Bottleneck",
-    "ReIDNet",
-    "ResNet",
-    "ResNet18",
-    "ResNet34",
-    "ResNet50",
-    "create_model",
-    "get_backbone",
-]
-
-
 def model_from_config(config, num_classes: int) -> ReIDNet | DistanceNet:
     """The network a run with this config (`jaxreid.config` schema) trains and evaluates.
 
@@ -133,3 +116,22 @@ def select_feature(embedding, intermediates: dict, feature: str = "", key="confi
     if feature not in intermediates:
         raise ValueError(f"{key}={feature!r}; the model's outputs are {sorted(intermediates)}.")
     return intermediates[feature]
+
+
+__all__ = [
+    "BACKBONES",
+    "BasicBlock",
+    "BatchNorm",
+    "DistanceNet",
+    "HEADS",
+    "Bottleneck",
+    "ReIDNet",
+    "ResNet",
+    "ResNet18",
+    "ResNet34",
+    "ResNet50",
+    "create_model",
+    "get_backbone",
+    "model_from_config",
+    "select_feature",
+]
