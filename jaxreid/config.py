@@ -254,7 +254,9 @@ def parse_args(arg: str, known: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
+def validate(
+    config: ml_collections.ConfigDict, *, num_devices: int | None = None, num_processes: int = 1
+) -> None:
     """Raises ValueError if `config` has a key the schema does not know.
 
     Args:
@@ -328,3 +330,48 @@ def _check_keys(config: Any, schema: Any, prefix: str) -> None:
                     f", got {config[key]!r}."
                 )
             _check_keys(config[key], schema[key], f"{prefix}.{key}")
+
+
+# --- TEMPORARY (replaced by the config package) -----------------------------------------------
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    import importlib.util
+    import os
+
+    path, _, arg = spec.partition(":")
+    if not os.path.exists(path):
+        raise ConfigError(f"Config file {path} does not exist.")
+    module_spec = importlib.util.spec_from_file_location("_jaxreid_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def overrides_from_argv(argv):
+    overrides, rest = {}, []
+    for arg in argv:
+        if arg.startswith("--config."):
+            key, _, value = arg[len("--config.") :].partition("=")
+            overrides[key] = value
+        else:
+            rest.append(arg)
+    return overrides, rest
+
+
+def apply_overrides(config, overrides):
+    import ast
+
+    for key, value in overrides.items():
+        node = config
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        old = node[last]
+        if isinstance(old, str):
+            node[last] = value
+        else:
+            node[last] = type(old)(ast.literal_eval(value)) if not isinstance(old, bool) else value.lower() in ("true", "1")
+    return config

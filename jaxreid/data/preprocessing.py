@@ -33,6 +33,11 @@ class Normalization:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> Normalization:
+        """The inverse of `to_dict` (after a JSON round trip: lists become tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
 
 def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """[N, H, W, C] -> [N, H, W, channels] float32, still in stored units.
