@@ -373,5 +373,9 @@ def apply_overrides(config, overrides):
         if isinstance(old, str):
             node[last] = value
         else:
-            node[last] = type(old)(ast.literal_eval(value)) if not isinstance(old, bool) else value.lower() in ("true", "1")
+            node[last] = (
+                type(old)(ast.literal_eval(value))
+                if not isinstance(old, bool)
+                else value.lower() in ("true", "1")
+            )
     return config

@@ -32,7 +32,6 @@ import dataclasses
 import functools
 import importlib.util
 import json
-import logging as pylogging
 import os
 import sys
 import time
@@ -43,7 +42,7 @@ from typing import Any
 import ml_collections
 from absl import app, flags, logging
 
-RESULTS = "results.json"
+from jaxreid import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,12 +174,12 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
 
 def _method(config) -> Callable[[ml_collections.ConfigDict, str], dict]:
     if config.distill.enabled:
-        from jaxreid import distill
+        from jaxreid.training import distillation
 
-        return distill.train_and_evaluate
-    from jaxreid import train
+        return distillation.train_and_evaluate
+    from jaxreid.training import supervised
 
-    return train.train_and_evaluate
+    return supervised.train_and_evaluate
 
 
 def run_grid(
@@ -211,7 +210,7 @@ def run_grid(
     status = {}
     for experiment in grid.experiments:
         run_dir = os.path.join(workdir, experiment.name)
-        if os.path.exists(os.path.join(run_dir, RESULTS)):
+        if workdir_lib.is_finished(run_dir):
             status[experiment.name] = "skipped"
             continue
         if only and not any(s in experiment.name for s in only):
@@ -235,7 +234,7 @@ def run_grid(
         finally:
             jax.clear_caches()  # Every experiment compiles its own functions.
         seconds = time.time() - tick
-        _write_json(
+        workdir_lib.write_json_atomically(
             os.path.join(run_dir, "runner.json"),
             {"seconds": seconds, "labels": dict(experiment.labels)},
         )
@@ -252,10 +251,9 @@ def load_results(grid: Grid, workdir: str) -> dict[str, dict]:
     """{experiment name: results.json} for the finished experiments of `grid`."""
     out = {}
     for experiment in grid.experiments:
-        path = os.path.join(workdir, experiment.name, RESULTS)
-        if os.path.exists(path):
-            with open(path) as f:
-                out[experiment.name] = json.load(f)
+        results = workdir_lib.read_results(os.path.join(workdir, experiment.name))
+        if results is not None:
+            out[experiment.name] = results
     return out
 
 
@@ -395,14 +393,18 @@ def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = N
     parts = [f"# {grid.name}\n", grid.description.strip() + "\n"]
     for table in grid.tables:
         markdown = render_table(grid, table, results, "markdown")
-        _write_text(os.path.join(workdir, f"{table.name}.md"), f"### {table.title}\n\n{markdown}")
-        _write_text(
+        workdir_lib.write_text_atomically(
+            os.path.join(workdir, f"{table.name}.md"), f"### {table.title}\n\n{markdown}"
+        )
+        workdir_lib.write_text_atomically(
             os.path.join(workdir, f"{table.name}.csv"), render_table(grid, table, results, "csv")
         )
         parts.append(f"## {table.title}\n\n{markdown}")
     for curve in grid.curves:
         rows = curve_rows(grid, curve, results)
-        _write_text(os.path.join(workdir, f"{curve.name}.csv"), _curve_csv(curve, rows))
+        workdir_lib.write_text_atomically(
+            os.path.join(workdir, f"{curve.name}.csv"), _curve_csv(curve, rows)
+        )
         parts.append(
             f"## {curve.title}\n\nData: `{curve.name}.csv`. Percentages, mean ± std "
             f"over folds.\n\n{_curve_markdown(curve, rows)}"
@@ -427,19 +429,8 @@ def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = N
         + "\n"
     )
     text = "\n".join(parts)
-    _write_text(os.path.join(workdir, "summary.md"), text)
+    workdir_lib.write_text_atomically(os.path.join(workdir, "summary.md"), text)
     return text
-
-
-def _write_text(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _write_json(path: str, data) -> None:
-    _write_text(path, json.dumps(data, indent=2, default=str))
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -492,16 +483,11 @@ def main(argv, flag_values: dict):
         sys.exit(f"{len(failed)} experiment(s) failed: {', '.join(failed)}")
 
 
-class _QuietOrbax(pylogging.Filter):
-    """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
-
-    def filter(self, record):
-        return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
-
-
 def run():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.get_absl_handler().addFilter(_QuietOrbax())
+    from jaxreid import log_filters
+
+    log_filters.install()
     flag_values = _define_flags()
     flags.mark_flags_as_required(["grid", "workdir"])
     app.run(functools.partial(main, flag_values=flag_values))

@@ -19,7 +19,8 @@ a killed run never leaves a half-written JSON file.
 
 Re-running with a changed config: `check_compatible` compares a new config with the one in
 run.json and refuses every difference outside `RESUMABLE_KEYS` (evaluation, logging and
-paths), before anything is written.
+paths), before anything is written; a run that stopped on a non-finite value ('diverged' in
+run.json) may also be resumed with other optimiser settings, recorded under 'recovered'.
 """
 
 from __future__ import annotations
@@ -235,27 +236,67 @@ def changed_keys(saved: ml_collections.ConfigDict, new: ml_collections.ConfigDic
     )
 
 
-def check_compatible(workdir: str, config: ml_collections.ConfigDict) -> None:
+# Keys a re-run may change after the run stopped on a non-finite value (e.g. a lower learning
+# rate); the change is recorded in run.json under 'recovered'.
+RECOVERY_KEYS = ("optim.*",)
+
+
+def check_compatible(workdir: str, config: ml_collections.ConfigDict) -> dict[str, list]:
     """Refuses to resume the run in `workdir` with a config that trains something else.
 
-    Does nothing if `workdir` holds no run.
+    A run that stopped on a non-finite value (run.json 'diverged') may be resumed with other
+    optimiser settings (RECOVERY_KEYS), e.g. a lower learning rate.
+
+    Returns:
+      {key: [value in the run, new value]} of the recovery changes ({} if none, or if
+      `workdir` holds no run).
 
     Raises:
-      WorkdirError: listing every differing key with both values, and what to do.
+      WorkdirError: listing every other differing key with both values, and what to do.
     """
     if not has_run(workdir):
-        return
-    saved = read_run_info(workdir)["config"]
-    keys = changed_keys(saved, config)
-    if not keys:
-        return
+        return {}
+    info = read_run_info(workdir)
+    saved = info["config"]
     a, b = flatten_config(saved), flatten_config(config)
-    lines = [f"  config.{k}: {a.get(k)!r} in the run, {b.get(k)!r} now" for k in keys]
+    keys = changed_keys(saved, config)
+    recovering = "diverged" in info
+    recovery = {
+        k: [a.get(k), b.get(k)]
+        for k in keys
+        if recovering and any(k.startswith(p[:-1]) for p in RECOVERY_KEYS)
+    }
+    refused = [k for k in keys if k not in recovery]
+    if not refused:
+        return recovery
+    lines = [f"  config.{k}: {a.get(k)!r} in the run, {b.get(k)!r} now" for k in refused]
+    allowed = ", ".join(RESUMABLE_KEYS + (RECOVERY_KEYS if recovering else ()))
     raise WorkdirError(
         f"{workdir} holds a run trained with a different config; resuming it would mix two "
         "trainings:\n" + "\n".join(lines) + "\nUse a new --workdir, or the run's own values "
-        f"(only {', '.join(RESUMABLE_KEYS)} may differ)."
+        f"(only {allowed} may differ)."
     )
+
+
+def mark_diverged(workdir: str, step: int, what: str) -> None:
+    """Records in run.json that the run stopped at `step` on a non-finite `what`."""
+    path = os.path.join(workdir, RUN_FILE)
+    with open(path) as f:
+        info = json.load(f)
+    info["diverged"] = {"step": step, "what": what}
+    write_json_atomically(path, info)
+
+
+def recovered_history(workdir: str, changes: dict[str, list]) -> list[dict]:
+    """run.json's 'recovered' list, plus this re-run's `changes` if the run had diverged."""
+    if not has_run(workdir):
+        return []
+    with open(os.path.join(workdir, RUN_FILE)) as f:
+        info = json.load(f)
+    history = list(info.get("recovered", []))
+    if "diverged" in info:
+        history.append({"diverged": info["diverged"], "changes": changes})
+    return history
 
 
 def check_writable(workdir: str) -> None:

@@ -194,8 +194,12 @@ def init_student(engine: Engine, teacher: Teacher, *, copy_weights: bool):
     return params, variables
 
 
-def _step2(config, teacher: Teacher, workdir: str, cfg) -> dict:
-    """Trains and tests G (Step II) in `workdir` with Step II's config `cfg`; resumes."""
+def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
+    """Trains and tests G (Step II) in `workdir` with Step II's config `cfg`; resumes.
+
+    Args:
+      recovery: the optimiser changes with which a diverged Step II is resumed.
+    """
     source, target = modalities(config)
     d = config.distill
     splits, norms = supervised.load_data(cfg)
@@ -278,6 +282,7 @@ def _step2(config, teacher: Teacher, workdir: str, cfg) -> dict:
                     target: {"workdir": workdir, "checkpoint": "best"},
                 },
                 "targets": kind,
+                **supervised.recovery_record(workdir, recovery),
             },
         )
 
@@ -326,7 +331,8 @@ def _step2(config, teacher: Teacher, workdir: str, cfg) -> dict:
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         )
-        state = loop.run(
+        state = supervised.run_loop(
+            workdir,
             phase,
             state=state,
             step_fn=step_fn,
@@ -335,7 +341,6 @@ def _step2(config, teacher: Teacher, workdir: str, cfg) -> dict:
             checkpoints=checkpoints,
             writer=writer,
             validate=validate,
-            workdir=workdir,
         )
 
         tick = time.time()
@@ -399,7 +404,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     Returns:
       The contents of results.json.
     """
-    workdir = preflight.check(config, workdir, compare_config=None)
+    workdir = preflight.check(config, workdir).workdir
     source, _ = modalities(config)
     step1_dir = os.path.join(workdir, "step1")
     step2_dir = os.path.join(workdir, "step2")
@@ -427,9 +432,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     results = workdir_lib.read_results(step2_dir)
     if results is None:
         cfg = step2_config(config, teacher.config)
-        workdir_lib.check_compatible(step2_dir, cfg)
+        recovery = workdir_lib.check_compatible(step2_dir, cfg)
         os.makedirs(step2_dir, exist_ok=True)
-        results = _step2(config, teacher, step2_dir, cfg)
+        results = _step2(config, teacher, step2_dir, cfg, recovery)
     if jax.process_index() == 0:
         write_results(workdir, results, config)
     multihost_utils.sync_global_devices("jaxreid.distill done")

@@ -26,7 +26,16 @@ Validate = Callable[[TrainState], tuple[dict[str, float], dict[str, float]]]
 
 
 class NonFiniteError(RuntimeError):
-    """Training produced a non-finite loss, gradient, parameter or model state."""
+    """Training produced a non-finite loss, gradient, parameter or model state.
+
+    Attributes:
+      step: the first step that did.
+      what: which quantities ('loss, gradients').
+    """
+
+    def __init__(self, message: str, step: int, what: str):
+        super().__init__(message)
+        self.step, self.what = step, what
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +108,9 @@ def run(
         raise NonFiniteError(
             f"{phase.name} step {bad[0]}: the {bad[1]} became non-finite (NaN or inf); the run "
             f"stopped and saved nothing after it. {resume.capitalize()}: lower "
-            f"{phase.learning_rate_key} (or set config.optim.grad_clip_norm) and re-run."
+            f"{phase.learning_rate_key} (or set config.optim.grad_clip_norm) and re-run.",
+            step=bad[0],
+            what=bad[1],
         )
 
     with StopRequest() as stop:

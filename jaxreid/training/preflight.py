@@ -8,6 +8,7 @@ created (`cleanup_on_failure`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 
 import jax
@@ -17,8 +18,17 @@ from jaxreid import config as config_lib
 from jaxreid import workdir as workdir_lib
 
 
-def check(config: ml_collections.ConfigDict, workdir: str, *, compare_config=None) -> str:
-    """Validates `config` for this device count and `workdir` for it; returns its absolute path.
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """A checked start: the absolute work directory and the recovery changes (see
+    `jaxreid.workdir.check_compatible`) with which a diverged run is resumed."""
+
+    workdir: str
+    recovery: dict
+
+
+def check(config: ml_collections.ConfigDict, workdir: str, *, compare_config=None) -> Start:
+    """Validates `config` for this device count, and `workdir` for it.
 
     Args:
       compare_config: the config that run.json must match (default `config`).
@@ -29,12 +39,14 @@ def check(config: ml_collections.ConfigDict, workdir: str, *, compare_config=Non
     """
     config_lib.validate(config, num_devices=jax.device_count(), num_processes=jax.process_count())
     workdir = os.path.abspath(os.path.expanduser(os.fspath(workdir)))
-    workdir_lib.check_compatible(workdir, config if compare_config is None else compare_config)
+    recovery = workdir_lib.check_compatible(
+        workdir, config if compare_config is None else compare_config
+    )
     _created.discard(workdir)
     if not os.path.exists(workdir):
         _created.add(workdir)
     workdir_lib.check_writable(workdir)
-    return workdir
+    return Start(workdir, recovery)
 
 
 _created: set[str] = set()

@@ -90,7 +90,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """
     from jaxreid.data import sampler
 
-    workdir = preflight.check(config, workdir)
+    start = preflight.check(config, workdir)
+    workdir = start.workdir
     with preflight.cleanup_on_failure(workdir):
         splits, norms = load_data(config)
     train_sets = [splits["train"][m] for m in config.data.modalities]
@@ -106,6 +107,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 "class_person_ids": index.labels,
                 "image_shape": engine.image_shape,
                 "normalization": {m: n.to_dict() for m, n in norms.items()},
+                **recovery_record(workdir, start.recovery),
             },
         )
     logging.info(
@@ -145,7 +147,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             checkpoint_every=config.checkpoint_every_steps,
             images_per_step=config.batch.num_identities * config.batch.images_per_identity,
         )
-        state = loop.run(
+        state = run_loop(
+            workdir,
             phase,
             state=state,
             step_fn=engine.train_step,
@@ -154,7 +157,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             checkpoints=checkpoints,
             writer=writer,
             validate=validate,
-            workdir=workdir,
         )
 
         tick = time.time()
@@ -179,6 +181,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         writer.flush()
         checkpoints.close()
     return results
+
+
+def recovery_record(workdir: str, recovery: dict) -> dict:
+    """{'recovered': [...]} for run.json when a diverged run is resumed with other optimiser
+    settings (logged as a warning), else {} (or the earlier recoveries)."""
+    if recovery:
+        logging.warning(
+            "Resuming the run in %s that stopped on a non-finite value, with %s.",
+            workdir,
+            ", ".join(f"config.{k}={new!r} (was {old!r})" for k, (old, new) in recovery.items()),
+        )
+    history = workdir_lib.recovered_history(workdir, recovery)
+    return {"recovered": history} if history else {}
+
+
+def run_loop(workdir: str, phase: loop.Phase, **kwargs):
+    """`loop.run`, recording in run.json where a run stopped on a non-finite value."""
+    try:
+        return loop.run(phase, workdir=workdir, **kwargs)
+    except loop.NonFiniteError as e:
+        if jax.process_index() == 0:
+            workdir_lib.mark_diverged(workdir, e.step, e.what)
+        raise
 
 
 def write_results(
