@@ -307,7 +307,7 @@ def check_writable(workdir: str) -> None:
     """
     try:
         os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, ".jaxreid_write_test")
+        probe = os.path.join(workdir, f".jaxreid_write_test_{os.getpid()}")
         with open(probe, "w"):
             pass
         os.remove(probe)

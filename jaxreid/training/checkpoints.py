@@ -125,6 +125,14 @@ class Checkpoints:
         step = self.best.best_step()
         return None if step is None else restore(self.best, step, target)
 
+    def state_to_test(self, state):
+        """(the best checkpoint's state, or `state` if it is the best or none was kept,
+        the final step, the best step or None): what a finished run tests."""
+        final_step, best_step = int(state.step), self.best.best_step()
+        if best_step is not None and best_step != final_step:
+            state = self.restore_best(state)
+        return state, final_step, best_step
+
     def wait(self) -> None:
         self.latest.wait_until_finished()
         self.best.wait_until_finished()

@@ -344,10 +344,7 @@ def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
         )
 
         tick = time.time()
-        final_step = int(state.step)
-        best_step = checkpoints.best_step()
-        if best_step is not None and best_step != final_step:
-            state = checkpoints.restore_best(state)
+        state, final_step, best_step = checkpoints.state_to_test(state)
         val, _ = validate(state)
         embed = supervised.embedder(
             engine, {source: teacher.variables, target: state.variables}, norms

@@ -160,10 +160,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         )
 
         tick = time.time()
-        final_step = int(state.step)
-        best_step = checkpoints.best_step()
-        if best_step is not None and best_step != final_step:
-            state = checkpoints.restore_best(state)
+        state, final_step, best_step = checkpoints.state_to_test(state)
         embed = embedder(engine, {m: state.variables for m in norms}, norms)
         results = {
             "config": config.to_dict(),
