@@ -1,17 +1,16 @@
 """The configuration schema shared by every experiment.
 
 `default_config()` lists every key the trainer understands, with its default. Experiment
-configs in `configs/` start from it and override a few fields; `validate(config)` rejects any
-key that is not in the schema (a typo such as `config.lerning_rate`) before anything is
-compiled, naming the valid keys.
+configs in `configs/` start from it and override a few fields (`apply_quick` and
+`parse_args` are shared by their `get_config(arg)`). What each key may hold is checked by
+`jaxreid.config.validation` (one rule per key); a new key needs a line there too.
 """
 
 from __future__ import annotations
 
-import difflib
-from typing import Any
-
 import ml_collections
+
+from jaxreid.config.errors import ConfigError
 
 # Modalities the data layer knows. RGB-D datasets use ('rgb', 'depth'); RGB-IR datasets
 # ('rgb', 'infrared') or ('visible', 'thermal') for RegDB.
@@ -244,138 +243,15 @@ def apply_quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def parse_args(arg: str, known: tuple[str, ...]) -> dict[str, str]:
-    """'quick,trial=3' -> {'quick': '', 'trial': '3'}; unknown names fail listing `known`."""
+    """'quick,trial=3' -> {'quick': '', 'trial': '3'}.
+
+    Raises:
+      ConfigError: an argument not in `known` (the message lists them).
+    """
     out = {}
     for item in filter(None, arg.split(",")):
         name, _, value = item.partition("=")
         if name not in known:
-            raise ValueError(f"Unknown config argument {name!r}; expected some of {known}.")
+            raise ConfigError(f"Unknown config argument {name!r}; expected some of {known}.")
         out[name] = value
     return out
-
-
-def validate(
-    config: ml_collections.ConfigDict, *, num_devices: int | None = None, num_processes: int = 1
-) -> None:
-    """Raises ValueError if `config` has a key the schema does not know.
-
-    Args:
-      config: an experiment config, usually `default_config()` with overrides.
-
-    Raises:
-      ValueError: naming the unknown key, a close match if there is one, and the valid keys
-        at that level.
-    """
-    _check_keys(config, default_config(), prefix="config")
-    if config.batch.images_per_identity % len(config.data.modalities):
-        raise ValueError(
-            f"config.batch.images_per_identity={config.batch.images_per_identity} must be a "
-            f"multiple of the number of modalities {tuple(config.data.modalities)} so that each "
-            "identity's K images split evenly over them."
-        )
-    for modality in config.data.modalities:
-        if modality not in MODALITIES:
-            raise ValueError(
-                f"config.data.modalities has {modality!r}; expected some of {MODALITIES}."
-            )
-    layouts = ("shared", "gray", "zero_pad", "zero_pad2")  # preprocessing.INPUT_LAYOUTS
-    if config.data.input_layout not in layouts:
-        raise ValueError(
-            f"config.data.input_layout={config.data.input_layout!r}; expected one of {layouts}."
-        )
-    if config.data.input_layout.startswith("zero_pad") and len(config.data.modalities) != 2:
-        raise ValueError(
-            f"config.data.input_layout={config.data.input_layout!r} needs two modalities; "
-            f"config.data.modalities={tuple(config.data.modalities)}."
-        )
-
-
-def check_override_flags(argv: list[str]) -> None:
-    """Raises ValueError for a `--config.<key>=...` flag whose key is not in the schema.
-
-    Runs before absl parses the flags, so a typo on the command line gets the same message
-    (with the valid keys) as a typo in a config file, instead of a traceback.
-    """
-    for arg in argv:
-        if not arg.startswith("--config."):
-            continue
-        path = arg[len("--config.") :].split("=", 1)[0].split(".")
-        node, prefix = default_config(), "config"
-        for key in path:
-            if not isinstance(node, ml_collections.ConfigDict) or key not in node:
-                valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
-                raise ValueError(
-                    f"Unknown config key {prefix}.{key} in flag {arg.split('=', 1)[0]}.{hint} "
-                    f"Valid keys of {prefix}: " + ", ".join(valid)
-                )
-            node, prefix = node[key], f"{prefix}.{key}"
-
-
-def _check_keys(config: Any, schema: Any, prefix: str) -> None:
-    for key in config.keys():
-        if key not in schema:
-            valid = sorted(schema.keys())
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
-            raise ValueError(
-                f"Unknown config key {prefix}.{key}.{hint} Valid keys of {prefix}: "
-                + ", ".join(valid)
-            )
-        if isinstance(schema[key], ml_collections.ConfigDict):
-            if not isinstance(config[key], (ml_collections.ConfigDict, dict)):
-                raise ValueError(
-                    f"{prefix}.{key} must be a group of keys ({', '.join(sorted(schema[key].keys()))})"
-                    f", got {config[key]!r}."
-                )
-            _check_keys(config[key], schema[key], f"{prefix}.{key}")
-
-
-# --- TEMPORARY (replaced by the config package) -----------------------------------------------
-class ConfigError(ValueError):
-    pass
-
-
-def load_config(spec: str) -> ml_collections.ConfigDict:
-    import importlib.util
-    import os
-
-    path, _, arg = spec.partition(":")
-    if not os.path.exists(path):
-        raise ConfigError(f"Config file {path} does not exist.")
-    module_spec = importlib.util.spec_from_file_location("_jaxreid_config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(arg) if arg else module.get_config()
-
-
-def overrides_from_argv(argv):
-    overrides, rest = {}, []
-    for arg in argv:
-        if arg.startswith("--config."):
-            key, _, value = arg[len("--config.") :].partition("=")
-            overrides[key] = value
-        else:
-            rest.append(arg)
-    return overrides, rest
-
-
-def apply_overrides(config, overrides):
-    import ast
-
-    for key, value in overrides.items():
-        node = config
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node[p]
-        old = node[last]
-        if isinstance(old, str):
-            node[last] = value
-        else:
-            node[last] = (
-                type(old)(ast.literal_eval(value))
-                if not isinstance(old, bool)
-                else value.lower() in ("true", "1")
-            )
-    return config

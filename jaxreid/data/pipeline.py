@@ -61,8 +61,8 @@ def train_batches(
     height, width = sets[0].images.shape[1:3]
     channels = preprocessing.input_channels(layout)
 
-    if sampling not in ("pk", "random"):
-        raise ValueError(f"config.batch.sampler={sampling!r}; expected 'pk' or 'random'.")
+    if sampling not in sampler.SAMPLERS:
+        raise ValueError(f"config.batch.sampler={sampling!r}; expected one of {sampler.SAMPLERS}.")
 
     def load(step):
         if sampling == "pk":
