@@ -26,11 +26,9 @@ dataset as in the thesis's 5-fold (BIWI) / 3-fold (RobotPKU) cross-validation.
 
 from __future__ import annotations
 
-import ast
 import copy
 import dataclasses
 import functools
-import importlib.util
 import json
 import os
 import sys
@@ -42,6 +40,7 @@ from typing import Any
 import ml_collections
 from absl import app, flags, logging
 
+from jaxreid import config as config_lib
 from jaxreid import workdir as workdir_lib
 
 
@@ -130,46 +129,22 @@ class Grid:
 
 
 def load_grid(spec: str) -> Grid:
-    """`path/to/grid.py` or `path/to/grid.py:arg` -> the file's get_grid(arg)."""
-    path, _, arg = spec.partition(":")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"--grid={spec!r}: no file {path!r}.")
-    module_spec = importlib.util.spec_from_file_location(
-        "jaxreid_grid_" + os.path.basename(path)[:-3], path
-    )
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    """`path/to/grid.py` or `path/to/grid.py:arg` -> the file's get_grid(arg).
+
+    A relative path is found as config files are (`jaxreid.config.load_config`): in the
+    current directory, else in the repository root.
+
+    Raises:
+      ConfigError: no such file (the message lists configs/), or no get_grid in it.
+    """
+    path, arg = config_lib.files.split_spec(spec)
+    module = config_lib.files.import_file(path, what="grid file")
     if not hasattr(module, "get_grid"):
-        raise ValueError(f"Grid file {path!r} defines no get_grid(arg).")
+        raise config_lib.ConfigError(f"Grid file {path!r} defines no get_grid(arg).")
     grid = module.get_grid(arg)
     if not isinstance(grid, Grid):
         raise TypeError(f"{path}: get_grid({arg!r}) returned {type(grid).__name__}, not a Grid.")
     return grid
-
-
-def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
-    """Applies 'a.b.c=value' strings (value parsed as a Python literal, else a string)."""
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ValueError(f"Override {item!r}: expected key=value, e.g. data.data_dir=/tmp/x.")
-        *parents, leaf = key.split(".")
-        node = config
-        for part in parents:
-            if part not in node:
-                raise ValueError(f"Override {item!r}: config has no group {part!r}.")
-            node = node[part]
-        if leaf not in node:
-            raise ValueError(f"Override {item!r}: config.{key} is not a key of the schema.")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        if isinstance(node[leaf], float) and isinstance(value, int):
-            value = float(value)
-        if isinstance(node[leaf], tuple) and isinstance(value, list):
-            value = tuple(value)
-        node[leaf] = value
 
 
 def _method(config) -> Callable[[ml_collections.ConfigDict, str], dict]:
@@ -217,7 +192,7 @@ def run_grid(
             status[experiment.name] = "not selected"
             continue
         config = copy.deepcopy(experiment.config)
-        apply_overrides(config, overrides)
+        config_lib.apply_overrides(config, overrides)
         teacher = config.distill.teacher_workdir
         if teacher and not os.path.isabs(teacher):
             config.distill.teacher_workdir = os.path.join(workdir, teacher)

@@ -1,7 +1,6 @@
 """Cross-modal distillation (jaxreid.distill): freezing, BatchNorm modes, targets, loss, a run."""
 
 import functools
-import importlib.util
 import json
 import logging
 import os
@@ -19,19 +18,12 @@ from jaxreid.training import distillation_targets as targets_lib
 from jaxreid.training import freezing, optimizers, steps
 from jaxreid.training.engine import Engine
 from jaxreid.training.state import TrainState
-from jaxreid.config import default_config
+from jaxreid.config import default_config, load_config
 from jaxreid.data import preprocessing
 from jaxreid.data.image_set import ImageSet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = (32, 16, 3)
-
-
-def load_config(name, arg):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
 
 
 def tiny_model(backbone="resnet18", dropout_rate=0.5, embedding_size=16):
@@ -318,7 +310,7 @@ def data_dir(tmp_path_factory):
 
 
 def quick_distill_config(data_dir, arg="quick"):
-    config = load_config("synthetic_distill", arg)
+    config = load_config(f"configs/synthetic_distill.py:{arg}")
     config.data.data_dir = data_dir
     config.num_train_steps = 8
     config.eval_every_steps = config.checkpoint_every_steps = 4

@@ -15,6 +15,8 @@ import sys
 import numpy as np
 import pytest
 
+from jaxreid.config import load_config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Equal up to float32 rounding: other batch shapes (the trainer pads its last batch to the
 # eval batch size) may change the last bits of embedding values of magnitude ~10-30.
@@ -22,12 +24,7 @@ CLOSE = dict(atol=1e-5, rtol=1e-6)
 
 
 def quick_config(data_dir):
-    sys.path.insert(0, os.path.join(ROOT, "configs"))
-    try:
-        import synthetic  # pylint: disable=import-outside-toplevel
-    finally:
-        sys.path.pop(0)
-    config = synthetic.get_config("quick")
+    config = load_config("configs/synthetic.py:quick")
     config.data.data_dir = data_dir
     return config
 

@@ -28,6 +28,7 @@ from jaxreid.config.errors import ConfigError, closest
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
+_TYPE_NAMES = {bool: "a bool (true or false)", int: "an int", float: "a float", tuple: "a tuple"}
 
 
 def find_file(path: str, what: str = "config file") -> str:
@@ -166,9 +167,8 @@ def apply_overrides(
         try:
             node[leaf] = new
         except (TypeError, ValueError) as e:
-            raise ConfigError(
-                f"config.{key}={new!r}: expected a {type(current).__name__} ({e})."
-            ) from None
+            kind = _TYPE_NAMES.get(type(current), type(current).__name__)
+            raise ConfigError(f"config.{key}={new!r}: expected {kind} ({e}).") from None
     return config
 
 
@@ -192,8 +192,9 @@ def _node_and_leaf(config: ml_collections.ConfigDict, key: str):
             valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
             close = closest(part, valid)
             hint = f" Did you mean {prefix}.{close}?" if close else ""
+            where = f" (in config.{key})" if f"{prefix}.{part}" != f"config.{key}" else ""
             raise ConfigError(
-                f"Unknown config key {prefix}.{part} (in config.{key}).{hint} "
+                f"Unknown config key {prefix}.{part}{where}.{hint} "
                 f"Valid keys of {prefix}: " + ", ".join(valid)
             )
         parent, node, prefix = node, node[part], f"{prefix}.{part}"
@@ -224,7 +225,8 @@ def _parse(text: str, current: Any, key: str) -> Any:
             return _parse_tuple(text)
     except (ValueError, SyntaxError):
         raise ConfigError(
-            f"config.{key}={text!r}: expected a {kind.__name__}, like the current value {current!r}."
+            f"config.{key}={text!r}: expected {_TYPE_NAMES.get(kind, kind.__name__)}, like the "
+            f"current value {current!r}."
         ) from None
     return _literal(text)
 

@@ -28,6 +28,10 @@ def _choices(choices: Choices, config: Any) -> tuple[str, ...]:
     return tuple(choices(config) if callable(choices) else choices)
 
 
+def _context(context: Callable[[Any], str] | None, config: Any) -> str:
+    return f" ({context(config)})" if context else ""
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -48,24 +52,28 @@ def _interval(low, high, low_open: bool, high_open: bool) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class OneOf:
-    """A string from `choices` (a sequence, or a function of the config returning one)."""
+    """A string from `choices` (a sequence, or a function of the config returning one);
+    `context(config)` says, for choices that depend on other keys, which ones."""
 
     choices: Choices
+    context: Callable[[Any], str] | None = None
 
     def problem(self, value, config) -> str | None:
         choices = _choices(self.choices, config)
         if isinstance(value, str) and value in choices:
             return None
-        return f"expected one of {choices}.{did_you_mean(value, choices)}"
+        where = _context(self.context, config)
+        return f"expected one of {choices}{where}.{did_you_mean(value, choices)}"
 
 
 @dataclasses.dataclass(frozen=True)
 class TupleOf:
-    """A tuple of `min_len`..`max_len` distinct strings from `choices`."""
+    """A tuple of `min_len`..`max_len` distinct strings from `choices` (as in `OneOf`)."""
 
     choices: Choices
     min_len: int = 0
     max_len: int | None = None
+    context: Callable[[Any], str] | None = None
 
     def problem(self, value, config) -> str | None:
         choices = _choices(self.choices, config)
@@ -74,7 +82,9 @@ class TupleOf:
             if self.max_len is not None
             else f"at least {self.min_len}"
         )
-        expected = f"expected a tuple of {size} distinct values from {choices}"
+        expected = f"expected a tuple of {size} distinct values from {choices}" + _context(
+            self.context, config
+        )
         if not isinstance(value, (tuple, list)):
             return f"{expected}, e.g. {tuple(choices[: self.min_len or 1])}."
         for item in value:

@@ -121,6 +121,21 @@ def _dataset_layouts(config) -> tuple[str, ...]:
     return datasets.LAYOUTS.get(config.data.name, ("",))
 
 
+def _of_dataset(config) -> str:
+    return f"those of config.data.name={config.data.name!r}"
+
+
+def _of_model(config) -> str:
+    return (
+        f"'' = the embedding, or an output of config.model.head={config.model.head!r} "
+        f"trained with config.loss.name={config.loss.name!r}"
+    )
+
+
+def _of_modalities(config) -> str:
+    return f"pairs of config.data.modalities={tuple(config.data.modalities)}"
+
+
 def _optim_rules(prefix: str) -> dict[str, Rule]:
     return {
         f"{prefix}.name": OneOf(OPTIMIZERS),
@@ -149,8 +164,8 @@ def rules() -> dict[str, Rule]:
         "data.name": OneOf(tuple(datasets.BUILDER_MODULES)),
         "data.data_dir": Text(),
         "data.manual_dir": Text(),
-        "data.layout": OneOf(_dataset_layouts),
-        "data.modalities": TupleOf(_dataset_modalities, 1),
+        "data.layout": OneOf(_dataset_layouts, _of_dataset),
+        "data.modalities": TupleOf(_dataset_modalities, 1, context=_of_dataset),
         "data.train_split": Text(nonempty=True),
         "data.val_split": Text(),  # '' = a fold of the training identities.
         "data.test_split": Text(nonempty=True),
@@ -190,7 +205,7 @@ def rules() -> dict[str, Rule]:
         "loss.name": Joined(LOSS_PARTS),
         "loss.triplet_margin": Number(0),
         "loss.soft_margin": Boolean(),
-        "loss.triplet_feature": OneOf(_features),
+        "loss.triplet_feature": OneOf(_features, _of_model),
         # --- optimiser and the schedule of the run
         **_optim_rules("optim"),
         "num_train_steps": Integer(1),
@@ -205,9 +220,9 @@ def rules() -> dict[str, Rule]:
         "eval.max_queries_per_id": Integer(1),
         # Canonical names; distances.canonical_metric also takes aliases ('l2', ...), below.
         "eval.metric": OneOf(lambda c: _metric_names(distances)),
-        "eval.feature": OneOf(_features),
+        "eval.feature": OneOf(_features, _of_model),
         "eval.seed": Integer(0),
-        "eval.val_pairs": TupleOf(_val_pair_names),
+        "eval.val_pairs": TupleOf(_val_pair_names, context=_of_modalities),
         "eval.test_protocol": OneOf(TEST_PROTOCOLS),
         "eval.sysu_sampler": OneOf(sysu.SAMPLERS),
         "eval.sysu_perm_file": Text(),
@@ -361,7 +376,10 @@ def _freeze_from_in_model(c) -> Iterator[str]:
     stage, block, layer = int(match[1]), match[2], match[3]
     where = f"config.model.backbone={c.model.backbone!r} (blocks per stage {tuple(stage_sizes)})"
     if not 1 <= stage <= len(stage_sizes):
-        yield f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has layer1..layer{len(stage_sizes)}."
+        yield (
+            f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has "
+            f"layer1..layer{len(stage_sizes)}."
+        )
     elif block is not None and int(block) >= stage_sizes[stage - 1]:
         yield (
             f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has "
