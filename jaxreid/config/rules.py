@@ -13,6 +13,7 @@ floats but not bools, and never NaN or infinity.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import numbers
 import re
@@ -203,7 +204,7 @@ class Fractions:
         if (
             isinstance(value, (tuple, list))
             and all(_is_number(v) and 0 < v < 1 for v in value)
-            and all(a < b for a, b in zip(value, value[1:]))
+            and all(a < b for a, b in itertools.pairwise(value))
         ):
             return None
         return "expected a tuple of strictly increasing numbers in (0, 1), e.g. (0.5, 0.75)."

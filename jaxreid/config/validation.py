@@ -8,11 +8,11 @@ close-match suggestion for strings ("Did you mean 'softmax'?"). It runs in four 
      present (a typo such as `config.optim.lerning_rate` names the close match);
   2. values: each key against its rule in `rules()`, the table below (kinds of rule:
      `jaxreid.config.rules`);
-  3. combinations: the functions in `COMBINATIONS` (batch composition vs modalities, the
-     distance head vs its loss, protocols vs modalities, distillation, ...);
+  3. combinations: the functions in `combinations.COMBINATIONS` (batch composition vs
+     modalities, the distance head vs its loss, protocols vs modalities, distillation, ...);
   4. devices: with `num_devices`, the global training batch P x K must split evenly over
-     the devices and processes (`check_batch_sharding`); the message proposes the nearest
-     P and K that do.
+     the devices and processes (`combinations.check_batch_sharding`); the message proposes
+     the nearest P and K that do.
 
 Adding a key: add it to `schema.default_config()` and ONE line to the table in `rules()`,
 `"group.key": Rule(...)`, e.g.
@@ -22,9 +22,10 @@ Adding a key: add it to `schema.default_config()` and ONE line to the table in `
     "eval.rerank": Boolean(),
 
 Take the allowed values from the module-level tuple next to the code that uses them
-(import it inside `rules()`, which keeps `import jaxreid.config` free of JAX). A key whose
-validity depends on other keys gets a value rule plus a function in `COMBINATIONS` that
-yields a message naming all the keys involved. tests/test_config.py fails for a schema key
+(import it inside `rules()`, which keeps `import jaxreid.config` free of JAX; values whose
+code imports TensorFlow wait in `jaxreid.config.choices`). A key whose validity depends on
+other keys gets a value rule plus a generator in `combinations.COMBINATIONS` that yields a
+message naming all the keys involved. tests/test_config.py fails for a schema key
 without a rule. Nothing here imports TensorFlow; `rules()` imports JAX and Flax modules for
 their constants.
 """
@@ -32,14 +33,13 @@ their constants.
 from __future__ import annotations
 
 import functools
-import math
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import ml_collections
 
-from jaxreid.config import schema
+from jaxreid.config import choices, schema
+from jaxreid.config.combinations import COMBINATIONS, check_batch_sharding
 from jaxreid.config.errors import ConfigError, closest
 from jaxreid.config.rules import (
     Boolean,
@@ -53,27 +53,6 @@ from jaxreid.config.rules import (
     Rule,
     Text,
     TupleOf,
-)
-
-# Allowed values whose code imports TensorFlow today (jaxreid.train, jaxreid.distill): kept
-# here so that validation does not; move each next to its code once that is TF-free.
-LOSS_PARTS = ("softmax", "triplet")  # config.loss.name: parts joined by '+' (train.LOSSES)
-OPTIMIZERS = ("sgd", "momentum", "adam")  # train.create_optimizer
-SCHEDULES = ("constant", "cosine", "step")  # train.learning_rate_schedule
-TEST_PROTOCOLS = ("pairs", "sysu", "regdb")  # train.test_results
-# Modalities the test protocols need (train.test_results: SYSU-MM01 infrared queries
-# against an RGB gallery; RegDB visible and thermal).
-TEST_PROTOCOL_MODALITIES = {"sysu": ("infrared", "rgb"), "regdb": ("rgb", "thermal")}
-DISTILL_TARGETS = ("auto", "paired", "class_mean")  # distill.TARGETS
-DISTILL_FROZEN_BN = ("fixed", "update")  # distill.FROZEN_BN
-DISTILL_EARLY_STOPPING = ("val_loss", "val_mAP")  # distill.EARLY_STOPPING
-DISTILL_INPUT_LAYOUTS = ("shared", "gray")  # F and G share one input format (distill.check_config)
-# config.distill.freeze_from (distill.freeze_position): a stage, block or layer of the
-# backbone, a layer of the linear head, or 'auto' / 'none'.
-BLOCK_LAYERS = ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "downsample_conv", "downsample_bn")
-FREEZE_FROM = (
-    r"auto|none|stem|embedding|embedding_bn|classifier"
-    r"|layer[1-9]\d*(_\d+(/(" + "|".join(BLOCK_LAYERS) + r"))?)?"
 )
 
 
@@ -102,11 +81,6 @@ def model_outputs(config: ml_collections.ConfigDict) -> tuple[str, ...]:
 
 def _features(config) -> tuple[str, ...]:
     return ("", *model_outputs(config))  # '' = the embedding.
-
-
-def _val_pair_names(config) -> tuple[str, ...]:
-    modalities = tuple(config.data.modalities)
-    return tuple(f"Q:{q} G:{g}" for q in modalities for g in modalities)  # hafner.pair_name
 
 
 def _dataset_modalities(config) -> tuple[str, ...]:
@@ -138,11 +112,11 @@ def _of_modalities(config) -> str:
 
 def _optim_rules(prefix: str) -> dict[str, Rule]:
     return {
-        f"{prefix}.name": OneOf(OPTIMIZERS),
+        f"{prefix}.name": OneOf(choices.OPTIMIZERS),
         f"{prefix}.learning_rate": Number(0, low_open=True),
         f"{prefix}.momentum": Number(0, 1, high_open=True),
         f"{prefix}.weight_decay": Number(0),
-        f"{prefix}.schedule": OneOf(SCHEDULES),
+        f"{prefix}.schedule": OneOf(choices.SCHEDULES),
         f"{prefix}.warmup_steps": Integer(0),
         f"{prefix}.step_boundaries": Fractions(),
         f"{prefix}.step_factor": Number(0, low_open=True),
@@ -202,7 +176,7 @@ def rules() -> dict[str, Rule]:
         "model.half_precision": Boolean(),
         "model.pretrained": Text(),
         # --- loss
-        "loss.name": Joined(LOSS_PARTS),
+        "loss.name": Joined(choices.LOSS_PARTS),
         "loss.triplet_margin": Number(0),
         "loss.soft_margin": Boolean(),
         "loss.triplet_feature": OneOf(_features, _of_model),
@@ -222,8 +196,8 @@ def rules() -> dict[str, Rule]:
         "eval.metric": OneOf(lambda c: _metric_names(distances)),
         "eval.feature": OneOf(_features, _of_model),
         "eval.seed": Integer(0),
-        "eval.val_pairs": TupleOf(_val_pair_names, context=_of_modalities),
-        "eval.test_protocol": OneOf(TEST_PROTOCOLS),
+        "eval.val_pairs": TupleOf(choices.val_pair_names, context=_of_modalities),
+        "eval.test_protocol": OneOf(choices.TEST_PROTOCOLS),
         "eval.sysu_sampler": OneOf(sysu.SAMPLERS),
         "eval.sysu_perm_file": Text(),
         "eval.sysu_settings": TupleOf(tuple(sysu.SYSU_SETTINGS), 1),
@@ -232,16 +206,16 @@ def rules() -> dict[str, Rule]:
         "distill.source_modality": OneOf(schema.MODALITIES),
         "distill.teacher_workdir": Text(),
         "distill.freeze_from": Matches(
-            FREEZE_FROM,
+            choices.FREEZE_FROM,
             "'auto', 'none', 'stem', 'layer<i>', 'layer<i>_<j>', 'layer<i>_<j>/<"
-            + "|".join(BLOCK_LAYERS)
+            + "|".join(choices.BLOCK_LAYERS)
             + ">', 'embedding', 'embedding_bn' or 'classifier'",
         ),
-        "distill.frozen_bn": OneOf(DISTILL_FROZEN_BN),
+        "distill.frozen_bn": OneOf(choices.DISTILL_FROZEN_BN),
         "distill.copy_weights": Boolean(),
-        "distill.targets": OneOf(DISTILL_TARGETS),
+        "distill.targets": OneOf(choices.DISTILL_TARGETS),
         "distill.loss_reduction": OneOf(losses.MSE_REDUCTIONS),
-        "distill.early_stopping": OneOf(DISTILL_EARLY_STOPPING),
+        "distill.early_stopping": OneOf(choices.DISTILL_EARLY_STOPPING),
         "distill.num_train_steps": Integer(1),
         "distill.eval_every_steps": Integer(1),
         **_optim_rules("distill.optim"),
@@ -254,203 +228,11 @@ def _metric_names(distances) -> tuple[str, ...]:
     return (*distances.METRICS, *aliases)
 
 
-# --- combinations --------------------------------------------------------------------------
-
-
-def _modalities_split_k(c) -> Iterator[str]:
-    k, modalities = c.batch.images_per_identity, tuple(c.data.modalities)
-    if k % len(modalities):
-        yield (
-            f"config.batch.images_per_identity={k} must be a multiple of the number of "
-            f"modalities in config.data.modalities={modalities}, so that each identity's K "
-            "images split evenly over them."
-        )
-
-
-def _layout_modalities(c) -> Iterator[str]:
-    layout, modalities = c.data.input_layout, tuple(c.data.modalities)
-    if layout.startswith("zero_pad") and len(modalities) != 2:
-        yield (
-            f"config.data.input_layout={layout!r} gives each of two modalities its own "
-            f"channel; config.data.modalities={modalities} has {len(modalities)}."
-        )
-
-
-def _fold_in_range(c) -> Iterator[str]:
-    if c.data.fold >= c.data.num_folds:
-        yield (
-            f"config.data.fold={c.data.fold}: expected 0..{c.data.num_folds - 1} "
-            f"(config.data.num_folds={c.data.num_folds})."
-        )
-
-
-def _val_pairs_default(c) -> Iterator[str]:
-    modalities = tuple(c.data.modalities)
-    if len(modalities) > 2 and not c.eval.val_pairs:
-        yield (
-            f"config.data.modalities={modalities}: with more than two modalities name the "
-            f"validation pairs in config.eval.val_pairs, some of {_val_pair_names(c)}."
-        )
-
-
-def _head_and_loss(c) -> Iterator[str]:
-    parts = c.loss.name.split("+")
-    if c.model.head == "distance" and "softmax" not in parts:
-        yield (
-            f"config.model.head='distance' is trained by the softmax loss over its distance "
-            f"scores (Tekeli 2019 §3.3); config.loss.name={c.loss.name!r} has no 'softmax'."
-        )
-    if c.model.head == "linear" and c.model.embedding_size == 0 and c.loss.name == "triplet":
-        yield (
-            "config.model.embedding_size=0 makes the classification layer the embedding, but "
-            "config.loss.name='triplet' trains no classification layer; set an embedding "
-            "size or add the softmax loss."
-        )
-
-
-def _test_protocol_modalities(c) -> Iterator[str]:
-    needed = TEST_PROTOCOL_MODALITIES.get(c.eval.test_protocol, ())
-    modalities = tuple(c.data.modalities)
-    if any(m not in modalities for m in needed):
-        yield (
-            f"config.eval.test_protocol={c.eval.test_protocol!r} needs the modalities "
-            f"{needed}; config.data.modalities={modalities}."
-        )
-    if (
-        c.eval.test_protocol == "sysu"
-        and c.eval.sysu_sampler == "official"
-        and not c.eval.sysu_perm_file
-    ):
-        yield (
-            "config.eval.sysu_sampler='official' needs config.eval.sysu_perm_file (the "
-            "dataset's exp/rand_perm_cam.mat); or use config.eval.sysu_sampler='seeded'."
-        )
-
-
-def _warmup_shorter_than_training(c) -> Iterator[str]:
-    for optim, steps in (
-        ("optim", "num_train_steps"),
-        ("distill.optim", "distill.num_train_steps"),
-    ):
-        if optim.startswith("distill") and not c.distill.enabled:
-            continue
-        warmup, total = _get(c, optim + ".warmup_steps"), _get(c, steps)
-        if warmup >= total:
-            yield (
-                f"config.{optim}.warmup_steps={warmup} must be less than config.{steps}={total}."
-            )
-
-
-def _distillation(c) -> Iterator[str]:
-    if not c.distill.enabled:
-        return
-    d, modalities = c.distill, tuple(c.data.modalities)
-    if len(modalities) != 2 or d.source_modality not in modalities:
-        yield (
-            f"config.distill.source_modality={d.source_modality!r} and config.data.modalities="
-            f"{modalities}: distillation needs two modalities, the source one of them."
-        )
-    if c.data.input_layout not in DISTILL_INPUT_LAYOUTS:
-        yield (
-            f"config.data.input_layout={c.data.input_layout!r}: F and G share one input "
-            f"format, expected one of {DISTILL_INPUT_LAYOUTS} (zero padding is a one-network "
-            "method)."
-        )
-    if c.model.head != "linear":
-        yield (
-            f"config.model.head={c.model.head!r}: distillation freezes layers of ReIDNet's "
-            "linear head; expected 'linear'."
-        )
-    yield from _freeze_from_in_model(c)
-
-
-def _freeze_from_in_model(c) -> Iterator[str]:
-    """config.distill.freeze_from names a stage / block that the backbone has."""
-    from jaxreid import models
-
-    match = re.fullmatch(r"layer(\d+)(?:_(\d+)(?:/(\w+))?)?", c.distill.freeze_from)
-    backbone = models.BACKBONES.get(c.model.backbone)
-    stage_sizes = getattr(backbone, "keywords", {}).get("stage_sizes")
-    if not match or stage_sizes is None:
-        return
-    stage, block, layer = int(match[1]), match[2], match[3]
-    where = f"config.model.backbone={c.model.backbone!r} (blocks per stage {tuple(stage_sizes)})"
-    if not 1 <= stage <= len(stage_sizes):
-        yield (
-            f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has "
-            f"layer1..layer{len(stage_sizes)}."
-        )
-    elif block is not None and int(block) >= stage_sizes[stage - 1]:
-        yield (
-            f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has "
-            f"layer{stage}_0..layer{stage}_{stage_sizes[stage - 1] - 1}."
-        )
-    elif layer in ("conv3", "bn3") and "Bottleneck" not in repr(backbone):
-        yield (
-            f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has basic blocks, "
-            "without conv3/bn3."
-        )
-
-
-COMBINATIONS: tuple[Callable[[Any], Iterator[str]], ...] = (
-    _modalities_split_k,
-    _layout_modalities,
-    _fold_in_range,
-    _val_pairs_default,
-    _head_and_loss,
-    _test_protocol_modalities,
-    _warmup_shorter_than_training,
-    _distillation,
-)
-
-
-# --- devices -------------------------------------------------------------------------------
-
-
-def check_batch_sharding(
-    config: ml_collections.ConfigDict, num_devices: int, num_processes: int = 1
-) -> str | None:
-    """None if the global training batch P x K splits evenly over the devices and processes,
-    else a message naming the keys, the device count and the nearest P and K that do.
-
-    The batch of every training step (supervised, and both steps of distillation, which use
-    the same P and K) is sharded over all devices, so P*K must be a multiple of
-    lcm(num_devices, num_processes); K stays a multiple of the number of modalities.
-    """
-    p, k = config.batch.num_identities, config.batch.images_per_identity
-    n = math.lcm(num_devices, num_processes)
-    if (p * k) % n == 0:
-        return None
-    m = len(config.data.modalities)
-    p_step = n // math.gcd(k, n)  # P*K % n == 0  <=>  P is a multiple of this.
-    k_step = math.lcm(m, n // math.gcd(p, n))
-    ps = sorted(
-        {q for q in (p // p_step * p_step, -(-p // p_step) * p_step) if q >= 1},
-        key=lambda q: (abs(q - p), q),
-    )
-    ks = sorted(
-        {q for q in (k // k_step * k_step, -(-k // k_step) * k_step) if q >= 1},
-        key=lambda q: (abs(q - k), q),
-    )
-    over = f"{num_devices} devices" + (
-        f" in {num_processes} processes" if num_processes > 1 else ""
-    )
-    options = [f"--config.batch.num_identities={q} (batch {q * k})" for q in ps]
-    options += [f"--config.batch.images_per_identity={q} (batch {p * q})" for q in ks]
-    return (
-        f"config.batch.num_identities={p} x config.batch.images_per_identity={k} = {p * k} "
-        f"training images per step do not split evenly over {over} (the batch is sharded "
-        f"over the devices; it must be a multiple of {n}). Nearest valid: "
-        + " or ".join(options)
-        + "."
-    )
-
-
 # --- keys ----------------------------------------------------------------------------------
 
 
 def _check_keys(config: Any, schema_node: Any, prefix: str) -> Iterator[str]:
-    for key in config.keys():
+    for key in config:
         if key not in schema_node:
             valid = sorted(schema_node.keys())
             close = closest(key, valid)
@@ -464,7 +246,7 @@ def _check_keys(config: Any, schema_node: Any, prefix: str) -> Iterator[str]:
                 yield f"{prefix}.{key} must be a group of keys ({keys}), got {config[key]!r}."
             else:
                 yield from _check_keys(config[key], schema_node[key], f"{prefix}.{key}")
-    for key in schema_node.keys():
+    for key in schema_node:
         if key not in config:
             yield f"{prefix}.{key} is missing; start from jaxreid.config.default_config()."
 
