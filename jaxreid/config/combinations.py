@@ -149,7 +149,7 @@ def _freeze_from_in_model(c) -> Iterator[str]:
             f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has "
             f"layer{stage}_0..layer{stage}_{stage_sizes[stage - 1] - 1}."
         )
-    elif layer in ("conv3", "bn3") and "Bottleneck" not in repr(backbone):
+    elif layer in ("conv3", "bn3") and backbone.keywords.get("block_cls") is not models.Bottleneck:
         yield (
             f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has basic blocks, "
             "without conv3/bn3."
