@@ -564,6 +564,8 @@ def test_overrides_from_argv():
     config = config_lib.apply_overrides(config_lib.default_config(), overrides)
     assert config.model.half_precision is True and config.data.random_flip is False
     assert config.seed == 3 and config.data.image_size == (32, 16)
+    _, rest = config_lib.split_override_flags(argv)
+    assert rest == ["jaxreid.main", "--config=configs/synthetic.py:quick", "--workdir=/tmp/w"]
 
 
 def test_command_line_override_of_unknown_key_lists_valid_keys():

@@ -103,14 +103,21 @@ def overrides_from_argv(argv: Sequence[str]) -> dict[str, str]:
     and `--noconfig.<key>` (False), as absl's flags take them. Other arguments (including
     `--config=<file>`) are ignored; later flags win.
     """
+    return split_override_flags(argv)[0]
+
+
+def split_override_flags(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """(`overrides_from_argv(argv)`, the other arguments in order): for a command line whose
+    other flags absl parses (it would reject the undefined `--config.<key>` flags)."""
     defaults = schema.default_config()
-    out = {}
+    out, rest = {}, []
     i = 0
     while i < len(argv):
         arg = argv[i]
         i += 1
         negated = arg.startswith("--noconfig.")
         if not (arg.startswith("--config.") or negated):
+            rest.append(arg)
             continue
         key, sep, value = arg.split(".", 1)[1].partition("=")
         if negated:
@@ -122,7 +129,7 @@ def overrides_from_argv(argv: Sequence[str]) -> dict[str, str]:
         else:
             out[key] = argv[i]
             i += 1
-    return out
+    return out, rest
 
 
 def _is_bool(config, key: str) -> bool:
