@@ -553,7 +553,7 @@ def test_overrides_from_argv():
         "--config.data.image_size=(32,16)",
         "--config.optim.learning_rate=0.02",  # The later flag wins.
     ]
-    overrides = config_lib.overrides_from_argv(argv)
+    overrides, rest = config_lib.overrides_from_argv(argv)
     assert overrides == {
         "optim.learning_rate": "0.02",
         "model.half_precision": "true",
@@ -564,7 +564,6 @@ def test_overrides_from_argv():
     config = config_lib.apply_overrides(config_lib.default_config(), overrides)
     assert config.model.half_precision is True and config.data.random_flip is False
     assert config.seed == 3 and config.data.image_size == (32, 16)
-    _, rest = config_lib.split_override_flags(argv)
     assert rest == ["jaxreid.main", "--config=configs/synthetic.py:quick", "--workdir=/tmp/w"]
 
 

@@ -17,7 +17,6 @@ from jaxreid.config.files import (
     check_override_flags,
     load_config,
     overrides_from_argv,
-    split_override_flags,
 )
 from jaxreid.config.schema import MODALITIES, apply_quick, default_config, parse_args
 from jaxreid.config.validation import check_batch_sharding, validate
@@ -33,6 +32,5 @@ __all__ = [
     "load_config",
     "overrides_from_argv",
     "parse_args",
-    "split_override_flags",
     "validate",
 ]

@@ -2,7 +2,8 @@
 
   config = load_config("configs/synthetic.py:quick")       # the file's get_config('quick')
   apply_overrides(config, {"optim.learning_rate": "0.01"})  # or ["optim.learning_rate=0.01"]
-  apply_overrides(config, overrides_from_argv(sys.argv))    # --config.optim.learning_rate=0.01
+  overrides, rest = overrides_from_argv(sys.argv)          # --config.optim.learning_rate=0.01
+  apply_overrides(config, overrides)
 
 A relative config path is looked up in the current directory, then in the repository root
 (the directory above the `jaxreid` package), so `configs/synthetic.py` works from anywhere in
@@ -96,19 +97,14 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     return config
 
 
-def overrides_from_argv(argv: Sequence[str]) -> dict[str, str]:
-    """The `--config.<key>=<value>` flags of a command line, as {'<key>': '<value>'}.
+def overrides_from_argv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Splits a command line into its `--config.<key>=<value>` flags, as {'<key>': '<value>'},
+    and the other arguments in order (for absl, which would reject the undefined flags).
 
     Also `--config.<key> <value>`, and for a boolean key of the schema `--config.<key>` (True)
-    and `--noconfig.<key>` (False), as absl's flags take them. Other arguments (including
-    `--config=<file>`) are ignored; later flags win.
+    and `--noconfig.<key>` (False), as absl's flags take them. `--config=<file>` is one of the
+    other arguments; a key given twice keeps the later value.
     """
-    return split_override_flags(argv)[0]
-
-
-def split_override_flags(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """(`overrides_from_argv(argv)`, the other arguments in order): for a command line whose
-    other flags absl parses (it would reject the undefined `--config.<key>` flags)."""
     defaults = schema.default_config()
     out, rest = {}, []
     i = 0
@@ -186,7 +182,7 @@ def check_override_flags(argv: Sequence[str]) -> None:
     gets the message of `apply_overrides` (close match, valid keys) instead of a traceback.
     """
     defaults = schema.default_config()
-    for key in overrides_from_argv(argv):
+    for key in overrides_from_argv(argv)[0]:
         _node_and_leaf(defaults, key)
 
 
