@@ -98,34 +98,30 @@ def jsonable(x):
 def config_from_dict(
     values: Mapping[str, Any], source: str = RUN_FILE
 ) -> ml_collections.ConfigDict:
-    """`default_config()` overridden by a saved config dict (e.g. run.json's 'config').
+    """`default_config()` overridden by a saved config dict (e.g. run.json's 'config'), with
+    `jaxreid.config.apply_overrides`.
 
     Keys the saved dict lacks (written before they existed) keep their defaults; JSON lists
     become tuples, as the schema's sequences are.
 
     Raises:
-      ValueError: a value does not fit the schema's type, naming `source` and the key.
+      jaxreid.config.ConfigError (a ValueError): a key the schema does not know or a value
+        of the wrong type, naming `source` and the key.
     """
-    config = config_lib.default_config()
-    _merge(config, values, source, "config")
-    return config
+    flat = {}
 
+    def flatten(prefix: str, node: Mapping[str, Any]) -> None:
+        for key, value in node.items():
+            if isinstance(value, Mapping):
+                flatten(f"{prefix}{key}.", value)
+            else:
+                flat[prefix + key] = value
 
-def _merge(
-    node: ml_collections.ConfigDict, values: Mapping[str, Any], source: str, prefix: str
-) -> None:
-    for key, value in values.items():
-        if isinstance(value, Mapping) and isinstance(node.get(key), ml_collections.ConfigDict):
-            _merge(node[key], value, source, f"{prefix}.{key}")
-            continue
-        if isinstance(value, list):
-            value = tuple(value)
-        try:
-            node[key] = value
-        except (TypeError, ValueError) as e:
-            raise ValueError(
-                f"{source}: {prefix}.{key}={value!r} does not fit the config schema: {e}"
-            ) from None
+    flatten("", values)
+    try:
+        return config_lib.apply_overrides(config_lib.default_config(), flat)
+    except config_lib.ConfigError as e:
+        raise config_lib.ConfigError(f"{source}: {e}") from None
 
 
 def has_run(workdir: str) -> bool:

@@ -110,7 +110,11 @@ def test_every_schema_key_has_a_rule_and_every_rule_a_key():
 WRONG_VALUES = [
     (
         ["loss.name=sofmax"],
-        ["config.loss.name='sofmax'", "'softmax', 'triplet'", "Did you mean 'softmax'?"],
+        [
+            "config.loss.name='sofmax'",
+            "('softmax', 'triplet', 'softmax+triplet')",
+            "Did you mean 'softmax'?",
+        ],
     ),
     (
         ["eval.metric=cosin"],
@@ -130,7 +134,10 @@ WRONG_VALUES = [
         ],
     ),
     (["loss.name=softmax+triplt"], ["Did you mean 'softmax+triplet'?"]),
-    (["loss.name=softmax+softmax"], ["config.loss.name='softmax+softmax'", "each at most once"]),
+    (
+        ["loss.name=triplet+softmax"],
+        ["config.loss.name='triplet+softmax'", "'softmax+triplet')"],
+    ),
     (
         ["batch.sampler=pkk"],
         ["config.batch.sampler='pkk'", "('pk', 'random')", "Did you mean 'pk'?"],
@@ -340,21 +347,41 @@ WRONG_COMBINATIONS = [
     (["distill.enabled=true", "model.head=distance"], ["config.model.head='distance'", "'linear'"]),
     (
         ["distill.enabled=true", "distill.freeze_from=layer5"],
-        ["config.distill.freeze_from='layer5'", "layer1..layer4"],
+        ["config.distill.freeze_from='layer5'", "layer4_1/bn2"],
     ),
     (
         ["distill.enabled=true", "distill.freeze_from=layer2_2"],
-        ["config.distill.freeze_from='layer2_2'", "layer2_0..layer2_1"],
+        ["config.distill.freeze_from='layer2_2'", "layer2_1/bn2"],
     ),
     (
         ["distill.enabled=true", "model.backbone=resnet34", "distill.freeze_from=layer3_6"],
-        ["layer3_0..layer3_5"],
+        ["config.distill.freeze_from='layer3_6'", "layer3_5/bn2"],
     ),
     (
         ["distill.enabled=true", "distill.freeze_from=layer1_0/conv3"],
-        ["config.distill.freeze_from='layer1_0/conv3'", "without conv3"],
+        ["config.distill.freeze_from='layer1_0/conv3'", "layer1_0/bn2"],
     ),
 ]
+
+
+def test_freezing_point_is_a_layer_the_network_lists():
+    # ResNet18's basic blocks have no conv3: the layers listed are those of this network.
+    message = error(["distill.enabled=true", "distill.freeze_from=layer1_0/conv3"])
+    listed = message.split("naming a layer of this network:")[1]
+    assert "conv3" not in listed and "layer4_1/bn2" in listed and "layer4_2" not in listed
+    message = error(
+        ["distill.enabled=true", "distill.freeze_from=embedding", "model.embedding_size=0"]
+    )
+    assert "config.model.embedding_size=0" in message
+    message = error(["distill.enabled=true", "distill.freeze_from=classifier", "loss.name=triplet"])
+    assert "config.loss.name='triplet'" in message
+
+
+def test_constants_kept_for_validation_equal_the_codes():
+    from jaxreid.training import distillation
+
+    assert validation.choices.DISTILL_FROZEN_BN == distillation.FROZEN_BN
+    assert validation.choices.DISTILL_EARLY_STOPPING == distillation.EARLY_STOPPING
 
 
 @pytest.mark.parametrize("overrides, expected", WRONG_COMBINATIONS, ids=lambda x: ",".join(x)[:50])

@@ -1,28 +1,15 @@
-"""Allowed values of config keys whose code imports TensorFlow today (jaxreid.train,
-jaxreid.distill), kept here so that validation does not; move each next to its code once
-that code is TF-free, and import it in `validation.rules()` from there.
+"""Allowed values of config keys whose code is slow to import for validation alone
+(jaxreid.training.distillation brings Orbax and the whole trainer): kept here, and
+tests/test_config.py checks that they equal the code's own constants. Every other allowed
+value is imported by `validation.rules()` from the module that uses it.
 """
 
 from __future__ import annotations
 
-LOSS_PARTS = ("softmax", "triplet")  # config.loss.name: parts joined by '+' (train.LOSSES)
-OPTIMIZERS = ("sgd", "momentum", "adam")  # train.create_optimizer
-SCHEDULES = ("constant", "cosine", "step")  # train.learning_rate_schedule
-TEST_PROTOCOLS = ("pairs", "sysu", "regdb")  # train.test_results
-# Modalities the test protocols need (train.test_results: SYSU-MM01 infrared queries
-# against an RGB gallery; RegDB visible and thermal).
-TEST_PROTOCOL_MODALITIES = {"sysu": ("infrared", "rgb"), "regdb": ("rgb", "thermal")}
-DISTILL_TARGETS = ("auto", "paired", "class_mean")  # distill.TARGETS
-DISTILL_FROZEN_BN = ("fixed", "update")  # distill.FROZEN_BN
-DISTILL_EARLY_STOPPING = ("val_loss", "val_mAP")  # distill.EARLY_STOPPING
-DISTILL_INPUT_LAYOUTS = ("shared", "gray")  # F and G share one input format (distill.check_config)
-# config.distill.freeze_from (distill.freeze_position): a stage, block or layer of the
-# backbone, a layer of the linear head, or 'auto' / 'none'.
-BLOCK_LAYERS = ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "downsample_conv", "downsample_bn")
-FREEZE_FROM = (
-    r"auto|none|stem|embedding|embedding_bn|classifier"
-    r"|layer[1-9]\d*(_\d+(/(" + "|".join(BLOCK_LAYERS) + r"))?)?"
-)
+DISTILL_FROZEN_BN = ("fixed", "update")  # jaxreid.training.distillation.FROZEN_BN
+DISTILL_EARLY_STOPPING = ("val_loss", "val_mAP")  # jaxreid.training.distillation.EARLY_STOPPING
+# F and G share one input format; zero padding is a one-network method (Hafner 2018 §3.3).
+DISTILL_INPUT_LAYOUTS = ("shared", "gray")
 
 
 def val_pair_names(config) -> tuple[str, ...]:

@@ -8,7 +8,6 @@ A new cross-key rule is a generator function added to `COMBINATIONS`.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -68,8 +67,14 @@ def _head_and_loss(c) -> Iterator[str]:
         )
 
 
+def _protocol_modalities() -> dict[str, tuple[str, ...]]:
+    from jaxreid.evaluation import experiment
+
+    return experiment.PROTOCOL_MODALITIES
+
+
 def _test_protocol_modalities(c) -> Iterator[str]:
-    needed = choices.TEST_PROTOCOL_MODALITIES.get(c.eval.test_protocol, ())
+    needed = _protocol_modalities().get(c.eval.test_protocol, ())
     modalities = tuple(c.data.modalities)
     if any(m not in modalities for m in needed):
         yield (
@@ -125,34 +130,32 @@ def _distillation(c) -> Iterator[str]:
             f"config.model.head={c.model.head!r}: distillation freezes layers of ReIDNet's "
             "linear head; expected 'linear'."
         )
-    yield from _freeze_from_in_model(c)
 
 
 def _freeze_from_in_model(c) -> Iterator[str]:
-    """config.distill.freeze_from names a stage / block that the backbone has."""
+    """config.distill.freeze_from names a layer of the network, in its own layer order
+    (`model.layer_order()`, resolved by jaxreid.training.freezing), that has parameters."""
+    if c.model.head != "linear":
+        return  # Distillation needs the linear head (above); nothing else freezes layers.
     from jaxreid import models
+    from jaxreid.training import freezing
 
-    match = re.fullmatch(r"layer(\d+)(?:_(\d+)(?:/(\w+))?)?", c.distill.freeze_from)
-    backbone = models.BACKBONES.get(c.model.backbone)
-    stage_sizes = getattr(backbone, "keywords", {}).get("stage_sizes")
-    if not match or stage_sizes is None:
+    model = models.model_from_config(c, num_classes=1)  # Not initialised: a description.
+    try:
+        index = freezing.freeze_index(model, c.distill.freeze_from, c.model.backbone)
+    except ValueError as e:
+        yield str(e)
         return
-    stage, block, layer = int(match[1]), match[2], match[3]
-    where = f"config.model.backbone={c.model.backbone!r} (blocks per stage {tuple(stage_sizes)})"
-    if not 1 <= stage <= len(stage_sizes):
+    layer = model.layer_order()[index][0] if index is not None else None
+    if layer in ("embedding", "embedding_bn") and not c.model.embedding_size:
         yield (
-            f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has "
-            f"layer1..layer{len(stage_sizes)}."
+            f"config.distill.freeze_from={c.distill.freeze_from!r}: with "
+            "config.model.embedding_size=0 the network has no embedding layer."
         )
-    elif block is not None and int(block) >= stage_sizes[stage - 1]:
+    if layer in ("classifier", models.reid.DROPOUT) and c.loss.name == "triplet":
         yield (
-            f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has "
-            f"layer{stage}_0..layer{stage}_{stage_sizes[stage - 1] - 1}."
-        )
-    elif layer in ("conv3", "bn3") and backbone.keywords.get("block_cls") is not models.Bottleneck:
-        yield (
-            f"config.distill.freeze_from={c.distill.freeze_from!r}: {where} has basic blocks, "
-            "without conv3/bn3."
+            f"config.distill.freeze_from={c.distill.freeze_from!r}: with "
+            "config.loss.name='triplet' the network has no classifier."
         )
 
 
@@ -165,6 +168,7 @@ COMBINATIONS: tuple[Callable[[Any], Iterator[str]], ...] = (
     _test_protocol_modalities,
     _warmup_shorter_than_training,
     _distillation,
+    _freeze_from_in_model,
 )
 
 

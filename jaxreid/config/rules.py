@@ -16,11 +16,10 @@ import dataclasses
 import itertools
 import math
 import numbers
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jaxreid.config.errors import closest, did_you_mean
+from jaxreid.config.errors import did_you_mean
 
 Choices = Sequence[str] | Callable[[Any], Sequence[str]]
 
@@ -96,28 +95,6 @@ class TupleOf:
         if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
             return f"{expected}; it has {len(value)}."
         return None
-
-
-@dataclasses.dataclass(frozen=True)
-class Joined:
-    """Distinct names from `parts` joined by `separator`, e.g. 'softmax+triplet'."""
-
-    parts: Sequence[str]
-    separator: str = "+"
-
-    def problem(self, value, config) -> str | None:
-        parts = tuple(self.parts)
-        expected = f"expected one or more of {parts} joined by {self.separator!r}"
-        if not isinstance(value, str):
-            return f"{expected}."
-        given = value.split(self.separator)
-        if all(p in parts for p in given) and len(set(given)) == len(given):
-            return None
-        # The hint replaces each unknown part by its closest match: 'softmax+triplt' ->
-        # 'softmax+triplet'.
-        guess = self.separator.join(p if p in parts else (closest(p, parts) or p) for p in given)
-        hint = f" Did you mean {guess!r}?" if guess != value else ""
-        return f"{expected}, each at most once.{hint}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,17 +187,4 @@ class Fractions:
         return "expected a tuple of strictly increasing numbers in (0, 1), e.g. (0.5, 0.75)."
 
 
-@dataclasses.dataclass(frozen=True)
-class Matches:
-    """A string matching the regular expression `pattern` in full; `expected` says which."""
-
-    pattern: str
-    expected: str
-
-    def problem(self, value, config) -> str | None:
-        if isinstance(value, str) and re.fullmatch(self.pattern, value):
-            return None
-        return f"expected {self.expected}."
-
-
-Rule = OneOf | TupleOf | Joined | Integer | Number | Boolean | Text | IntTuple | Fractions | Matches
+Rule = OneOf | TupleOf | Integer | Number | Boolean | Text | IntTuple | Fractions

@@ -22,8 +22,8 @@ Adding a key: add it to `schema.default_config()` and ONE line to the table in `
     "eval.rerank": Boolean(),
 
 Take the allowed values from the module-level tuple next to the code that uses them
-(import it inside `rules()`, which keeps `import jaxreid.config` free of JAX; values whose
-code imports TensorFlow wait in `jaxreid.config.choices`). A key whose validity depends on
+(import it inside `rules()`, which keeps `import jaxreid.config` free of JAX; the few whose
+module is slow to import are mirrored in `jaxreid.config.choices`, and a test compares them). A key whose validity depends on
 other keys gets a value rule plus a generator in `combinations.COMBINATIONS` that yields a
 message naming all the keys involved. tests/test_config.py fails for a schema key
 without a rule. Nothing here imports TensorFlow; `rules()` imports JAX and Flax modules for
@@ -46,8 +46,6 @@ from jaxreid.config.rules import (
     Fractions,
     Integer,
     IntTuple,
-    Joined,
-    Matches,
     Number,
     OneOf,
     Rule,
@@ -111,12 +109,14 @@ def _of_modalities(config) -> str:
 
 
 def _optim_rules(prefix: str) -> dict[str, Rule]:
+    from jaxreid.training import optimizers
+
     return {
-        f"{prefix}.name": OneOf(choices.OPTIMIZERS),
+        f"{prefix}.name": OneOf(optimizers.OPTIMIZERS),
         f"{prefix}.learning_rate": Number(0, low_open=True),
         f"{prefix}.momentum": Number(0, 1, high_open=True),
         f"{prefix}.weight_decay": Number(0),
-        f"{prefix}.schedule": OneOf(choices.SCHEDULES),
+        f"{prefix}.schedule": OneOf(optimizers.SCHEDULES),
         f"{prefix}.warmup_steps": Integer(0),
         f"{prefix}.step_boundaries": Fractions(),
         f"{prefix}.step_factor": Number(0, low_open=True),
@@ -129,8 +129,9 @@ def rules() -> dict[str, Rule]:
     """The rule of every key of the schema, by its path below `config.` (the table)."""
     from jaxreid import datasets, losses, models
     from jaxreid.data import preprocessing, sampler
-    from jaxreid.evaluation import distances, hafner, sysu
+    from jaxreid.evaluation import distances, experiment, sysu
     from jaxreid.models import distance
+    from jaxreid.training import distillation_targets, steps
 
     return {
         "seed": Integer(0),
@@ -176,7 +177,7 @@ def rules() -> dict[str, Rule]:
         "model.half_precision": Boolean(),
         "model.pretrained": Text(),
         # --- loss
-        "loss.name": Joined(choices.LOSS_PARTS),
+        "loss.name": OneOf(steps.LOSSES),
         "loss.triplet_margin": Number(0),
         "loss.soft_margin": Boolean(),
         "loss.triplet_feature": OneOf(_features, _of_model),
@@ -188,8 +189,8 @@ def rules() -> dict[str, Rule]:
         "checkpoint_every_steps": Integer(1),
         "keep_checkpoints": Integer(1),
         # --- evaluation
-        "eval.protocol": OneOf(hafner.PAIR_PROTOCOLS),
-        "eval.val_protocol": OneOf(hafner.PAIR_PROTOCOLS),
+        "eval.protocol": OneOf(experiment.PAIR_PROTOCOLS),
+        "eval.val_protocol": OneOf(experiment.PAIR_PROTOCOLS),
         "eval.repeats": Integer(1),
         "eval.max_queries_per_id": Integer(1),
         # Canonical names; distances.canonical_metric also takes aliases ('l2', ...), below.
@@ -197,7 +198,7 @@ def rules() -> dict[str, Rule]:
         "eval.feature": OneOf(_features, _of_model),
         "eval.seed": Integer(0),
         "eval.val_pairs": TupleOf(choices.val_pair_names, context=_of_modalities),
-        "eval.test_protocol": OneOf(choices.TEST_PROTOCOLS),
+        "eval.test_protocol": OneOf(experiment.TEST_PROTOCOLS),
         "eval.sysu_sampler": OneOf(sysu.SAMPLERS),
         "eval.sysu_perm_file": Text(),
         "eval.sysu_settings": TupleOf(tuple(sysu.SYSU_SETTINGS), 1),
@@ -205,15 +206,11 @@ def rules() -> dict[str, Rule]:
         "distill.enabled": Boolean(),
         "distill.source_modality": OneOf(schema.MODALITIES),
         "distill.teacher_workdir": Text(),
-        "distill.freeze_from": Matches(
-            choices.FREEZE_FROM,
-            "'auto', 'none', 'stem', 'layer<i>', 'layer<i>_<j>', 'layer<i>_<j>/<"
-            + "|".join(choices.BLOCK_LAYERS)
-            + ">', 'embedding', 'embedding_bn' or 'classifier'",
-        ),
+        # The layers the network lists (`model.layer_order()`): checked in combinations.
+        "distill.freeze_from": Text(nonempty=True),
         "distill.frozen_bn": OneOf(choices.DISTILL_FROZEN_BN),
         "distill.copy_weights": Boolean(),
-        "distill.targets": OneOf(choices.DISTILL_TARGETS),
+        "distill.targets": OneOf(distillation_targets.TARGETS),
         "distill.loss_reduction": OneOf(losses.MSE_REDUCTIONS),
         "distill.early_stopping": OneOf(choices.DISTILL_EARLY_STOPPING),
         "distill.num_train_steps": Integer(1),
