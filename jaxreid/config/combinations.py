@@ -208,7 +208,7 @@ def check_batch_sharding(
     return (
         f"config.batch.num_identities={p} x config.batch.images_per_identity={k} = {p * k} "
         f"training images per step do not split evenly over {over} (the batch is sharded "
-        f"over the devices; it must be a multiple of {n}). Nearest valid: "
-        + " or ".join(options)
+        f"over the devices; it must be a multiple of {n}). Nearest valid values, e.g. "
+        + ", or ".join(options)
         + "."
     )
