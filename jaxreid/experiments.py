@@ -138,7 +138,7 @@ def load_grid(spec: str) -> Grid:
       ConfigError: no such file (the message lists configs/), or no get_grid in it.
     """
     path, arg = config_lib.files.split_spec(spec)
-    module = config_lib.files.import_file(path, what="grid file")
+    module = config_lib.files.import_file(path, "grid file", "configs/grids/*.py")
     if not hasattr(module, "get_grid"):
         raise config_lib.ConfigError(f"Grid file {path!r} defines no get_grid(arg).")
     grid = module.get_grid(arg)

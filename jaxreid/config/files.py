@@ -32,11 +32,12 @@ _FALSE = ("false", "f", "no", "n", "0")
 _TYPE_NAMES = {bool: "a bool (true or false)", int: "an int", float: "a float", tuple: "a tuple"}
 
 
-def find_file(path: str, what: str = "config file") -> str:
+def find_file(path: str, what: str = "config file", listing: str = "configs/*.py") -> str:
     """`path` as given if it exists, else relative to the repository root.
 
     Raises:
-      ConfigError: neither exists; the message lists the repository's configs/*.py.
+      ConfigError: neither exists; the message lists the repository's files matching
+        `listing` (a glob relative to the repository root).
     """
     candidates = [path]
     if not os.path.isabs(path):
@@ -44,19 +45,20 @@ def find_file(path: str, what: str = "config file") -> str:
     for candidate in candidates:
         if os.path.isfile(candidate):
             return os.path.abspath(candidate)
-    configs = sorted(
-        os.path.relpath(p, REPO_ROOT)
-        for p in glob.glob(os.path.join(REPO_ROOT, "configs", "**", "*.py"), recursive=True)
+    found = sorted(
+        os.path.relpath(p, REPO_ROOT) for p in glob.glob(os.path.join(REPO_ROOT, listing))
     )
     raise ConfigError(
-        f"No {what} {path!r} (looked in {os.getcwd()} and {REPO_ROOT}). "
-        f"Config files in {os.path.join(REPO_ROOT, 'configs')}: {', '.join(configs)}."
+        f"No {what} {path!r} (looked in {' and '.join(dict.fromkeys([os.getcwd(), REPO_ROOT]))}). "
+        f"The {what}s of the repository: {', '.join(found) or 'none'}."
     )
 
 
-def import_file(path: str, what: str = "config file") -> types.ModuleType:
+def import_file(
+    path: str, what: str = "config file", listing: str = "configs/*.py"
+) -> types.ModuleType:
     """Executes the Python file `path` (found by `find_file`) as a fresh module."""
-    path = find_file(path, what)
+    path = find_file(path, what, listing)
     name = "jaxreid_file_" + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
