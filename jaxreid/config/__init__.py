@@ -14,7 +14,6 @@ Modules: `schema` (every key and its default: `default_config`, `apply_quick`, `
 from jaxreid.config.errors import ConfigError
 from jaxreid.config.files import (
     apply_overrides,
-    check_override_flags,
     load_config,
     overrides_from_argv,
 )
@@ -27,7 +26,6 @@ __all__ = [
     "apply_overrides",
     "apply_quick",
     "check_batch_sharding",
-    "check_override_flags",
     "default_config",
     "load_config",
     "overrides_from_argv",

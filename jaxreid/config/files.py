@@ -177,17 +177,6 @@ def apply_overrides(
     return config
 
 
-def check_override_flags(argv: Sequence[str]) -> None:
-    """Raises ConfigError for a `--config.<key>` flag whose key is not in the schema.
-
-    For a command line that absl's config_flags parses later (jaxreid.main today): a typo
-    gets the message of `apply_overrides` (close match, valid keys) instead of a traceback.
-    """
-    defaults = schema.default_config()
-    for key in overrides_from_argv(argv)[0]:
-        _node_and_leaf(defaults, key)
-
-
 def _node_and_leaf(config: ml_collections.ConfigDict, key: str):
     """(the group holding `key`, the key's last part); ConfigError for an unknown key."""
     parts = key.split(".")
