@@ -28,8 +28,16 @@ def start(process_id, num_processes, port, workdir, data_dir, out, devices):
         "PYTHONPATH": ROOT,
     }
     return subprocess.Popen(
-        [sys.executable, WORKER, str(process_id), str(num_processes), str(port), workdir,
-         data_dir, out],
+        [
+            sys.executable,
+            WORKER,
+            str(process_id),
+            str(num_processes),
+            str(port),
+            workdir,
+            data_dir,
+            out,
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

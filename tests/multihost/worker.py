@@ -26,6 +26,7 @@ if num_processes > 1:
 import numpy as np  # noqa: E402
 
 from jaxreid import config as config_lib  # noqa: E402
+from jaxreid import workdir as workdir_lib  # noqa: E402
 from jaxreid.data import pipeline  # noqa: E402
 from jaxreid.training import checkpoints as checkpoints_lib  # noqa: E402
 from jaxreid.training import supervised  # noqa: E402
@@ -67,14 +68,16 @@ checkpoints.close()
 flat = jax.tree_util.tree_flatten_with_path(jax.device_get(state.params))[0]
 with open(out_path, "w") as f:
     json.dump(
-        {
-            "process_index": jax.process_index(),
-            "process_count": jax.process_count(),
-            "local_devices": jax.local_device_count(),
-            "restored_step": int(state.step),
-            "params": {jax.tree_util.keystr(k): np.asarray(v).tolist() for k, v in flat},
-            "batches": seen,
-            "test": results["test"],
-        },
+        workdir_lib.jsonable(
+            {
+                "process_index": jax.process_index(),
+                "process_count": jax.process_count(),
+                "local_devices": jax.local_device_count(),
+                "restored_step": int(state.step),
+                "params": {jax.tree_util.keystr(k): np.asarray(v).tolist() for k, v in flat},
+                "batches": seen,
+                "test": results["test"],
+            }
+        ),
         f,
     )
