@@ -220,7 +220,7 @@ def test_changed_config_on_a_finished_run_is_refused_and_the_run_still_loads(tmp
         supervised.train_and_evaluate(changed, workdir)
     text = str(error.value)
     assert "config.model.width: 8 in the run, 16 now" in text
-    assert "config.optim.learning_rate: 0.1 in the run, 0.5 now" in text
+    assert "config.optim.learning_rate: 0.02 in the run, 0.5 now" in text
     assert sorted(os.listdir(workdir)) == files
     assert {f: open(os.path.join(workdir, f)).read() for f in before} == before
     model = inference.load_run(workdir)
