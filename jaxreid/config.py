@@ -163,6 +163,12 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval.sysu_perm_file = ""
     # SYSU-MM01 settings to test (jaxreid.evaluation.SYSU_SETTINGS).
     config.eval.sysu_settings = ("all_single", "all_multi", "indoor_single", "indoor_multi")
+    # k-reciprocal re-ranking of the test distances (Zhong et al. 2017), off by default; when
+    # on, results carry 'rerank' and their titles say so. Paper defaults (§4.3): 20, 6, 0.3.
+    config.eval.rerank = False
+    config.eval.rerank_k1 = 20  # k1: k-reciprocal neighbourhood size (Eq. 8).
+    config.eval.rerank_k2 = 6  # k2: local query expansion neighbours (Eq. 14); 1 = none.
+    config.eval.rerank_lambda = 0.3  # lambda: weight of the original distance (final mix).
 
     # --- cross-modal distillation (jaxreid.distill; Hafner 2018 §3.3, Algorithm 1) ----------
     # Step I trains F on `source_modality` alone with the settings above (data.modalities
