@@ -110,15 +110,72 @@ def test_rerank_is_off_by_default_and_tagged_when_on():
     plain = evaluation.market1501(*args)
     assert plain["rerank"] is None and plain["rerank_tag"] == ""
     # Off by default: the ranking comes from the plain distances.
-    direct = evaluation.market1501(None, ids[q], cams[q], None, ids[g], cams[g],
-                                   distmat=evaluation.euclidean(feats[q], feats[g]))
+    direct = evaluation.market1501(
+        None,
+        ids[q],
+        cams[q],
+        None,
+        ids[g],
+        cams[g],
+        distmat=evaluation.euclidean(feats[q], feats[g]),
+    )
     assert plain["mAP"] == direct["mAP"]
     on = evaluation.market1501(*args, rerank=params)
     expected = evaluation.market1501(
-        None, ids[q], cams[q], None, ids[g], cams[g],
+        None,
+        ids[q],
+        cams[q],
+        None,
+        ids[g],
+        cams[g],
         distmat=rerank.k_reciprocal_distances(feats[q], feats[g], params),
     )
     assert on["mAP"] == expected["mAP"] and on["mAP"] != plain["mAP"]
     assert on["rerank"] == {"k1": 20, "k2": 6, "lambda": 0.3}
     assert "k1=20, k2=6, lambda=0.3" in on["rerank_tag"]
     assert rerank.tag(params) == "rerank-k1_20-k2_6-l0.3" and rerank.tag(None) == ""
+
+
+def test_every_protocol_ranks_reranked_distances_when_asked():
+    params = rerank.RerankParams(k1=4, k2=2, lambda_value=0.3)
+    rng = np.random.default_rng(3)
+    vis, vis_ids = _features(rng, num_ids=6, per_id=4, dim=5, spread=1.0)
+    th = vis + rng.normal(scale=0.8, size=vis.shape).astype(np.float32)
+    # RegDB: each direction re-ranked with its own query set.
+    res = evaluation.regdb_trial(vis, vis_ids, th, vis_ids, rerank=params)
+    for key, (q, g) in {"visible_to_thermal": (vis, th), "thermal_to_visible": (th, vis)}.items():
+        want = evaluation.rank(
+            rerank.k_reciprocal_distances(q, g, params), vis_ids, vis_ids, removal="none"
+        )
+        assert res[key]["mAP"] == want["mAP"] and res[key]["rerank"]["k1"] == 4
+    plain = evaluation.regdb_trial(vis, vis_ids, th, vis_ids)
+    assert plain["visible_to_thermal"]["rerank"] is None
+    # Pairs ('full'): the cross-modal pair ranks re-ranked distances.
+    pairs = evaluation.evaluate_modality_pairs(
+        {"rgb": {"feats": vis, "ids": vis_ids}, "depth": {"feats": th, "ids": vis_ids}},
+        protocol="full",
+        rerank=params,
+    )
+    want = evaluation.rank(
+        rerank.k_reciprocal_distances(vis, th, params), vis_ids, vis_ids, removal="none"
+    )
+    assert pairs["Q:rgb G:depth"]["mAP"] == want["mAP"]
+    assert pairs["Q:rgb G:depth"]["rerank_tag"]
+    # SYSU-MM01: each trial re-ranked over the queries and that trial's gallery.
+    cams = np.array([1, 2, 4, 5] * 6)
+    index = np.zeros(len(cams), np.int64)
+    for c in (1, 2, 4, 5):
+        for p in np.unique(vis_ids):
+            rows = np.flatnonzero((cams == c) & (vis_ids == p))
+            index[rows] = np.arange(1, len(rows) + 1)
+    q_cams = np.array([3, 6] * 12)
+    res = evaluation.sysu_mm01(
+        th, vis_ids, q_cams, vis, vis_ids, cams, index, sampler="seeded", trials=2, rerank=params
+    )
+    for trial, sel in enumerate(res["gallery_rows"]):
+        d = rerank.k_reciprocal_distances(th, vis[sel], params)
+        want = evaluation.rank(
+            d, vis_ids, vis_ids[sel], q_cams, cams[sel], removal="same_location", cmc="identity"
+        )
+        assert res["trials"][trial]["mAP"] == pytest.approx(want["mAP"], abs=1e-12)
+    assert res["rerank"] == {"k1": 4, "k2": 2, "lambda": 0.3}

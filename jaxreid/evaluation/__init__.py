@@ -7,7 +7,9 @@ SYSU-MM01's .mat files and for plots, SciPy and Matplotlib lazily; never TensorF
              is_collapsed (every image embedded in one point: metrics print n/a)
   ranking    rank (from a distance matrix), rank_features (from features, block by block)
   protocols  sysu_mm01, sysu_mm01_settings, regdb, market1501, hafner2018,
-             evaluate_modality_pairs, aggregate_folds
+             evaluate_modality_pairs, aggregate_folds (each takes rerank=None|RerankParams)
+  rerank     RerankParams, k_reciprocal_distances, k_reciprocal_from_distances (Zhong et
+             al. 2017 k-reciprocal re-ranking; off unless asked for)
   output     format_table, modality_pairs_table, sysu_table, metric_grid_table, plot_cmc
 """
 
@@ -46,6 +48,11 @@ from jaxreid.evaluation.ranking import (
     rank_features,
 )
 from jaxreid.evaluation.regdb import regdb, regdb_trial
+from jaxreid.evaluation.rerank import (
+    RerankParams,
+    k_reciprocal_distances,
+    k_reciprocal_from_distances,
+)
 from jaxreid.evaluation.sysu import (
     SYSU_GALLERY_CAMERAS,
     SYSU_QUERY_CAMERAS,
@@ -95,6 +102,9 @@ __all__ = [
     "sysu_mm01_settings",
     "regdb",
     "regdb_trial",
+    "RerankParams",
+    "k_reciprocal_distances",
+    "k_reciprocal_from_distances",
     "market1501",
     "aggregate_folds",
     "evaluate_modality_pairs",
