@@ -6,7 +6,7 @@ SYSU-MM01's .mat files and for plots, SciPy and Matplotlib lazily; never TensorF
   distances  pairwise_distance, euclidean, sqeuclidean, l1/manhattan, linf/chebyshev, cosine,
              is_collapsed (every image embedded in one point: metrics print n/a)
   ranking    rank (from a distance matrix), rank_features (from features, block by block)
-  protocols  sysu_mm01, sysu_mm01_settings, regdb, market1501, hafner2018,
+  protocols  sysu_mm01, sysu_mm01_settings, regdb, market1501, llcm, hafner2018,
              evaluate_modality_pairs, aggregate_folds (each takes rerank=None|RerankParams)
   rerank     RerankParams, k_reciprocal_distances, k_reciprocal_from_distances (Zhong et
              al. 2017 k-reciprocal re-ranking; off unless asked for)
@@ -35,6 +35,15 @@ from jaxreid.evaluation.hafner import (
     pair_name,
     select_queries,
     select_single_shot_gallery,
+)
+from jaxreid.evaluation.llcm import (
+    LLCM_DIRECTIONS,
+    LLCM_IR_CAMERAS,
+    LLCM_TRIALS,
+    LLCM_VIS_CAMERAS,
+    LLCM_VIS_TO_IR_ROLES,
+    llcm,
+    llcm_selection,
 )
 from jaxreid.evaluation.market import market1501
 from jaxreid.evaluation.plots import plot_cmc
@@ -106,6 +115,13 @@ __all__ = [
     "k_reciprocal_distances",
     "k_reciprocal_from_distances",
     "market1501",
+    "LLCM_DIRECTIONS",
+    "LLCM_IR_CAMERAS",
+    "LLCM_TRIALS",
+    "LLCM_VIS_CAMERAS",
+    "LLCM_VIS_TO_IR_ROLES",
+    "llcm",
+    "llcm_selection",
     "aggregate_folds",
     "evaluate_modality_pairs",
     "hafner2018",
