@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 tfds = pytest.importorskip("tensorflow_datasets")
-from jaxreid import datasets, evaluation  # noqa: E402
-from jaxreid.datasets import common  # noqa: E402
-from jaxreid.datasets.llcm import builder as llcm  # noqa: E402
-from jaxreid.datasets.market1501 import builder as market  # noqa: E402
+from jaxreid import datasets, evaluation
+from jaxreid.datasets import common
+from jaxreid.datasets.llcm import builder as llcm
+from jaxreid.datasets.market1501 import builder as market
 
 DUMMY = pathlib.Path(__file__).resolve().parent.parent / "datasets"
 tfds.disable_progress_bar()

@@ -40,7 +40,7 @@ def eval_llcm(dist, q_ids, g_ids, q_cams, g_cams, max_rank=20):
 
 
 def _test_set(rng, modality_cams, ids):
-    rows, n = [], 0
+    rows = []
     for pid in ids:
         for cam in modality_cams:
             for k in range(int(rng.integers(0, 4))):  # 0-3 images, some folders absent
@@ -62,7 +62,7 @@ def test_llcm_matches_the_released_code():
     res = evaluation.llcm(
         v_feats, v_ids, v_cams, v_idx, i_feats, i_ids, i_cams, i_idx, trials=trials
     )
-    folders = lambda ids, cams, names: {  # noqa: E731
+    folders = lambda ids, cams, names: {
         key: [n for n, i, c in zip(names, ids, cams) if (c, i) == key]
         for key in set(zip(cams.tolist(), ids.tolist()))
     }

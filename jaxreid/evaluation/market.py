@@ -64,8 +64,11 @@ def market1501(
     )
     kw = dict(removal="same_camera", cmc="standard", max_rank=max_rank, algorithm=algorithm)
     if rerank is not None:
-        if query_feats is None or gallery_feats is None:
-            raise ValueError("market1501: rerank needs query_feats and gallery_feats")
+        if query_feats is None or gallery_feats is None or distmat is not None:
+            raise ValueError(
+                "market1501: rerank re-ranks features: pass query_feats and gallery_feats, "
+                "not distmat"
+            )
         metric = canonical_metric(metric)
         distmat = rerank_lib.k_reciprocal_distances(
             query_feats, np.asarray(gallery_feats)[keep], rerank, metric=metric

@@ -77,7 +77,7 @@ class RerankParams:
             )
 
     @classmethod
-    def from_config(cls, eval_config: Mapping) -> "RerankParams | None":
+    def from_config(cls, eval_config: Mapping) -> RerankParams | None:
         """The parameters of `config.eval` (keys rerank, rerank_k1, rerank_k2, rerank_lambda),
         or None when `config.eval.rerank` is False (the default)."""
         get = eval_config.get
@@ -259,7 +259,7 @@ def _rerank(rows_fn, num_q: int, num_g: int, params: RerankParams, block_element
     k2 = min(params.k2, n)
     kk = max(k, k2)
     size = max(1, min(n, block_elements // max(n, k * kh * k)))
-    dist_rows = lambda rows: _square(rows_fn(rows))  # noqa: E731 (the authors square d)
+    dist_rows = lambda rows: _square(rows_fn(rows))  # the authors square d
 
     # Pass 1: nearest neighbours, row maxima, and the normalised query-gallery distances.
     nbr = np.empty((n, kk), np.int32)

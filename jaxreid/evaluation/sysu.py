@@ -340,11 +340,14 @@ def _reranked_trials(
     rerank,
     max_rank,
     algorithm,
+    distmat=None,
 ):
     """Per-trial results on k-reciprocal re-ranked distances; each trial's pool is the
     queries and that trial's gallery (the gallery differs between trials)."""
-    if query_feats is None or gallery_feats is None:
-        raise ValueError("sysu_mm01: rerank needs query_feats and gallery_feats (not distmat)")
+    if query_feats is None or gallery_feats is None or distmat is not None:
+        raise ValueError(
+            "sysu_mm01: rerank re-ranks features: pass query_feats and gallery_feats, not distmat"
+        )
     gallery_feats = np.asarray(gallery_feats)
     results = []
     for sel in selections:
@@ -451,6 +454,7 @@ def sysu_mm01(
             rerank,
             max_rank,
             algorithm,
+            distmat,
         )
     else:
         union, distmat = _union_distances(
@@ -552,6 +556,7 @@ def sysu_mm01_settings(
                 rerank,
                 max_rank,
                 algorithm,
+                distmat,
             )
         else:
             trial_results = _evaluate(
