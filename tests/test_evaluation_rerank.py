@@ -73,6 +73,11 @@ def test_rerank_matches_the_paper_equations(k1, k2, lam, monkeypatch):
     monkeypatch.setattr(rerank, "_CACHE_ELEMENTS", 0)
     small = rerank.k_reciprocal_from_distances(q_g, q_q, g_g, params, block_elements=300)
     np.testing.assert_allclose(small, expected, rtol=0, atol=2e-5)
+    # Both Jaccard paths: the gallery's inverted index and dense gallery blocks.
+    for factor in (0, 10**9):
+        monkeypatch.setattr(rerank, "_SPARSE_FACTOR", factor)
+        got = rerank.k_reciprocal_from_distances(q_g, q_q, g_g, params, block_elements=400)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5)
     # From features: the same neighbourhoods; distances differ only by float32 rounding.
     from_feats = rerank.k_reciprocal_distances(q, g, params, block_elements=500)
     np.testing.assert_allclose(from_feats, expected, rtol=0, atol=5e-5)
