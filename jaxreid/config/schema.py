@@ -42,6 +42,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.train_split = "train"
     config.data.val_split = "val"
     config.data.test_split = "test"
+    # Split holding the test queries when they are not images of `test_split` itself:
+    # '' = none (every other protocol); Market-1501: 'query' (query/), with test_split
+    # 'gallery' (bounding_box_test/), Zheng et al. 2015.
+    config.data.query_split = ""
     config.data.fold = 0
     config.data.num_folds = 3
     config.data.fold_seed = 0
@@ -162,6 +166,18 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval.sysu_perm_file = ""
     # SYSU-MM01 settings to test (jaxreid.evaluation.SYSU_SETTINGS).
     config.eval.sysu_settings = ("all_single", "all_multi", "indoor_single", "indoor_multi")
+    # LLCM (Zhang & Wang 2023; jaxreid.evaluation.llcm): which computation 'vis_to_ir' is,
+    # 'released' (DEEN/test.py: sampled IR images rank every VIS image; the published
+    # figures) or 'vis_queries' (every VIS image against the sampled IR gallery); trials of
+    # the gallery draw (10 in the released test code).
+    config.eval.llcm_vis_to_ir = "released"
+    config.eval.llcm_trials = 10
+    # k-reciprocal re-ranking of the test distances (Zhong et al. 2017), off by default; when
+    # on, results carry 'rerank' and their titles say so. Paper defaults (§4.3): 20, 6, 0.3.
+    config.eval.rerank = False
+    config.eval.rerank_k1 = 20  # k1: k-reciprocal neighbourhood size (Eq. 8).
+    config.eval.rerank_k2 = 6  # k2: local query expansion neighbours (Eq. 14); 1 = none.
+    config.eval.rerank_lambda = 0.3  # lambda: weight of the original distance (final mix).
 
     # --- cross-modal distillation (jaxreid.distill; Hafner 2018 §3.3, Algorithm 1) ----------
     # Step I trains F on `source_modality` alone with the settings above (data.modalities

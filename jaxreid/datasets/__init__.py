@@ -22,6 +22,8 @@ BUILDER_MODULES: dict[str, str] = {
     "regdb": "jaxreid.datasets.regdb.builder",
     "biwi_rgbd_id": "jaxreid.datasets.biwi_rgbd_id.builder",
     "robotpku": "jaxreid.datasets.robotpku.builder",
+    "llcm": "jaxreid.datasets.llcm.builder",
+    "market1501": "jaxreid.datasets.market1501.builder",
 }
 
 # Modalities of each dataset (its builder's configs), so that config validation can check
