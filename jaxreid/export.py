@@ -36,7 +36,7 @@ import datetime
 import json
 import logging
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
