@@ -16,7 +16,8 @@ answer is "not in the gallery". Two rates describe t on queries with known ident
 exceed a target, and reports the rate reached and the true-match rate at t. Choose it on
 validation identities (never the test ones); `enrolled_split` makes the non-mated queries from a
 validation set in which every identity has gallery images, by leaving some identities out of
-the gallery.
+the gallery. The false-match rate at a fixed threshold grows with the gallery size (more
+people to be confused with): choose it on a validation gallery of about the deployed size.
 
     split = enrolled_split(val_gallery_ids, fraction=0.5, seed=0)
     threshold = choose_threshold(val_gallery[split], val_gallery_ids[split],
