@@ -23,10 +23,11 @@ variables as tf.Variables), TFLite by converting that SavedModel with
 imported only when a graph of that format is written (`pip install "jaxreid[export]"`).
 
 Wrong inputs fail in the runtimes themselves (checked in tests/test_export.py):
-SavedModel signature -- TypeError/ValueError naming the expected TensorSpec; TFLite
-`set_tensor` -- ValueError ("Got value of type FLOAT32 but expected type UINT8", "Dimension
-mismatch"); onnxruntime -- InvalidArgument ("Unexpected input data type", "Got invalid
-dimensions").
+SavedModel signature 'serving_default' -- tf.errors.InvalidArgumentError ("expected to be a
+uint8 tensor but is a float tensor"; "Shape of tensor images [2,16,16,3] is not compatible
+with expected shape [?,32,16,3]"); TFLite `set_tensor` -- ValueError ("Got value of type
+FLOAT32 but expected type UINT8", "Dimension mismatch"); onnxruntime -- InvalidArgument
+("Unexpected input data type", "Got invalid dimensions").
 """
 
 from __future__ import annotations
@@ -229,6 +230,8 @@ def _write_saved_model(embed, spec, variables, path: str) -> None:
 
     @tf.function(autograph=False, input_signature=[signature])
     def serve(images):
+        # The signature checks the dtype only; a clear error for a wrong image size too.
+        images = tf.ensure_shape(images, signature.shape)
         return {OUTPUT_NAME: converted(module.variables_tree, images)}
 
     module.serve = serve
