@@ -199,7 +199,7 @@ def test_gallery_stores_and_uses_its_threshold(tmp_path):
     assert loaded.threshold == t
     with np.load(tmp_path / "g.npz") as archive:
         assert float(archive["threshold_distance"]) == 3.0
-    d, i, matched = loaded.identify(np.array([[0.5], [5.0], [9.5]]), k=1)
+    _, _, matched = loaded.identify(np.array([[0.5], [5.0], [9.5]]), k=1)
     np.testing.assert_array_equal(matched, [True, False, True])  # 0.5 < 3; 5 >= 3; 0.5
     with pytest.raises(ValueError, match="threshold is a euclidean distance"):
         loaded.identify(np.array([[0.5]]), metric="l1")
