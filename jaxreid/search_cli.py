@@ -36,6 +36,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+# --index values: the exact on-device search, or a FAISS kind (jaxreid.index.FAISS_KINDS).
+INDEXES = ("exact", "flat", "ivf", "hnsw")
+
 _RUN = flags.DEFINE_string(
     "run",
     None,
@@ -69,6 +72,12 @@ _SAVE_GALLERY = flags.DEFINE_string(
     "save_gallery", None, "Write the embedded gallery to this .npz for later searches."
 )
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per compiled embedding call.")
+_INDEX = flags.DEFINE_enum(
+    "index",
+    "exact",
+    list(INDEXES),
+    "Search index: exact (on device), or FAISS flat / ivf / hnsw (jaxreid.index).",
+)
 _THRESHOLD = flags.DEFINE_float(
     "threshold",
     None,
@@ -198,6 +207,7 @@ def search(
     checkpoint="best",
     batch_size=64,
     threshold=None,
+    index="exact",
     stream=None,
 ) -> list[dict]:
     """What the command line does, callable from Python.
@@ -237,6 +247,13 @@ def search(
         query_ids = [int(query_id)] * len(queries)
     else:
         query_ids = parse_ids(queries, pattern)[0] or [None] * len(queries)
+    if index not in INDEXES:
+        raise ValueError(f"--index={index!r}; expected one of {INDEXES}")
+    if index == "ivf":  # lists ~ sqrt(N) (FAISS's guideline), at most 1024; 16 probed
+        nlist = max(1, min(1024, int(len(found) ** 0.5)))
+        found.use_index("faiss", kind="ivf", nlist=nlist, nprobe=min(16, nlist))
+    elif index != "exact":
+        found.use_index("faiss", kind=index)
     if threshold is not None:
         found.set_threshold(float(threshold))
     if found.threshold is not None and found.threshold.metric != canonical_metric(metric):
@@ -306,6 +323,7 @@ def main(argv):
             checkpoint=_CHECKPOINT.value,
             batch_size=_BATCH_SIZE.value,
             threshold=_THRESHOLD.value,
+            index=_INDEX.value,
         )
     except (FileNotFoundError, NotADirectoryError, ValueError) as e:
         sys.exit(f"Error: {e}")
