@@ -17,8 +17,8 @@ dtype and statistics differ), a distillation pair (`jaxreid.distill`) one graph 
 from its own network (F or G). Beside each graph `<modality>.json` records the modality,
 input shape and dtype, normalisation, embedding size, metric, source run and step.
 
-Routes: SavedModel through `jax.experimental.jax2tf` (StableHLO serialised in the graph,
-variables as tf.Variables), TFLite by converting that SavedModel with
+Routes: SavedModel through `jax.experimental.jax2tf` (StableHLO serialised in the graph for
+the CPU platform, so TensorFlow runs it on CPU; variables as tf.Variables), TFLite by converting that SavedModel with
 `tf.lite.TFLiteConverter`, ONNX through `jax2onnx` (opset 21). TensorFlow and jax2onnx are
 imported only when a graph of that format is written (`pip install "jaxreid[export]"`).
 
