@@ -334,7 +334,7 @@ def _write_onnx(embed, spec, variables, path: str) -> None:
     # Traced by JAX first: jax2onnx then sees lax primitives only (its Flax-level rewrites
     # do not accept Flax's positional pooling arguments), the variables become constants.
     closed = jax.make_jaxpr(lambda x: embed(variables, x))(images)
-    with _quiet("jax2onnx"):
+    with _quiet("jax2onnx"), _quiet("onnx_ir"):  # notes on shapes it leaves untyped
         proto = jax2onnx.to_onnx(
             lambda x: _evaluate_inlined(closed, x)[0],
             [images],
