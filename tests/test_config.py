@@ -25,6 +25,8 @@ CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.py")))
 # Every argument of every shipped config (tests fail for a config file missing here).
 SHIPPED = {
     "biwi.py": ["", "fold=1", "fold=2", "backbone=resnet50", "layout=processed", "quick"],
+    "llcm.py": ["", "quick"],
+    "market1501.py": ["", "quick"],
     "regdb.py": ["", "trial=10", "quick"],
     "robotpku.py": ["", "fold=2", "backbone=resnet50", "quick"],
     "synthetic.py": ["", "quick"],
@@ -123,7 +125,11 @@ WRONG_VALUES = [
     (["data.image_size=64"], ["config.data.image_size=(64,)", "tuple of 2 ints >= 1"]),
     (
         ["eval.test_protocol=sysyu"],
-        ["config.eval.test_protocol='sysyu'", "('pairs', 'sysu', 'regdb')", "Did you mean 'sysu'?"],
+        [
+            "config.eval.test_protocol='sysyu'",
+            "('pairs', 'sysu', 'regdb', 'llcm', 'market')",
+            "Did you mean 'sysu'?",
+        ],
     ),
     (
         ["distill.optim.name=adamw"],
