@@ -64,8 +64,9 @@ def runs(tmp_path_factory):
         start(i, 2, port, str(tmp / "multi"), data_dir, str(tmp / f"multi{i}.json"), 2)
         for i in range(2)
     ]
-    for process in pair:
-        finish(process)
+    outputs = [process.communicate(timeout=1800)[0] for process in pair]
+    for process, out in zip(pair, outputs):
+        assert process.returncode == 0, "\n\n".join(o[-3000:] for o in outputs)
     load = lambda name: json.loads((tmp / name).read_text())
     return tmp, load("single.json"), [load("multi0.json"), load("multi1.json")]
 

@@ -21,6 +21,9 @@ if num_processes > 1:
         coordinator_address=f"127.0.0.1:{port}",
         num_processes=num_processes,
         process_id=process_id,
+        # A loaded 2-core CI machine runs both processes slowly; wait for the slower one.
+        initialization_timeout=900,
+        shutdown_timeout_seconds=900,
     )
 
 import numpy as np  # noqa: E402
@@ -59,12 +62,14 @@ def recording(*args, **kwargs):
 
 pipeline.train_batches = recording
 results = supervised.train_and_evaluate(config, workdir)
+print(f"process {process_id}: trained", flush=True)
 
 # Every process restores the (once written) latest checkpoint.
 engine = Engine(config, results["num_classes"], supervised.image_shape(config))
 checkpoints = checkpoints_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
 state = checkpoints.restore_latest(engine.init_state())
 checkpoints.close()
+print(f"process {process_id}: restored", flush=True)
 flat = jax.tree_util.tree_flatten_with_path(jax.device_get(state.params))[0]
 with open(out_path, "w") as f:
     json.dump(
@@ -81,3 +86,4 @@ with open(out_path, "w") as f:
         ),
         f,
     )
+print(f"process {process_id}: written", flush=True)
