@@ -55,9 +55,7 @@ def agw_schedule(
         raise ValueError(f"config.optim.warmup_epochs={warmup_epochs}; expected >= 0.")
     milestones = tuple(int(m) for m in milestones)
     if list(milestones) != sorted(set(milestones)):
-        raise ValueError(
-            f"config.optim.milestone_epochs={milestones}; expected increasing epochs."
-        )
+        raise ValueError(f"config.optim.milestone_epochs={milestones}; expected increasing epochs.")
 
     def schedule(step):
         epoch = jnp.asarray(step, jnp.int32) // steps_per_epoch

@@ -175,9 +175,7 @@ class BasicBlock(nn.Module):
         out = self.activation(bn(name="bn1")(out, train, mask))
         out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2")(out)
         out = bn(name="bn2", scale_init=last_scale_init)(out, train, mask)
-        shortcut = _shortcut(
-            x, self.filters * self.expansion, self.stride, self.dtype, train, mask
-        )
+        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train, mask)
         return self.activation(out + shortcut)
 
 
@@ -205,9 +203,7 @@ class Bottleneck(nn.Module):
         out = self.activation(bn(name="bn2")(out, train, mask))
         out = _conv(self.filters * self.expansion, 1, 1, 0, self.dtype, "conv3")(out)
         out = bn(name="bn3", scale_init=last_scale_init)(out, train, mask)
-        shortcut = _shortcut(
-            x, self.filters * self.expansion, self.stride, self.dtype, train, mask
-        )
+        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train, mask)
         return self.activation(out + shortcut)
 
 
