@@ -473,3 +473,81 @@ def test_config_builds_every_component():
         "classifier"
         not in models.model_from_config(config, 5).init(jax.random.key(0), x, train=False)["params"]
     )
+
+
+def _load_config(name, arg):
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", name)
+    spec = importlib.util.spec_from_file_location(name[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def test_agw_configs_carry_the_published_settings():
+    sysu = _load_config("agw.py", "")
+    assert tuple(sysu.data.image_size) == (288, 144)
+    assert (sysu.batch.num_identities, sysu.batch.images_per_identity) == (8, 8)
+    assert (sysu.optim.learning_rate, sysu.optim.weight_decay) == (0.1, 5e-4)
+    assert sysu.optim.backbone_lr_factor == 0.1 and tuple(sysu.model.non_local) == (0, 2, 3, 0)
+    assert _load_config("agw.py", "regdb,trial=3").data.train_split == "train_3"
+    ca = _load_config("agw_ca.py", "synthetic")
+    assert ca.data.augment.channel_exchange == 0.5 and ca.eval.flip_test
+    assert ca.model.head == "bnneck" and ca.data.name == "synthetic"
+
+
+def test_agw_quick_config_takes_a_training_step_with_param_groups():
+    """The hooks as the engine will wire them: modality into the model, losses.compose,
+    param_group_labels with backbone_lr_factor, agw_schedule."""
+    import optax
+
+    config = _load_config("agw.py", "synthetic,quick")
+    model = models.model_from_config(config, num_classes=4)
+    x = _images(11, (8, 32, 16, 3))
+    labels = jnp.array([0, 0, 1, 1, 2, 2, 3, 3])
+    modality = jnp.array([0, 1] * 4, jnp.int32)
+    variables = model.init(jax.random.key(0), x, train=False)
+    schedule = schedules.agw_schedule(
+        config.optim.learning_rate,
+        config.optim.steps_per_epoch,
+        config.optim.warmup_epochs,
+        config.optim.milestone_epochs,
+    )
+    factor = config.optim.backbone_lr_factor
+    tx = optax.multi_transform(
+        {
+            "backbone": optax.sgd(lambda s: factor * schedule(s), momentum=0.9, nesterov=True),
+            "head": optax.sgd(schedule, momentum=0.9, nesterov=True),
+        },
+        models.param_group_labels,
+    )
+    params, stats = variables["params"], {"batch_stats": variables["batch_stats"]}
+    opt_state = tx.init(params)
+
+    @jax.jit
+    def step(params, opt_state):
+        def loss_fn(p):
+            (emb, inter), new_stats = model.apply(
+                {"params": p, **stats}, x, train=True, modality=modality, mutable=["batch_stats"]
+            )
+            return losses.compose(config.loss, emb, inter, labels, modality)
+
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return grads, updates, metrics
+
+    grads, updates, metrics = step(params, opt_state)
+    assert set(metrics) == {"loss", "softmax_loss", "accuracy", "wrt_loss"}
+    assert np.isfinite(float(metrics["loss"]))
+    # Step 0 is in warm-up epoch 0: lr = base / warmup_epochs for the head and a tenth of it
+    # for the backbone; Nesterov SGD's first update is -lr * (1 + momentum) * grad.
+    lr = config.optim.learning_rate / config.optim.warmup_epochs
+    for path, rate in ((("classifier", "kernel"), lr), (("backbone", "layer4_1"), factor * lr)):
+        g, u = grads, updates
+        for key in path:
+            g, u = g[key], u[key]
+        for g_leaf, u_leaf in zip(jax.tree.leaves(g), jax.tree.leaves(u)):
+            # float32 products of the same numbers: a few ulp.
+            np.testing.assert_allclose(u_leaf, -rate * 1.9 * g_leaf, rtol=1e-5, atol=1e-12)
