@@ -287,7 +287,9 @@ class ResNet(nn.Module):
             an array every stream runs on the whole batch and each row keeps its own
             stream's output; in training each stream's BatchNorm statistics use only the
             rows of its modality, so a stream's parameters get gradients only from its own
-            images. Ignored when streams == 1. Required when streams > 1, except at
+            images (through the shared layers too in inference mode; in training a shared
+            layer's BatchNorm statistics mix the modalities, as in AGW's code, which couples
+            every image with every other one). Ignored when streams == 1. Required when streams > 1, except at
             `init`, which creates every stream.
 
         Returns:
