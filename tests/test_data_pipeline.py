@@ -252,10 +252,16 @@ def test_channel_exchange_and_gray_replace_every_channel():
 
 def test_random_erasing_zeroes_one_rectangle_of_the_published_size():
     # No padding: then no input pixel is exactly 0 and the erased pixels are the zeros.
+    batches = _rgb_ir_batches(pad_crop=0, random_erasing=1.0)
     plain = _rgb_ir_batches(pad_crop=0)[0]["image"]
-    erased = _rgb_ir_batches(pad_crop=0, random_erasing=1.0)[0]["image"]
+    erased = batches[0]["image"]
     height, width = plain.shape[1:3]
     assert not np.any(plain == 0)
+    # The rectangles are drawn anew for every step and seed (stateless keys of both).
+    boxes = lambda batch: np.all(batch["image"] == 0, axis=3)  # noqa: E731
+    other_seed = _rgb_ir_batches(seed=6, steps=1, pad_crop=0, random_erasing=1.0)[0]
+    assert not np.array_equal(boxes(batches[0]), boxes(batches[1]))
+    assert not np.array_equal(boxes(batches[0]), boxes(other_seed))
     for x, e in zip(plain, erased):
         box = np.all(e == 0, axis=2)
         np.testing.assert_array_equal(e[~box], x[~box])  # nothing else changed
