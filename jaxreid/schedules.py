@@ -15,7 +15,7 @@ this (`jaxreid.models.param_group_labels`; config.optim.backbone_lr_factor).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 

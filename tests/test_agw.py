@@ -67,7 +67,7 @@ def _non_local_numpy(x, params, stats, eps=1e-5):
     """Wang et al. 2018 §3.2 ("dot product", normalised by the positions), inference BN."""
     n, h, w, c = x.shape
     flat = x.reshape(n, h * w, c).astype(np.float64)
-    conv = lambda name, v: v @ params[name]["kernel"][0, 0] + params[name]["bias"]  # noqa: E731
+    conv = lambda name, v: v @ params[name]["kernel"][0, 0] + params[name]["bias"]
     theta, phi, g = conv("theta", flat), conv("phi", flat), conv("g", flat)
     y = (theta @ phi.transpose(0, 2, 1) / (h * w)) @ g
     y = conv("out", y)
@@ -251,13 +251,9 @@ def test_two_stream_rows_use_their_own_stream_and_batch_statistics():
         np.testing.assert_array_equal(mixed[rows], alone[rows])
     # Training: stream m's BatchNorm statistics come from its own rows only, as if the
     # rows of modality m had been a batch of their own.
-    (emb, _), new_stats = model.apply(
-        variables, x, train=True, modality=modality, mutable=["batch_stats"]
-    )
+    _, new_stats = model.apply(variables, x, train=True, modality=modality, mutable=["batch_stats"])
     rows1 = np.array([0, 3])
-    (emb1, _), stats1 = model.apply(
-        variables, x[rows1], train=True, modality=1, mutable=["batch_stats"]
-    )
+    _, stats1 = model.apply(variables, x[rows1], train=True, modality=1, mutable=["batch_stats"])
     np.testing.assert_allclose(
         new_stats["batch_stats"]["backbone"]["modality1_bn1"]["mean"],
         stats1["batch_stats"]["backbone"]["modality1_bn1"]["mean"],
@@ -451,7 +447,8 @@ def test_agw_schedule_follows_the_published_epochs():
 def test_flip_embed_is_the_mean_of_the_image_and_its_mirror():
     images = np.random.default_rng(7).normal(size=(3, 4, 5, 2)).astype(np.float32)
     weights = np.random.default_rng(8).normal(size=(40, 6)).astype(np.float32)
-    embed = lambda x: jnp.asarray(x).reshape(len(x), -1) @ weights  # noqa: E731 (not flip-invariant)
+    # A linear embedding that is not invariant to mirroring.
+    embed = lambda x: jnp.asarray(x).reshape(len(x), -1) @ weights
     mirrored = np.flip(images, axis=2)
     expected = (images.reshape(3, -1) @ weights + mirrored.reshape(3, -1) @ weights) / 2
     np.testing.assert_allclose(flip_embed(embed, images), expected, rtol=1e-5, atol=1e-5)

@@ -107,7 +107,7 @@ def augment(
     lo, hi, global_batch = rows
     height, width, channels = images.shape[1], images.shape[2], images.shape[3]
     keys = tf.unstack(tf.random.experimental.stateless_split(key, 6))
-    draw = lambda k: tf.random.stateless_uniform([global_batch], seed=k)[lo:hi]  # noqa: E731
+    draw = lambda k: tf.random.stateless_uniform([global_batch], seed=k)[lo:hi]
     if random_erasing:
         box = _boxes(keys[0], global_batch, (lo, hi), height, width)
         erase = box & (draw(keys[1]) < random_erasing)[:, None, None]

@@ -16,7 +16,7 @@ N(0, 0.001^2) as in AGW's `weights_init_classifier`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax

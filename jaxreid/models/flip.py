@@ -4,7 +4,7 @@ strong-baseline code and the AGW/CAJ evaluation of visible-infrared re-id code b
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 def flip_embed(embed_fn: Callable, images):

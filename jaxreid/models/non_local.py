@@ -54,7 +54,7 @@ class NonLocal(nn.Module):
 
         n, h, w, c = x.shape
         inner = self.inter_channels or max(c // self.reduction, 1)
-        conv = lambda features, name: nn.Conv(  # noqa: E731
+        conv = lambda features, name: nn.Conv(
             features, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name=name
         )
         theta = conv(inner, "theta")(x).reshape(n, h * w, inner)

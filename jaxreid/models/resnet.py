@@ -336,11 +336,10 @@ class ResNet(nn.Module):
                 outputs.append((rows, out))
             x, intermediates = outputs[0][1]
             for rows, (x_m, inter_m) in outputs[1:]:
-                select = lambda a, b: jnp.where(  # noqa: E731
-                    rows.reshape((-1,) + (1,) * (a.ndim - 1)), a, b
-                )
-                x = select(x_m, x)
-                intermediates = {k: select(inter_m[k], v) for k, v in intermediates.items()}
+                x = _select_rows(rows, x_m, x)
+                intermediates = {
+                    k: _select_rows(rows, inter_m[k], v) for k, v in intermediates.items()
+                }
         shared_stages = range(num_specific, len(self.stage_sizes)) if self.streams > 1 else ()
         for i in shared_stages:
             x = self._stage(x, i, train, None, "")
@@ -421,6 +420,11 @@ class ResNet(nn.Module):
                     x, train, mask
                 )
         return x
+
+
+def _select_rows(rows: Array, a: Array, b: Array) -> Array:
+    """a where rows ([N] bool) is True, else b; a, b: [N, ...]."""
+    return jnp.where(rows.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
 
 
 ResNet18 = functools.partial(ResNet, stage_sizes=(2, 2, 2, 2), block_cls=BasicBlock)
