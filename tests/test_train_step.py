@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from jaxreid import config as config_lib
-from jaxreid import train
+from jaxreid.evaluation import experiment
+from jaxreid.training import optimizers, steps
+from jaxreid.training.engine import Engine
 
 
 def tiny_config(loss="softmax", optim="sgd"):
@@ -20,6 +22,12 @@ def tiny_config(loss="softmax", optim="sgd"):
     config.optim.warmup_steps = 0
     config.num_train_steps = 10
     return config
+
+
+def train_step(run, state, local_batch):
+    """One step of `run` (an Engine) from a healthy start: (state, metrics)."""
+    state, metrics, _ = run.train_step(state, run.mesh.global_batch(local_batch), steps.healthy())
+    return state, metrics
 
 
 def batch(seed, n=16, classes=4):
@@ -39,10 +47,10 @@ def test_eight_devices_equal_one_device(loss, optim):
     config = tiny_config(loss, optim)
     results = []
     for devices in (jax.devices()[:1], jax.devices()):
-        run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=devices)
+        run = Engine(config, num_classes=4, image_shape=(32, 16, 3), devices=devices)
         state = run.init_state()
         for step in range(2):
-            state, metrics = run.train_step(state, run.global_batch(batch(step)))
+            state, metrics = train_step(run, state, batch(step))
         results.append((jax.device_get(state), jax.device_get(metrics)))
     (one, m1), (eight, m8) = results
     np.testing.assert_allclose(m1["loss"], m8["loss"], rtol=1e-5, atol=1e-5)
@@ -53,7 +61,7 @@ def test_eight_devices_equal_one_device(loss, optim):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5, err_msg=jax.tree_util.keystr(path))
     # The step really changed the parameters and the BN statistics.
     fresh = jax.device_get(
-        train.Run(
+        Engine(
             config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices()[:1]
         ).init_state()
     )
@@ -69,10 +77,10 @@ def test_batchnorm_uses_global_batch_statistics():
     images = batch(0)["image"]
     images[8:] += 5.0  # Devices 4..7 see shifted images only.
     b = {**batch(0), "image": images}
-    run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices())
-    state, _ = run.train_step(run.init_state(), run.global_batch(b))
-    run1 = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices()[:1])
-    state1, _ = run1.train_step(run1.init_state(), run1.global_batch(b))
+    run = Engine(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices())
+    state, _ = train_step(run, run.init_state(), b)
+    run1 = Engine(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices()[:1])
+    state1, _ = train_step(run1, run1.init_state(), b)
     np.testing.assert_allclose(
         jax.device_get(state.model_state["batch_stats"]["backbone"]["bn1"]["var"]),
         jax.device_get(state1.model_state["batch_stats"]["backbone"]["bn1"]["var"]),
@@ -84,7 +92,7 @@ def test_batchnorm_uses_global_batch_statistics():
 def test_learning_rate_schedule_warmup_then_cosine():
     optim = config_lib.default_config().optim
     optim.learning_rate, optim.warmup_steps, optim.schedule = 0.1, 10, "cosine"
-    schedule = train.learning_rate_schedule(optim, 110)
+    schedule = optimizers.learning_rate_schedule(optim, 110)
     assert float(schedule(0)) == 0.0
     np.testing.assert_allclose(float(schedule(5)), 0.05, rtol=1e-6)
     np.testing.assert_allclose(float(schedule(10)), 0.1, rtol=1e-6)
@@ -96,7 +104,7 @@ def test_learning_rate_schedule_warmup_then_cosine():
 def test_weight_decay_only_on_kernels():
     optim = ml_collections.ConfigDict(config_lib.default_config().optim.to_dict())
     optim.name, optim.momentum, optim.weight_decay = "momentum", 0.0, 0.5
-    tx = train.create_optimizer(optim, lambda step: 1.0)
+    tx = optimizers.create_optimizer(optim, lambda step: 1.0)
     params = {"kernel": np.ones((2, 2), np.float32), "bias": np.ones((2,), np.float32)}
     zeros = jax.tree.map(np.zeros_like, params)
     updates, _ = tx.update(zeros, tx.init(params), params)
@@ -113,10 +121,10 @@ def test_distance_head_trains_centres_on_eight_devices_as_on_one(update):
     config.model.distance.center_update = update
     results = []
     for devices in (jax.devices()[:1], jax.devices()):
-        run = train.Run(config, num_classes=4, image_shape=(32, 16, 3), devices=devices)
+        run = Engine(config, num_classes=4, image_shape=(32, 16, 3), devices=devices)
         state = run.init_state()
         before = jax.device_get(state)
-        state, metrics = run.train_step(state, run.global_batch(batch(0)))
+        state, metrics = train_step(run, state, batch(0))
         results.append((before, jax.device_get(state)))
     (before, one), (_, eight) = results
 
@@ -144,7 +152,7 @@ def test_softmax_plus_triplet_on_the_configured_features(feature):
     }
     config = tiny_config("softmax+triplet").loss
     config.triplet_feature = feature
-    total, metrics = train.compute_loss(config, embedding, intermediates, labels)
+    total, metrics = steps.compute_loss(config, embedding, intermediates, labels)
     logits = intermediates["logits"].astype(np.float64)
     log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     ce = -log_probs[np.arange(8), labels].mean()
@@ -159,7 +167,7 @@ def test_unknown_triplet_feature_names_the_key():
     config = tiny_config("triplet").loss
     config.triplet_feature = "poold"
     with pytest.raises(ValueError, match="config.loss.triplet_feature='poold'"):
-        train.compute_loss(config, np.zeros((4, 2), np.float32), {"pooled": None}, np.zeros(4))
+        steps.compute_loss(config, np.zeros((4, 2), np.float32), {"pooled": None}, np.zeros(4))
 
 
 def test_validation_score_is_zero_for_a_collapsed_embedding():
@@ -169,6 +177,6 @@ def test_validation_score_is_zero_for_a_collapsed_embedding():
         "Q:depth G:rgb": {"mAP": 0.4, "collapsed": False},
         "Q:rgb G:rgb": {"mAP": 0.9, "collapsed": False},
     }
-    assert train.validation_score(config, results) == pytest.approx(0.3)
+    assert experiment.validation_score(config, results) == pytest.approx(0.3)
     results["Q:depth G:rgb"] = {"mAP": 0.09, "collapsed": True}  # chance by tie-breaking
-    assert train.validation_score(config, results) == 0.0
+    assert experiment.validation_score(config, results) == 0.0

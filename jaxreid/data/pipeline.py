@@ -1,10 +1,8 @@
-"""tf.data training pipeline and padded evaluation batches.
+"""tf.data training pipeline (padded evaluation batches: jaxreid.data.eval_batches).
 
 Training: for every step, the P x K sampler (a pure function of seed and step) picks the
 global batch; this host gathers its slice, normalises each modality, and tf.data applies the
 random flip and pad-and-crop with stateless ops seeded by (seed, step), on background threads.
-Evaluation: every image is embedded exactly once on any device count, by padding the last
-global batch and returning a mask.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from jaxreid.data import channel_augmentation, preprocessing, sampler
+from jaxreid.data.eval_batches import eval_batches  # noqa: F401 (re-exported)
 from jaxreid.data.image_set import ImageSet
 
 # JAX owns the accelerators; TensorFlow only feeds it from the CPU.
@@ -74,8 +73,8 @@ def train_batches(
     height, width = sets[0].images.shape[1:3]
     channels = preprocessing.input_channels(layout)
 
-    if sampling not in ("pk", "random"):
-        raise ValueError(f"config.batch.sampler={sampling!r}; expected 'pk' or 'random'.")
+    if sampling not in sampler.SAMPLERS:
+        raise ValueError(f"config.batch.sampler={sampling!r}; expected one of {sampler.SAMPLERS}.")
     augment = dict(
         random_erasing=float(random_erasing),
         channel_erasing=float(channel_erasing),
@@ -166,39 +165,3 @@ def _augment(
         images = tf.gather(padded, row_index, axis=1, batch_dims=1)
         images = tf.gather(images, col_index, axis=2, batch_dims=1)
     return images
-
-
-def eval_batches(
-    image_set: ImageSet,
-    norm: preprocessing.Normalization,
-    *,
-    layout: str,
-    slot: int,
-    global_batch: int,
-    process_index: int = 0,
-    process_count: int = 1,
-) -> Iterator[dict[str, np.ndarray]]:
-    """This host's share of padded global batches covering every image exactly once.
-
-    Args:
-      layout, slot: the input layout and this modality's index in it (preprocessing.normalize).
-
-    Yields:
-      dict with image [global_batch / process_count, H, W, C] float32 and mask [same]
-      bool (False on padding). Concatenating the masked outputs of all hosts, batch by batch,
-      restores the order of `image_set`.
-    """
-    if global_batch % process_count:
-        raise ValueError(f"eval batch {global_batch} must divide over {process_count} processes.")
-    local = global_batch // process_count
-    n = len(image_set)
-    height, width = image_set.images.shape[1:3]
-    channels = preprocessing.input_channels(layout)
-    for start in range(0, n, global_batch):
-        lo = min(start + process_index * local, n)
-        hi = min(lo + local, n)
-        images = np.zeros((local, height, width, channels), np.float32)
-        mask = np.zeros((local,), bool)
-        images[: hi - lo] = preprocessing.normalize(image_set.images[lo:hi], norm, layout, slot)
-        mask[: hi - lo] = True
-        yield {"image": images, "mask": mask}

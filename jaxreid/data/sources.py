@@ -28,20 +28,53 @@ def synthetic_config(options: ml_collections.ConfigDict):
     return generation.SyntheticConfig(**overrides)
 
 
+class DatasetMissingError(FileNotFoundError):
+    """A real dataset is neither prepared in the data directory nor given as manual data."""
+
+
 def prepared_builder(data_config: ml_collections.ConfigDict, modality: str):
-    """The TFDS builder of `data_config.name` for one modality, built if it is not yet."""
+    """The TFDS builder of `data_config.name` for one modality, built if it is not yet.
+
+    Raises:
+      DatasetMissingError: a manually downloaded dataset is not prepared and
+        `data_config.manual_dir` is not set (nothing is left in the data directory).
+    """
     kwargs = {}
     if data_config.name == "synthetic":
         kwargs["synthetic_config"] = synthetic_config(data_config.synthetic)
     config_name = f"{modality}_{data_config.layout}" if data_config.layout else modality
-    builder = datasets.builder(
-        data_config.name, modality=config_name, data_dir=data_dir(data_config), **kwargs
-    )
-    download_config = tfds.download.DownloadConfig(
-        manual_dir=os.path.expanduser(data_config.manual_dir) if data_config.manual_dir else None
-    )
-    builder.download_and_prepare(download_config=download_config)
+    root = data_dir(data_config)
+    existed = _existing_dirs(os.path.join(root, data_config.name))
+    builder = datasets.builder(data_config.name, modality=config_name, data_dir=root, **kwargs)
+    try:
+        if data_config.name != "synthetic" and not data_config.manual_dir:
+            if not tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+                raise DatasetMissingError(
+                    f"The {data_config.name} dataset ({config_name}) is not prepared in {root}. "
+                    f"Download it (datasets/{data_config.name}/README.md says where) and pass "
+                    "its folder as --config.data.manual_dir=PATH."
+                )
+        download_config = tfds.download.DownloadConfig(
+            manual_dir=os.path.expanduser(data_config.manual_dir)
+            if data_config.manual_dir
+            else None
+        )
+        builder.download_and_prepare(download_config=download_config)
+    except Exception:
+        _remove_new_empty_dirs(os.path.join(root, data_config.name), existed)
+        raise
     return builder
+
+
+def _existing_dirs(top: str) -> set[str]:
+    return {dirpath for dirpath, _, _ in os.walk(top)}
+
+
+def _remove_new_empty_dirs(top: str, existed: set[str]) -> None:
+    """Removes the empty folders under `top` (and `top`) that a failed build created."""
+    for dirpath, _, _ in sorted(os.walk(top, topdown=False), key=lambda w: -len(w[0])):
+        if dirpath not in existed and not os.listdir(dirpath):
+            os.rmdir(dirpath)
 
 
 def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split: str) -> ImageSet:

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from jaxreid.evaluation import ranking
+from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import canonical_metric
 
 MARKET_JUNK_IDS = (-1,)
@@ -40,6 +41,7 @@ def market1501(
     junk_ids: Sequence = MARKET_JUNK_IDS,
     distmat=None,
     algorithm: str = "auto",
+    rerank: rerank_lib.RerankParams | None = None,
     ap: str = "non_interpolated",
 ) -> dict:
     """Market-1501 protocol on features (or on a precomputed distance matrix).
@@ -53,11 +55,16 @@ def market1501(
       metric: distance, see `jaxreid.evaluation.distances.METRICS`.
       junk_ids: gallery labels dropped before ranking (Market-1501: -1).
       distmat: optional precomputed [Q, G] distances.
+      rerank: None (default: off) or RerankParams: rank by k-reciprocal re-ranked distances
+        (Zhong et al. 2017) over the queries and the non-junk gallery; needs features.
       ap: 'non_interpolated' (default, torchreid) or 'trapezoid' (Zheng et al. 2015's code).
 
     Returns:
       rank result (cmc, mAP, mINP, num_valid, num_queries) plus rank1/5/10/20,
-      num_junk, metric, protocol.
+      num_junk, metric, protocol, rerank, rerank_tag.
+
+    Raises:
+      ValueError: `rerank` with `distmat` but no features.
     """
     gallery_ids = np.asarray(gallery_ids)
     gallery_cams = np.asarray(gallery_cams)
@@ -67,7 +74,20 @@ def market1501(
         else np.ones(len(gallery_ids), bool)
     )
     kw = dict(removal="same_camera", cmc="standard", max_rank=max_rank, algorithm=algorithm, ap=ap)
-    if distmat is not None:
+    if rerank is not None:
+        if query_feats is None or gallery_feats is None or distmat is not None:
+            raise ValueError(
+                "market1501: rerank re-ranks features: pass query_feats and gallery_feats, "
+                "not distmat"
+            )
+        metric = canonical_metric(metric)
+        distmat = rerank_lib.k_reciprocal_distances(
+            query_feats, np.asarray(gallery_feats)[keep], rerank, metric=metric
+        )
+        out = ranking.rank(
+            distmat, query_ids, gallery_ids[keep], query_cams, gallery_cams[keep], **kw
+        )
+    elif distmat is not None:
         distmat = np.asarray(distmat)
         if not keep.all():
             distmat = distmat[:, keep]
@@ -92,4 +112,4 @@ def market1501(
         )
     out.update(ranking.cmc_at(out))
     out.update(num_junk=int((~keep).sum()), metric=metric, protocol="market1501", ap_definition=ap)
-    return out
+    return rerank_lib.annotate(out, rerank)

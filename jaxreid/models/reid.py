@@ -34,6 +34,9 @@ from jaxreid.models.resnet import BatchNorm
 
 Array = jax.Array
 Dtype = Any
+# The dropout before the classifier, named as Flax names it automatically: the name seeds its
+# random masks, so it must not change (checkpoints and results stay reproducible).
+DROPOUT = "Dropout_0"
 
 
 class ReIDNet(nn.Module):
@@ -60,6 +63,17 @@ class ReIDNet(nn.Module):
     dropout_rate: float = 0.5
     dtype: Dtype = jnp.float32
     activation: Callable[[Array], Array] = nn.relu
+
+    def layer_order(self) -> list[tuple[str, ...]]:
+        """Paths of its layers in forward order: the backbone's ('backbone', ...), then
+        'embedding', 'embedding_bn', the classifier's dropout and 'classifier'."""
+        backbone = self.backbone(parent=None)
+        return [("backbone", *p) for p in backbone.layer_order()] + [
+            ("embedding",),
+            ("embedding_bn",),
+            (DROPOUT,),
+            ("classifier",),
+        ]
 
     @nn.compact
     def __call__(
@@ -107,7 +121,7 @@ class ReIDNet(nn.Module):
         intermediates = dict(intermediates)
         intermediates["pooled"] = pooled
 
-        dropout = nn.Dropout(rate=self.dropout_rate, deterministic=not train)
+        dropout = nn.Dropout(rate=self.dropout_rate, deterministic=not train, name=DROPOUT)
         classifier = (
             nn.Dense(
                 self.num_classes,

@@ -165,6 +165,8 @@ class BasicBlock(nn.Module):
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
     expansion = 1
+    # Its layers in forward order (the shortcut's, when present, run after the main path).
+    layers = ("conv1", "bn1", "conv2", "bn2", "downsample_conv", "downsample_bn")
 
     @nn.compact
     def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:
@@ -191,6 +193,7 @@ class Bottleneck(nn.Module):
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
     expansion = 4
+    layers = ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "downsample_conv", "downsample_bn")
 
     @nn.compact
     def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:
@@ -270,6 +273,17 @@ class ResNet(nn.Module):
     streams: int = 1
     shared_from: str = "layer1"
     last_stride: int = 2
+
+    def layer_order(self) -> list[tuple[str, ...]]:
+        """Paths of its layers in forward order: ('conv1',), ('bn1',), ('layer1_0', 'conv1'),
+        ... ('layer4_1', 'bn2'). Layer freezing (jaxreid.training.freezing) addresses the
+        network by this list; a layer that a block does not create (a shortcut without
+        downsampling) is listed anyway and simply matches nothing."""
+        order = [("conv1",), ("bn1",)]
+        for i, num_blocks in enumerate(self.stage_sizes):
+            for j in range(num_blocks):
+                order += [(f"layer{i + 1}_{j}", name) for name in self.block_cls.layers]
+        return order
 
     @nn.compact
     def __call__(

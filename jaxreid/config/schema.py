@@ -1,17 +1,16 @@
 """The configuration schema shared by every experiment.
 
 `default_config()` lists every key the trainer understands, with its default. Experiment
-configs in `configs/` start from it and override a few fields; `validate(config)` rejects any
-key that is not in the schema (a typo such as `config.lerning_rate`) before anything is
-compiled, naming the valid keys.
+configs in `configs/` start from it and override a few fields (`apply_quick` and
+`parse_args` are shared by their `get_config(arg)`). What each key may hold is checked by
+`jaxreid.config.validation` (one rule per key); a new key needs a line there too.
 """
 
 from __future__ import annotations
 
-import difflib
-from typing import Any
-
 import ml_collections
+
+from jaxreid.config.errors import ConfigError
 
 # Modalities the data layer knows. RGB-D datasets use ('rgb', 'depth'); RGB-IR datasets
 # ('rgb', 'infrared') or ('visible', 'thermal') for RegDB.
@@ -43,6 +42,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.train_split = "train"
     config.data.val_split = "val"
     config.data.test_split = "test"
+    # Split holding the test queries when they are not images of `test_split` itself:
+    # '' = none (every other protocol); Market-1501: 'query' (query/), with test_split
+    # 'gallery' (bounding_box_test/), Zheng et al. 2015.
+    config.data.query_split = ""
     config.data.fold = 0
     config.data.num_folds = 3
     config.data.fold_seed = 0
@@ -210,6 +213,18 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval.sysu_perm_file = ""
     # SYSU-MM01 settings to test (jaxreid.evaluation.SYSU_SETTINGS).
     config.eval.sysu_settings = ("all_single", "all_multi", "indoor_single", "indoor_multi")
+    # LLCM (Zhang & Wang 2023; jaxreid.evaluation.llcm): which computation 'vis_to_ir' is,
+    # 'released' (DEEN/test.py: sampled IR images rank every VIS image; the published
+    # figures) or 'vis_queries' (every VIS image against the sampled IR gallery); trials of
+    # the gallery draw (10 in the released test code).
+    config.eval.llcm_vis_to_ir = "released"
+    config.eval.llcm_trials = 10
+    # k-reciprocal re-ranking of the test distances (Zhong et al. 2017), off by default; when
+    # on, results carry 'rerank' and their titles say so. Paper defaults (§4.3): 20, 6, 0.3.
+    config.eval.rerank = False
+    config.eval.rerank_k1 = 20  # k1: k-reciprocal neighbourhood size (Eq. 8).
+    config.eval.rerank_k2 = 6  # k2: local query expansion neighbours (Eq. 14); 1 = none.
+    config.eval.rerank_lambda = 0.3  # lambda: weight of the original distance (final mix).
 
     # --- cross-modal distillation (jaxreid.distill; Hafner 2018 §3.3, Algorithm 1) ----------
     # Step I trains F on `source_modality` alone with the settings above (data.modalities
@@ -291,87 +306,15 @@ def apply_quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def parse_args(arg: str, known: tuple[str, ...]) -> dict[str, str]:
-    """'quick,trial=3' -> {'quick': '', 'trial': '3'}; unknown names fail listing `known`."""
+    """'quick,trial=3' -> {'quick': '', 'trial': '3'}.
+
+    Raises:
+      ConfigError: an argument not in `known` (the message lists them).
+    """
     out = {}
     for item in filter(None, arg.split(",")):
         name, _, value = item.partition("=")
         if name not in known:
-            raise ValueError(f"Unknown config argument {name!r}; expected some of {known}.")
+            raise ConfigError(f"Unknown config argument {name!r}; expected some of {known}.")
         out[name] = value
     return out
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError if `config` has a key the schema does not know.
-
-    Args:
-      config: an experiment config, usually `default_config()` with overrides.
-
-    Raises:
-      ValueError: naming the unknown key, a close match if there is one, and the valid keys
-        at that level.
-    """
-    _check_keys(config, default_config(), prefix="config")
-    if config.batch.images_per_identity % len(config.data.modalities):
-        raise ValueError(
-            f"config.batch.images_per_identity={config.batch.images_per_identity} must be a "
-            f"multiple of the number of modalities {tuple(config.data.modalities)} so that each "
-            "identity's K images split evenly over them."
-        )
-    for modality in config.data.modalities:
-        if modality not in MODALITIES:
-            raise ValueError(
-                f"config.data.modalities has {modality!r}; expected some of {MODALITIES}."
-            )
-    layouts = ("shared", "gray", "zero_pad", "zero_pad2")  # preprocessing.INPUT_LAYOUTS
-    if config.data.input_layout not in layouts:
-        raise ValueError(
-            f"config.data.input_layout={config.data.input_layout!r}; expected one of {layouts}."
-        )
-    if config.data.input_layout.startswith("zero_pad") and len(config.data.modalities) != 2:
-        raise ValueError(
-            f"config.data.input_layout={config.data.input_layout!r} needs two modalities; "
-            f"config.data.modalities={tuple(config.data.modalities)}."
-        )
-
-
-def check_override_flags(argv: list[str]) -> None:
-    """Raises ValueError for a `--config.<key>=...` flag whose key is not in the schema.
-
-    Runs before absl parses the flags, so a typo on the command line gets the same message
-    (with the valid keys) as a typo in a config file, instead of a traceback.
-    """
-    for arg in argv:
-        if not arg.startswith("--config."):
-            continue
-        path = arg[len("--config.") :].split("=", 1)[0].split(".")
-        node, prefix = default_config(), "config"
-        for key in path:
-            if not isinstance(node, ml_collections.ConfigDict) or key not in node:
-                valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
-                raise ValueError(
-                    f"Unknown config key {prefix}.{key} in flag {arg.split('=', 1)[0]}.{hint} "
-                    f"Valid keys of {prefix}: " + ", ".join(valid)
-                )
-            node, prefix = node[key], f"{prefix}.{key}"
-
-
-def _check_keys(config: Any, schema: Any, prefix: str) -> None:
-    for key in config.keys():
-        if key not in schema:
-            valid = sorted(schema.keys())
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
-            raise ValueError(
-                f"Unknown config key {prefix}.{key}.{hint} Valid keys of {prefix}: "
-                + ", ".join(valid)
-            )
-        if isinstance(schema[key], ml_collections.ConfigDict):
-            if not isinstance(config[key], (ml_collections.ConfigDict, dict)):
-                raise ValueError(
-                    f"{prefix}.{key} must be a group of keys ({', '.join(sorted(schema[key].keys()))})"
-                    f", got {config[key]!r}."
-                )
-            _check_keys(config[key], schema[key], f"{prefix}.{key}")
