@@ -251,6 +251,8 @@ def mse_distillation(student: Array, teacher: Array, *, reduction: str = "sum") 
 
 # config.loss.name is these parts joined by '+', e.g. 'softmax+wrt'.
 LOSS_PARTS = ("softmax", "triplet", "wrt")
+# Every name `compose` accepts (for config validation).
+LOSS_NAMES = ("softmax", "triplet", "wrt", "softmax+triplet", "softmax+wrt")
 
 
 def loss_parts(name: str) -> list[str]:

@@ -425,6 +425,7 @@ def test_compose_sums_its_parts():
         brute_force_cross_modal_batch_hard(emb, LABELS, np.arange(12), 0.3),  # all "other"
         rtol=1e-5,
     )
+    assert [losses.loss_parts(name) for name in losses.LOSS_NAMES]  # every listed name parses
     for bad in ("softmax+center", "triplet+wrt", "softmax+softmax"):
         with pytest.raises(ValueError, match="config.loss.name"):
             losses.compose(_loss_config(name=bad), emb, inter, labels)

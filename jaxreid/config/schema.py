@@ -124,8 +124,8 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.pooling = "avg"
     config.model.gem_p = 3.0
     config.model.gem_learnable = False
-    # Non-local blocks per ResNet stage after its last blocks; () = none (AGW: (0, 2, 3, 0)).
-    config.model.non_local = ()
+    # Non-local blocks per ResNet stage after its last blocks (AGW: (0, 2, 3, 0)).
+    config.model.non_local = (0, 0, 0, 0)
     # First stage shared by the modalities ('layer1'..'layer4', jaxreid.models.SHARED_FROM);
     # the layers before it have one copy per modality. '' = one stream (AGW: 'layer1').
     config.model.shared_from = ""
