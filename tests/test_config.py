@@ -27,6 +27,8 @@ SHIPPED = {
     "agw.py": ["", "regdb,trial=3", "synthetic", "quick", "synthetic,quick", "regdb,quick"],
     "agw_ca.py": ["", "regdb", "synthetic", "synthetic,quick"],
     "biwi.py": ["", "fold=1", "fold=2", "backbone=resnet50", "layout=processed", "quick"],
+    "llcm.py": ["", "quick"],
+    "market1501.py": ["", "quick"],
     "regdb.py": ["", "trial=10", "quick"],
     "robotpku.py": ["", "fold=2", "backbone=resnet50", "quick"],
     "synthetic.py": ["", "quick"],
@@ -125,7 +127,11 @@ WRONG_VALUES = [
     (["data.image_size=64"], ["config.data.image_size=(64,)", "tuple of 2 ints >= 1"]),
     (
         ["eval.test_protocol=sysyu"],
-        ["config.eval.test_protocol='sysyu'", "('pairs', 'sysu', 'regdb')", "Did you mean 'sysu'?"],
+        [
+            "config.eval.test_protocol='sysyu'",
+            "('pairs', 'sysu', 'regdb', 'llcm', 'market')",
+            "Did you mean 'sysu'?",
+        ],
     ),
     (
         ["distill.optim.name=adamw"],

@@ -134,6 +134,7 @@ def rules() -> dict[str, Rule]:
     from jaxreid import datasets, losses, models
     from jaxreid.data import preprocessing, sampler
     from jaxreid.evaluation import distances, experiment, ranking, sysu
+    from jaxreid.evaluation.llcm import LLCM_VIS_TO_IR_ROLES
     from jaxreid.models import distance
     from jaxreid.training import distillation_targets, steps
 
@@ -148,6 +149,7 @@ def rules() -> dict[str, Rule]:
         "data.train_split": Text(nonempty=True),
         "data.val_split": Text(),  # '' = a fold of the training identities.
         "data.test_split": Text(nonempty=True),
+        "data.query_split": Text(),  # '' = queries from the test split.
         "data.fold": Integer(0),
         "data.num_folds": Integer(2),
         "data.fold_seed": Integer(0),
@@ -227,6 +229,12 @@ def rules() -> dict[str, Rule]:
         "eval.sysu_sampler": OneOf(sysu.SAMPLERS),
         "eval.sysu_perm_file": Text(),
         "eval.sysu_settings": TupleOf(tuple(sysu.SYSU_SETTINGS), 1),
+        "eval.llcm_vis_to_ir": OneOf(LLCM_VIS_TO_IR_ROLES),
+        "eval.llcm_trials": Integer(1),
+        "eval.rerank": Boolean(),
+        "eval.rerank_k1": Integer(1),
+        "eval.rerank_k2": Integer(1),
+        "eval.rerank_lambda": Number(0, 1),
         # --- cross-modal distillation
         "distill.enabled": Boolean(),
         "distill.source_modality": OneOf(schema.MODALITIES),

@@ -122,7 +122,8 @@ def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split:
 
 
 def load_splits(data_config: ml_collections.ConfigDict) -> dict[str, dict[str, ImageSet]]:
-    """{'train' | 'val' | 'test': {modality: ImageSet}} as the config's split keys say.
+    """{'train' | 'val' | 'test' [| 'query']: {modality: ImageSet}} as the config's split keys
+    say ('query' when `data_config.query_split` is set).
 
     `data_config.val_split` names the dataset's own validation split; when it is '' (BIWI,
     RobotPKU, RegDB, which define only design/train and test identities), fold
@@ -134,6 +135,8 @@ def load_splits(data_config: ml_collections.ConfigDict) -> dict[str, dict[str, I
     modalities = tuple(data_config.modalities)
     load = lambda split: {m: load_image_set(data_config, m, split) for m in modalities}
     out = {"train": load(data_config.train_split), "test": load(data_config.test_split)}
+    if data_config.query_split:  # Market-1501: queries in their own split.
+        out["query"] = load(data_config.query_split)
     if data_config.val_split:
         out["val"] = load(data_config.val_split)
         return out

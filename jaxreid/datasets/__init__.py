@@ -34,6 +34,8 @@ MODALITIES: dict[str, tuple[str, ...]] = {
     "regdb": ("rgb", "thermal"),
     "biwi_rgbd_id": ("rgb", "depth"),
     "robotpku": ("rgb", "depth"),
+    "llcm": ("rgb", "infrared"),
+    "market1501": ("rgb",),
 }
 # Values of config.data.layout each dataset reads ('' = as distributed; builder configs
 # '<modality>_<layout>' otherwise).
@@ -43,6 +45,8 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "regdb": ("",),
     "biwi_rgbd_id": ("", "processed"),
     "robotpku": ("",),
+    "llcm": ("",),
+    "market1501": ("",),
 }
 
 

@@ -18,17 +18,26 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import is_collapsed
 from jaxreid.evaluation.hafner import evaluate_modality_pairs, pair_name
+from jaxreid.evaluation.llcm import LLCM_DIRECTIONS, llcm
+from jaxreid.evaluation.market import market1501
 from jaxreid.evaluation.regdb import regdb_trial
 from jaxreid.evaluation.sysu import sysu_mm01_settings
 from jaxreid.evaluation.tables import format_table, modality_pairs_table, sysu_table
 
 Embed = Callable[[str, Any], np.ndarray]
-TEST_PROTOCOLS = ("pairs", "sysu", "regdb")
+TEST_PROTOCOLS = ("pairs", "sysu", "regdb", "llcm", "market")
 PAIR_PROTOCOLS = ("hafner", "full")
-# The modalities each test protocol needs, in (query, gallery) order.
-PROTOCOL_MODALITIES = {"sysu": ("infrared", "rgb"), "regdb": ("rgb", "thermal")}
+# The modalities each test protocol needs: (query, gallery); Market-1501's queries come from
+# its query split (config.data.query_split), its gallery from the test split.
+PROTOCOL_MODALITIES = {
+    "sysu": ("infrared", "rgb"),
+    "regdb": ("rgb", "thermal"),
+    "llcm": ("rgb", "infrared"),
+    "market": ("rgb",),
+}
 
 
 def evaluate_pairs(
@@ -36,6 +45,7 @@ def evaluate_pairs(
     sets: Mapping[str, Any],
     eval_config: ml_collections.ConfigDict,
     protocol: str | None = None,
+    rerank: rerank_lib.RerankParams | None = None,
 ) -> dict[str, dict]:
     """Metrics for every query/gallery modality pair of `sets` (Hafner 2018, Table 5 layout).
 
@@ -44,6 +54,7 @@ def evaluate_pairs(
       sets: {modality: ImageSet}.
       eval_config: config.eval.
       protocol: 'hafner' or 'full' (evaluate_modality_pairs); default eval_config.protocol.
+      rerank: k-reciprocal re-ranking (Zhong et al. 2017), or None.
     """
     features = {
         modality: dict(
@@ -61,27 +72,60 @@ def evaluate_pairs(
         repeats=eval_config.repeats,
         max_queries_per_id=eval_config.max_queries_per_id,
         metric=eval_config.metric,
+        rerank=rerank,
     )
 
 
-def test(embed: Embed, sets: Mapping[str, Any], eval_config: ml_collections.ConfigDict) -> dict:
-    """The final test under `eval_config.test_protocol` ('pairs', 'sysu' or 'regdb')."""
+def test(
+    embed: Embed,
+    sets: Mapping[str, Any],
+    eval_config: ml_collections.ConfigDict,
+    query_sets: Mapping[str, Any] | None = None,
+) -> dict:
+    """The final test under `eval_config.test_protocol` (TEST_PROTOCOLS), re-ranked when
+    `eval_config.rerank` is on (never validation: the best checkpoint is chosen without it).
+
+    Args:
+      sets: {modality: ImageSet} of the test split.
+      query_sets: {modality: ImageSet} of the query split (Market-1501), if any.
+    """
     protocol = eval_config.test_protocol
+    rerank = rerank_lib.RerankParams.from_config(eval_config)
     if protocol == "pairs":
-        results = evaluate_pairs(embed, sets, eval_config)
+        results = evaluate_pairs(embed, sets, eval_config, rerank=rerank)
         warn_if_collapsed(results, "Test")
         return results
     if protocol not in PROTOCOL_MODALITIES:
         raise ValueError(
             f"config.eval.test_protocol={protocol!r}; expected one of {TEST_PROTOCOLS}."
         )
-    query, gallery = PROTOCOL_MODALITIES[protocol]
-    missing = [m for m in (query, gallery) if m not in sets]
+    needed = PROTOCOL_MODALITIES[protocol]
+    missing = [m for m in needed if m not in sets]
     if missing:
         raise ValueError(
-            f"config.eval.test_protocol={protocol!r} needs modalities {(query, gallery)}; "
+            f"config.eval.test_protocol={protocol!r} needs modalities {needed}; "
             f"config.data.modalities has {tuple(sets)}."
         )
+    if protocol == "market":
+        if not query_sets or "rgb" not in query_sets:
+            raise ValueError(
+                "config.eval.test_protocol='market' needs the query split: set "
+                "config.data.query_split (Market-1501: 'query')."
+            )
+        q, g = query_sets["rgb"], sets["rgb"]
+        qf, gf = embed("rgb", q), embed("rgb", g)
+        warn_if_collapsed({"rgb": {"collapsed": is_collapsed(qf) or is_collapsed(gf)}}, "Test")
+        return market1501(
+            qf,
+            q.person_ids,
+            q.camera_ids,
+            gf,
+            g.person_ids,
+            g.camera_ids,
+            metric=eval_config.metric,
+            rerank=rerank,
+        )
+    query, gallery = needed
     feats = {m: embed(m, sets[m]) for m in (query, gallery)}
     warn_if_collapsed({m: {"collapsed": is_collapsed(f)} for m, f in feats.items()}, "Test")
     q, g = sets[query], sets[gallery]
@@ -98,9 +142,30 @@ def test(embed: Embed, sets: Mapping[str, Any], eval_config: ml_collections.Conf
             sampler=eval_config.sysu_sampler,
             perm_file=eval_config.sysu_perm_file or None,
             metric=eval_config.metric,
+            rerank=rerank,
+        )
+    if protocol == "llcm":
+        return llcm(
+            feats[query],
+            q.person_ids,
+            q.camera_ids,
+            q.file_index,
+            feats[gallery],
+            g.person_ids,
+            g.camera_ids,
+            g.file_index,
+            trials=eval_config.llcm_trials,
+            vis_to_ir=eval_config.llcm_vis_to_ir,
+            metric=eval_config.metric,
+            rerank=rerank,
         )
     return regdb_trial(
-        feats[query], q.person_ids, feats[gallery], g.person_ids, metric=eval_config.metric
+        feats[query],
+        q.person_ids,
+        feats[gallery],
+        g.person_ids,
+        metric=eval_config.metric,
+        rerank=rerank,
     )
 
 
@@ -146,13 +211,45 @@ def warn_if_collapsed(results: Mapping[str, Any], what: str) -> None:
 
 def results_table(config: ml_collections.ConfigDict, test_results: Mapping) -> str:
     """The test results in the layout of the paper the protocol comes from."""
-    if config.eval.test_protocol == "sysu":
+    protocol = config.eval.test_protocol
+    if protocol == "sysu":
         return sysu_table(
             {config.model.backbone: test_results}, settings=tuple(config.eval.sysu_settings)
         )
-    if config.eval.test_protocol == "regdb":
+    if protocol == "regdb":
         return format_table(test_results, row_header="RegDB direction")
+    if protocol == "llcm":
+        return format_table(
+            {d: test_results[d] for d in LLCM_DIRECTIONS}, row_header="LLCM direction"
+        )
+    if protocol == "market":
+        return format_table({"Market-1501": test_results}, row_header="Protocol")
     return modality_pairs_table(test_results)
+
+
+def protocol_tag(config: ml_collections.ConfigDict) -> str:
+    """What a results table was computed with: protocol, gallery sampling, trials, AP,
+    the ranked feature, the metric and re-ranking; e.g. for a title."""
+    ev = config.eval
+    parts = [f"protocol {ev.test_protocol}"]
+    if ev.test_protocol == "pairs":
+        parts.append(
+            f"{ev.protocol} ({ev.repeats} repeats of a single-shot gallery)"
+            if ev.protocol == "hafner"
+            else "full gallery"
+        )
+    elif ev.test_protocol == "sysu":
+        parts.append(f"{ev.sysu_sampler} gallery sampler, 10 trials")
+    elif ev.test_protocol == "llcm":
+        parts.append(f"{ev.llcm_trials} trials")
+    parts += [
+        "non-interpolated AP",
+        f"feature {ev.feature or 'embedding'}",
+        f"metric {ev.metric}",
+    ]
+    rerank = rerank_lib.describe(rerank_lib.RerankParams.from_config(ev))
+    parts.append(rerank or "no re-ranking")
+    return ", ".join(parts)
 
 
 def pair_scalars(prefix: str, results: Mapping[str, dict]) -> dict[str, float]:

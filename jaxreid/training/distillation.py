@@ -368,7 +368,7 @@ def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
                 "step": teacher.step,
                 "test": teacher.results.get("test"),
             },
-            "test": evaluation.test(embed, splits["test"], cfg.eval),
+            "test": evaluation.test(embed, splits["test"], cfg.eval, splits.get("query")),
         }
         results["test_time_sec"] = time.time() - tick
         if jax.process_index() == 0:

@@ -169,7 +169,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             "best_step": best_step,
             "num_classes": index.num_classes,
             "normalization": {m: n.to_dict() for m, n in norms.items()},
-            "test": evaluation.test(embed, splits["test"], config.eval),
+            "test": evaluation.test(embed, splits["test"], config.eval, splits.get("query")),
         }
         results["test_time_sec"] = time.time() - tick
         if jax.process_index() == 0:
@@ -207,10 +207,13 @@ def write_results(
     workdir: str, results: dict, config: ml_collections.ConfigDict, title: str = ""
 ) -> None:
     """results.json and results.md (the test table under `title`), and the table on stdout."""
-    title = title or (
-        f"{config.data.name}, {config.model.backbone}, {config.loss.name}: test set, "
-        f"checkpoint of step {results['step']} (best validation mAP)"
-    )
+    title = (
+        title
+        or (
+            f"{config.data.name}, {config.model.backbone}, {config.loss.name}: test set, "
+            f"checkpoint of step {results['step']} (best validation mAP)"
+        )
+    ) + f"; {evaluation.protocol_tag(config)}"
     table = f"### {title}\n\n" + evaluation.results_table(config, results["test"])
     workdir_lib.write_results(workdir, results, table)
     print(table, flush=True)
