@@ -558,3 +558,35 @@ def test_agw_quick_config_takes_a_training_step_with_param_groups():
         for g_leaf, u_leaf in zip(jax.tree.leaves(g), jax.tree.leaves(u)):
             # float32 products of the same numbers: a few ulp.
             np.testing.assert_allclose(u_leaf, -rate * 1.9 * g_leaf, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("head", ["bnneck", "linear"])
+def test_layer_order_lists_every_new_layer(head):
+    """Freezing (jaxreid.training.freezing, distillation) addresses layers by the model's
+    layer_order(): the modality copies, non-local blocks, GeM exponent and BNNeck are listed,
+    in forward order."""
+    from jaxreid.training import freezing
+
+    model = models.create_model(
+        "resnet18",
+        num_classes=3,
+        embedding_size=16,
+        width=8,
+        head=head,
+        backbone_options=dict(
+            streams=2,
+            shared_from="layer2",
+            non_local=(1, 1, 0, 0),
+            pooling="gem",
+            gem_learnable=True,
+        ),
+    )
+    params = jax.eval_shape(lambda: model.init(jax.random.key(0), _images(), train=False))["params"]
+    mask = freezing.frozen_mask(model, params, None)  # raises for a layer not listed
+    assert not any(jax.tree.leaves(mask))
+    order = model.layer_order()
+    position = {path: i for i, path in enumerate(order)}
+    nl = ("backbone", "modality1_non_local1_0", "theta")
+    assert position[("backbone", "modality1_layer1_1", "bn2")] < position[nl]
+    assert position[nl] < position[("backbone", "layer2_0", "conv1")]
+    assert order[-1] == ("classifier",)

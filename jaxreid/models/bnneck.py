@@ -22,6 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxreid.models.reid import DROPOUT
 from jaxreid.models.resnet import BatchNorm
 
 Array = jax.Array
@@ -44,6 +45,16 @@ class BNNeckNet(nn.Module):
     num_classes: int
     dropout_rate: float = 0.0
     dtype: jnp.dtype = jnp.float32
+
+    def layer_order(self) -> list[tuple[str, ...]]:
+        """Paths of its layers in forward order (jaxreid.training.freezing): the backbone's
+        ('backbone', ...), then 'bnneck_bn', the classifier's dropout and 'classifier'."""
+        backbone = self.backbone(parent=None)
+        return [("backbone", *p) for p in backbone.layer_order()] + [
+            ("bnneck_bn",),
+            (DROPOUT,),
+            ("classifier",),
+        ]
 
     @nn.compact
     def __call__(

@@ -46,6 +46,8 @@ class NonLocal(nn.Module):
     reduction: int = 2
     inter_channels: int = 0
     dtype: Any = jnp.float32
+    # Its layers in forward order (jaxreid.models.resnet.ResNet.layer_order).
+    layers = ("theta", "phi", "g", "out", "out_bn")
 
     @nn.compact
     def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:

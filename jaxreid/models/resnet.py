@@ -278,11 +278,39 @@ class ResNet(nn.Module):
         """Paths of its layers in forward order: ('conv1',), ('bn1',), ('layer1_0', 'conv1'),
         ... ('layer4_1', 'bn2'). Layer freezing (jaxreid.training.freezing) addresses the
         network by this list; a layer that a block does not create (a shortcut without
-        downsampling) is listed anyway and simply matches nothing."""
-        order = [("conv1",), ("bn1",)]
-        for i, num_blocks in enumerate(self.stage_sizes):
+        downsampling) is listed anyway and simply matches nothing. Non-local blocks follow
+        the block they come after; with streams > 1 each modality's copies come first
+        (modality 0's stem and specific stages, then modality 1's, ...), then the shared
+        stages; a learnable GeM exponent ('gem',) comes last."""
+        from jaxreid.models.non_local import NonLocal
+
+        num_stages = len(self.stage_sizes)
+        prefixes = (
+            [f"{MODALITY_PREFIX}{m}_" for m in range(self.streams)] if self.streams > 1 else [""]
+        )
+        specific = SHARED_FROM.index(self.shared_from) if self.streams > 1 else num_stages
+
+        def stage(i, prefix):
+            num_blocks = self.stage_sizes[i]
+            num_non_local = self.non_local[i] if self.non_local else 0
+            out = []
             for j in range(num_blocks):
-                order += [(f"layer{i + 1}_{j}", name) for name in self.block_cls.layers]
+                out += [(f"{prefix}layer{i + 1}_{j}", name) for name in self.block_cls.layers]
+                k = j - (num_blocks - num_non_local)
+                if k >= 0:
+                    block = f"{prefix}{NON_LOCAL_PREFIX}{i + 1}_{k}"
+                    out += [(block, name) for name in NonLocal.layers]
+            return out
+
+        order = []
+        for prefix in prefixes:
+            order += [(f"{prefix}conv1",), (f"{prefix}bn1",)]
+            for i in range(specific):
+                order += stage(i, prefix)
+        for i in range(specific, num_stages):
+            order += stage(i, "")
+        if self.pooling == "gem" and self.gem_learnable:
+            order.append(("gem",))
         return order
 
     @nn.compact
@@ -303,8 +331,8 @@ class ResNet(nn.Module):
             rows of its modality, so a stream's parameters get gradients only from its own
             images (through the shared layers too in inference mode; in training a shared
             layer's BatchNorm statistics mix the modalities, as in AGW's code, which couples
-            every image with every other one). Ignored when streams == 1. Required when streams > 1, except at
-            `init`, which creates every stream.
+            every image with every other one). Ignored when streams == 1. Required when
+            streams > 1, except at `init`, which creates every stream.
 
         Returns:
           pooled: [N, F] pooled features, F = 8 * num_filters * expansion (512 for
