@@ -24,6 +24,8 @@ CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.py")))
 
 # Every argument of every shipped config (tests fail for a config file missing here).
 SHIPPED = {
+    "agw.py": ["", "regdb,trial=3", "synthetic", "quick", "synthetic,quick", "regdb,quick"],
+    "agw_ca.py": ["", "regdb", "synthetic", "synthetic,quick"],
     "biwi.py": ["", "fold=1", "fold=2", "backbone=resnet50", "layout=processed", "quick"],
     "llcm.py": ["", "quick"],
     "market1501.py": ["", "quick"],
@@ -472,8 +474,23 @@ def test_every_config_file_is_listed():
     assert sorted(SHIPPED) == [os.path.basename(p) for p in CONFIGS]
 
 
+# Configs using what the training engine does not wire yet (issue 13): the loss
+# 'softmax+wrt' (jaxreid.losses.compose / LOSS_NAMES) and the schedule 'agw'
+# (jaxreid.schedules). Strict: once wired they pass, and the mark must go.
+_AWAITING_ENGINE = pytest.mark.xfail(
+    strict=True, reason="loss 'softmax+wrt' and schedule 'agw' await the engine wiring"
+)
+
+
 @pytest.mark.parametrize(
-    "spec", [f"configs/{name}:{arg}" for name, args in SHIPPED.items() for arg in args]
+    "spec",
+    [
+        pytest.param(f"configs/{name}:{arg}", marks=_AWAITING_ENGINE)
+        if name.startswith("agw")
+        else f"configs/{name}:{arg}"
+        for name, args in SHIPPED.items()
+        for arg in args
+    ],
 )
 def test_shipped_configs_are_valid(spec):
     config = config_lib.load_config(spec)

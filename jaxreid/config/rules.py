@@ -174,6 +174,22 @@ class IntTuple:
 
 
 @dataclasses.dataclass(frozen=True)
+class IncreasingInts:
+    """A tuple of strictly increasing ints >= `low` (possibly empty), e.g. epochs."""
+
+    low: int = 0
+
+    def problem(self, value, config) -> str | None:
+        if (
+            isinstance(value, (tuple, list))
+            and all(_is_int(v) and v >= self.low for v in value)
+            and all(a < b for a, b in zip(value, value[1:]))
+        ):
+            return None
+        return f"expected a tuple of strictly increasing ints >= {self.low}, e.g. (20, 50)."
+
+
+@dataclasses.dataclass(frozen=True)
 class Fractions:
     """A tuple of strictly increasing numbers in (0, 1), e.g. fractions of training."""
 

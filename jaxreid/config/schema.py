@@ -64,6 +64,18 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.center_depth = True
     config.data.random_flip = True
     config.data.pad_crop = 4  # Pixels of zero padding before the random crop; 0 disables it.
+    # Random erasing and channel augmentation (jaxreid.data.pipeline.train_batches), each a
+    # probability per training image, 0 = off. random_erasing: a rectangle of every channel
+    # set to 0 (Zhong et al. 2020). channel_erasing: the same in one random channel.
+    # channel_exchange: one random channel (R, G or B) copied to all three; random_gray:
+    # luma in all three (CAJ, Ye et al. 2021 ICCV §3.1). channel_modalities: the modalities
+    # whose images get the channel operations; () = all.
+    config.data.augment = ml_collections.ConfigDict()
+    config.data.augment.random_erasing = 0.0
+    config.data.augment.channel_erasing = 0.0
+    config.data.augment.channel_exchange = 0.0
+    config.data.augment.random_gray = 0.0
+    config.data.augment.channel_modalities = ()
     # Options of the synthetic generator (ignored by the real datasets).
     config.data.synthetic = ml_collections.ConfigDict()
     config.data.synthetic.seed = 0
@@ -97,18 +109,34 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.5  # Hafner 2018, §4.3.2.
     # 'linear': embedding layer + fully-connected classifier (Hafner 2018 §2.2.2).
     # 'distance': the classifier replaced by -distance to class centres (Tekeli 2019 §3);
-    # the embedding is then the pooled backbone output.
+    # the embedding is then the pooled backbone output. 'bnneck': BatchNorm without shift on
+    # the pooled features + bias-free classifier (Luo et al. 2019 §3.4; AGW); the embedding
+    # is the feature after the BN ('bnneck'), 'pooled' the one before.
     config.model.head = "linear"
     config.model.distance = ml_collections.ConfigDict()
     config.model.distance.metric = "l2"  # 'l1' | 'l2' | 'sql2' | 'linf' | 'dot' (Eqs. 4-8)
     config.model.distance.center_update = "ema"  # 'sgd' | 'ema' | 'median' | 'midrange'
     config.model.distance.momentum = 0.7  # β of the running average, Tekeli 2019 Table 1.
     config.model.half_precision = False  # bfloat16 compute on accelerators.
+    # Visible-infrared components of the AGW baseline (Ye et al. 2021, TPAMI §4.1):
+    # global pooling 'avg' | 'gem' | 'max' (jaxreid.models.POOLINGS); GeM exponent (AGW 3,
+    # fixed; Radenović et al. 2019 Eq. 2) and whether it is learned.
+    config.model.pooling = "avg"
+    config.model.gem_p = 3.0
+    config.model.gem_learnable = False
+    # Non-local blocks per ResNet stage after its last blocks (AGW: (0, 2, 3, 0)).
+    config.model.non_local = (0, 0, 0, 0)
+    # First stage shared by the modalities ('layer1'..'layer4', jaxreid.models.SHARED_FROM);
+    # the layers before it have one copy per modality. '' = one stream (AGW: 'layer1').
+    config.model.shared_from = ""
+    config.model.last_stride = 2  # Stride of the last stage (AGW: 1).
     config.model.pretrained = ""  # Path to torchvision ResNet weights (.pth/.safetensors/.npz).
 
     # --- loss -------------------------------------------------------------------------------
     config.loss = ml_collections.ConfigDict()
-    config.loss.name = "softmax"  # 'softmax' | 'triplet' | 'softmax+triplet'
+    # Parts joined by '+' (jaxreid.losses.LOSS_PARTS): 'softmax', 'triplet' (batch hard),
+    # 'wrt' (weighted regularised triplet, AGW; Ye et al. 2021 §4.1), e.g. 'softmax+wrt'.
+    config.loss.name = "softmax"
     config.loss.triplet_margin = 0.5  # Hafner 2018, §4.3.2.
     config.loss.soft_margin = False
     # Features the triplet loss compares: '' = the embedding (ReLU(BN(Dense(pooled)))), or a
@@ -116,6 +144,11 @@ def default_config() -> ml_collections.ConfigDict:
     # features; the "BNNeck" arrangement of Luo et al. 2019) avoids that the hinge drives
     # every ReLU unit of the embedding to zero, where both losses stop learning.
     config.loss.triplet_feature = ""
+    # Triplet / WRT mining (jaxreid.losses.MINING): 'batch' = every other sample of the batch;
+    # 'cross_modal' = positives and negatives only from the anchor's other modality.
+    config.loss.mining = "batch"
+    # Label smoothing of the softmax loss (Szegedy et al. 2016 §7: 0.1); AGW's code uses 0.
+    config.loss.label_smoothing = 0.0
 
     # --- optimiser --------------------------------------------------------------------------
     # Hafner 2018 §4.3.2: SGD with Nesterov momentum for softmax, Adam for triplet.
@@ -129,6 +162,15 @@ def default_config() -> ml_collections.ConfigDict:
     config.optim.step_boundaries = ()  # Fractions of training for 'step'.
     config.optim.step_factor = 0.1
     config.optim.grad_clip_norm = 0.0  # 0 disables clipping.
+    # Learning rate of params['backbone'] relative to the head's (jaxreid.models.
+    # param_group_labels); AGW: 0.1 (Ye et al. 2021, code train.py).
+    config.optim.backbone_lr_factor = 1.0
+    # Schedule 'agw' (jaxreid.schedules.agw_schedule): linear warm-up over warmup_epochs
+    # epochs, x0.1 at each of milestone_epochs (AGW code: 10; 20, 50). An epoch is
+    # steps_per_epoch steps (0 = training images of the larger modality / batch size).
+    config.optim.steps_per_epoch = 0
+    config.optim.warmup_epochs = 10
+    config.optim.milestone_epochs = (20, 50)
 
     # --- schedule of the run ----------------------------------------------------------------
     config.num_train_steps = 1500
@@ -150,6 +192,11 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval.metric = "euclidean"
     # The features ranked: '' = the model's embedding; or a named intermediate, e.g. 'pooled'.
     config.eval.feature = ""
+    # Flip test: rank the mean of the features of each image and of its mirror image.
+    config.eval.flip_test = False
+    # Average precision (jaxreid.evaluation.ranking.AP_DEFINITIONS): 'non_interpolated'
+    # (torchreid, SYSU-MM01 / RegDB code) or 'trapezoid' (Zheng et al. 2015's Market-1501 code).
+    config.eval.ap = "non_interpolated"
     config.eval.seed = 0
     # Validation mAP used to keep the best checkpoint: the mean over these query/gallery
     # modality pairs. Empty = the cross-modal pairs when two modalities are trained, else the

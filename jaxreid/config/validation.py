@@ -44,6 +44,7 @@ from jaxreid.config.errors import ConfigError, closest
 from jaxreid.config.rules import (
     Boolean,
     Fractions,
+    IncreasingInts,
     Integer,
     IntTuple,
     Number,
@@ -68,11 +69,14 @@ def model_outputs(config: ml_collections.ConfigDict) -> tuple[str, ...]:
     backbone = models.BACKBONES.get(config.model.backbone)
     stages = len(getattr(backbone, "keywords", {}).get("stage_sizes", (0,) * 4))
     names = ["stem", *(f"layer{i + 1}" for i in range(stages)), "pooled"]
+    classifier = "softmax" in config.loss.name.split("+")  # no classifier for metric losses
     if config.model.head == "distance":
         names += ["features", "logits"]
     else:
+        if config.model.head == "bnneck":
+            names.append("bnneck")  # models.bnneck: the feature after the BNNeck
         names.append("embedding")
-        if config.loss.name != "triplet":
+        if classifier:
             names.append("logits")
     return tuple(names)
 
@@ -129,7 +133,7 @@ def rules() -> dict[str, Rule]:
     """The rule of every key of the schema, by its path below `config.` (the table)."""
     from jaxreid import datasets, losses, models
     from jaxreid.data import preprocessing, sampler
-    from jaxreid.evaluation import distances, experiment, sysu
+    from jaxreid.evaluation import distances, experiment, ranking, sysu
     from jaxreid.evaluation.llcm import LLCM_VIS_TO_IR_ROLES
     from jaxreid.models import distance
     from jaxreid.training import distillation_targets, steps
@@ -156,6 +160,13 @@ def rules() -> dict[str, Rule]:
         "data.center_depth": Boolean(),
         "data.random_flip": Boolean(),
         "data.pad_crop": Integer(0),
+        "data.augment.random_erasing": Number(0, 1),
+        "data.augment.channel_erasing": Number(0, 1),
+        "data.augment.channel_exchange": Number(0, 1),
+        "data.augment.random_gray": Number(0, 1),
+        "data.augment.channel_modalities": TupleOf(
+            lambda c: tuple(c.data.modalities), context=lambda c: "of config.data.modalities"
+        ),
         "data.synthetic.seed": Integer(0),
         "data.synthetic.num_train_ids": Integer(0),
         "data.synthetic.num_val_ids": Integer(0),
@@ -178,13 +189,25 @@ def rules() -> dict[str, Rule]:
         "model.distance.momentum": Number(0, 1, high_open=True),
         "model.half_precision": Boolean(),
         "model.pretrained": Text(),
+        "model.pooling": OneOf(models.POOLINGS),
+        "model.gem_p": Number(0, low_open=True),
+        "model.gem_learnable": Boolean(),
+        "model.non_local": IntTuple(4, 0, example=(0, 2, 3, 0)),
+        "model.shared_from": OneOf(("", *models.SHARED_FROM)),
+        "model.last_stride": Integer(1, 2),
         # --- loss
         "loss.name": OneOf(steps.LOSSES),
         "loss.triplet_margin": Number(0),
         "loss.soft_margin": Boolean(),
         "loss.triplet_feature": OneOf(_features, _of_model),
+        "loss.mining": OneOf(losses.MINING),
+        "loss.label_smoothing": Number(0, 1, high_open=True),
         # --- optimiser and the schedule of the run
         **_optim_rules("optim"),
+        "optim.backbone_lr_factor": Number(0, low_open=True),
+        "optim.steps_per_epoch": Integer(0),
+        "optim.warmup_epochs": Integer(0),
+        "optim.milestone_epochs": IncreasingInts(0),
         "num_train_steps": Integer(1),
         "log_every_steps": Integer(1),
         "eval_every_steps": Integer(1),
@@ -199,6 +222,8 @@ def rules() -> dict[str, Rule]:
         "eval.metric": OneOf(lambda c: _metric_names(distances)),
         "eval.feature": OneOf(_features, _of_model),
         "eval.seed": Integer(0),
+        "eval.flip_test": Boolean(),
+        "eval.ap": OneOf(ranking.AP_DEFINITIONS),
         "eval.val_pairs": TupleOf(choices.val_pair_names, context=_of_modalities),
         "eval.test_protocol": OneOf(experiment.TEST_PROTOCOLS),
         "eval.sysu_sampler": OneOf(sysu.SAMPLERS),

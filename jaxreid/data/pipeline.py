@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from jaxreid.data import preprocessing, sampler
+from jaxreid.data import channel_augmentation, preprocessing, sampler
 from jaxreid.data.eval_batches import eval_batches  # noqa: F401 (re-exported)
 from jaxreid.data.image_set import ImageSet
 
@@ -36,6 +36,11 @@ def train_batches(
     process_index: int = 0,
     process_count: int = 1,
     sampling: str = "pk",
+    random_erasing: float = 0.0,
+    channel_erasing: float = 0.0,
+    channel_exchange: float = 0.0,
+    random_gray: float = 0.0,
+    channel_modalities: Sequence[str] = (),
 ) -> Iterator[dict[str, np.ndarray]]:
     """Training batches for steps start_step .. num_steps-1, this host's share of each.
 
@@ -45,6 +50,13 @@ def train_batches(
       index: identities present in every modality (sampler.index_identities).
       layout: how modalities share the input channels (preprocessing.INPUT_LAYOUTS).
       sampling: 'pk' (sampler.sample_batch) or 'random' (sampler.sample_random_batch).
+      random_erasing, channel_erasing, channel_exchange, random_gray: probabilities per
+        image of the augmentations of `jaxreid.data.channel_augmentation` (config.data.augment;
+        CAJ, Ye et al. 2021 ICCV), applied after flip and crop with their own stateless keys
+        of (seed, step). All 0 (the default) gives exactly the batches without them.
+      channel_modalities: modality names (ImageSet.modality) whose images get the channel
+        operations (channel erasing, exchange, grey); () = every modality. The channel
+        operations need 3-channel input (layout 'shared' or 'zero_pad').
 
     Yields:
       dict with image [B, H, W, input_channels(layout)] float32, label [B] int32, modality [B] int32, where
@@ -63,6 +75,29 @@ def train_batches(
 
     if sampling not in sampler.SAMPLERS:
         raise ValueError(f"config.batch.sampler={sampling!r}; expected one of {sampler.SAMPLERS}.")
+    augment = dict(
+        random_erasing=float(random_erasing),
+        channel_erasing=float(channel_erasing),
+        channel_exchange=float(channel_exchange),
+        random_gray=float(random_gray),
+    )
+    channel_augment = bool(channel_erasing or channel_exchange or random_gray)
+    channel_augmentation.check_probabilities(**augment)
+    if channel_augment and channels != 3:
+        raise ValueError(
+            f"config.data.augment channel operations need 3-channel input; "
+            f"config.data.input_layout={layout!r} has {channels}."
+        )
+    names = [image_set.modality for image_set in sets]
+    unknown = sorted(set(channel_modalities) - set(names))
+    if unknown:
+        raise ValueError(
+            f"config.data.augment.channel_modalities has {unknown}; the trained modalities are "
+            f"{names}."
+        )
+    slots = [
+        m for m, name in enumerate(names) if not channel_modalities or name in channel_modalities
+    ]
 
     def load(step):
         if sampling == "pk":
@@ -91,6 +126,13 @@ def train_batches(
         modality.set_shape((local,))
         key = tf.stack([tf.constant(seed, tf.int64), step])
         images = _augment(images, key, random_flip, pad_crop, (lo, hi, global_batch))
+        if random_erasing or channel_augment:
+            # A key of its own, so the flips and crops stay those drawn without these.
+            aug_key = tf.random.experimental.stateless_fold_in(key, 1)
+            eligible = tf.reduce_any(modality[:, None] == tf.constant(slots, tf.int32)[None], 1)
+            images = channel_augmentation.augment(
+                images, eligible, aug_key, (lo, hi, global_batch), **augment
+            )
         return {"image": images, "label": labels, "modality": modality}
 
     ds = tf.data.Dataset.range(start_step, num_steps)

@@ -7,8 +7,15 @@ Definitions (per query, after the removal rule has taken images out of its ranke
                'identity': rank of the true identity after repeated gallery identities
                were removed from the ranked list, keeping each identity's first
                occurrence (SYSU-MM01, Wu et al. 2017, evaluation/get_cmc_multi_cam.m).
-  AP           mean over the true matches of (matches so far / rank), i.e. the
-               non-interpolated average precision (get_map_multi_cam.m, Zheng et al. 2015).
+  AP           `ap='non_interpolated'` (default): mean over the true matches of
+               (matches so far / rank), the non-interpolated average precision that
+               torchreid's `eval_market1501` and the SYSU-MM01 / RegDB Python evaluation
+               (mangye16/Cross-Modal-Re-ID-baseline eval_metrics.py) compute.
+               `ap='trapezoid'`: precision integrated over recall with the trapezoid rule,
+               mean over the true matches of (precision before the match + precision at
+               it) / 2, where the precision before the first-ranked image is 1: the official
+               Market-1501 evaluation code of Zheng et al. 2015 (compute_AP.m; also
+               evaluate.py of layumi/Person_reID_baseline_pytorch).
   INP          (number of true matches) / (rank of the last true match); mINP is its mean
                (Ye et al. 2021, "Deep Learning for Person Re-identification: A Survey and
                Outlook"; as mangye16/Cross-Modal-Re-ID-baseline eval_metrics.py computes it).
@@ -40,6 +47,8 @@ import numpy as np
 REMOVAL_RULES = ("same_camera", "same_location", "paired_frame", "none")
 CMC_MODES = ("standard", "identity")
 ALGORITHMS = ("auto", "count", "filter", "sort")
+# config.eval.ap: how average precision is computed (see the module docstring).
+AP_DEFINITIONS = ("non_interpolated", "trapezoid")
 
 # Wu et al. 2017, evaluation/evaluation_SYSU_MM01.m: `cam_id = [1 2 2 4 5 6]`, "camera 2 and
 # 3 are in the same location". Cameras not listed are their own location.
@@ -390,6 +399,7 @@ def _block_results(
     algorithm: str,
     groups: _IdentityGroups | None,
     order: np.ndarray,
+    ap_definition: str = "non_interpolated",
 ):
     """Per-query results of one block of rows: (start, valid, ap, inp, cmc_rank).
 
@@ -414,7 +424,12 @@ def _block_results(
     first = np.cumsum(n_match) - n_match  # index of each row's first match
     k = np.arange(len(rows)) - first[rows] + 1
     valid = n_match > 0
-    ap[valid] = (np.bincount(rows, k / (ranks + 1.0), minlength=n) / np.maximum(n_match, 1))[valid]
+    precision = k / (ranks + 1.0)
+    if ap_definition == "trapezoid":
+        # Precision just before the match: (k - 1) / rank0; 1 before the first-ranked image.
+        before = np.where(ranks > 0, (k - 1) / np.maximum(ranks, 1.0), 1.0)
+        precision = (before + precision) / 2.0
+    ap[valid] = (np.bincount(rows, precision, minlength=n) / np.maximum(n_match, 1))[valid]
     last = ranks[first[valid] + n_match[valid] - 1]
     inp[valid] = n_match[valid] / (last + 1.0)
     if cmc == "standard":
@@ -444,6 +459,7 @@ def _evaluate_blocks(
     cmc: str,
     algorithm: str,
     gallery_order: np.ndarray | None = None,
+    ap: str = "non_interpolated",
 ) -> dict[str, np.ndarray]:
     """Per-query results over blocks of distance rows: valid, ap, inp, cmc_rank (0-based).
 
@@ -454,6 +470,8 @@ def _evaluate_blocks(
         raise ValueError(f"cmc={cmc!r}; expected one of {CMC_MODES}")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r}; expected one of {ALGORITHMS}")
+    if ap not in AP_DEFINITIONS:
+        raise ValueError(f"ap={ap!r}; expected one of {AP_DEFINITIONS}")
     out = {
         "valid": np.zeros(num_query, bool),
         "ap": np.full(num_query, np.nan),
@@ -476,7 +494,7 @@ def _evaluate_blocks(
 
     if NUM_THREADS <= 1:
         for start, block in blocks:
-            store(_block_results(start, block, relations, cmc, algorithm, groups, order))
+            store(_block_results(start, block, relations, cmc, algorithm, groups, order, ap))
         return out
     pending = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(NUM_THREADS) as pool:
@@ -484,7 +502,9 @@ def _evaluate_blocks(
             if len(pending) >= NUM_THREADS:
                 store(pending.popleft().result())
             pending.append(
-                pool.submit(_block_results, start, block, relations, cmc, algorithm, groups, order)
+                pool.submit(
+                    _block_results, start, block, relations, cmc, algorithm, groups, order, ap
+                )
             )
         while pending:
             store(pending.popleft().result())
@@ -567,6 +587,7 @@ def _rank_blocks(
     algorithm: str = "auto",
     per_query: bool = False,
     gallery_order: np.ndarray | None = None,
+    ap: str = "non_interpolated",
 ) -> dict:
     """`rank` over blocks `(start, [n, G] writable float array)` of a distance matrix.
 
@@ -586,7 +607,7 @@ def _rank_blocks(
         num_query,
         num_gallery,
     )
-    per = _evaluate_blocks(blocks, relations, num_query, cmc, algorithm, gallery_order)
+    per = _evaluate_blocks(blocks, relations, num_query, cmc, algorithm, gallery_order, ap)
     return _summarise(per, max_rank, per_query)
 
 
@@ -612,6 +633,7 @@ def rank(
     locations: Mapping[int, int] | None = None,
     algorithm: str = "auto",
     per_query: bool = False,
+    ap: str = "non_interpolated",
 ) -> dict:
     """CMC, mAP and mINP of a query x gallery distance matrix.
 
@@ -641,6 +663,7 @@ def rank(
         speed differs, never the result.
       per_query: also return per-query arrays under 'per_query' (valid, ap, inp,
         match_rank: 1-based CMC rank, 0 if the query has no true match).
+      ap: the average-precision definition, one of AP_DEFINITIONS (module docstring).
 
     Returns:
       dict(cmc=[max_rank] float64, mAP=float, mINP=float, num_valid=int, num_queries=int).
@@ -666,7 +689,7 @@ def rank(
         num_q,
         num_g,
     )
-    per = _evaluate_blocks(_distmat_blocks(distmat), relations, num_q, cmc, algorithm)
+    per = _evaluate_blocks(_distmat_blocks(distmat), relations, num_q, cmc, algorithm, ap=ap)
     return _summarise(per, max_rank, per_query)
 
 
@@ -688,6 +711,7 @@ def rank_features(
     chunk_size: int | None = None,
     algorithm: str = "auto",
     per_query: bool = False,
+    ap: str = "non_interpolated",
 ) -> dict:
     """`rank` on distances computed block by block from features (JAX).
 
@@ -719,7 +743,7 @@ def rank_features(
     blocks = distance_chunks(
         query_feats, gallery_feats, metric, chunk_size=chunk_size or _block_rows(num_q, num_g)
     )
-    per = _evaluate_blocks(blocks, relations, num_q, cmc, algorithm)
+    per = _evaluate_blocks(blocks, relations, num_q, cmc, algorithm, ap=ap)
     return _summarise(per, max_rank, per_query)
 
 

@@ -77,7 +77,11 @@ class ReIDNet(nn.Module):
 
     @nn.compact
     def __call__(
-        self, x: Array, train: bool, labels: Array | None = None
+        self,
+        x: Array,
+        train: bool,
+        labels: Array | None = None,
+        modality: Array | int | None = None,
     ) -> tuple[Array, dict[str, Array]]:
         """Embeds images.
 
@@ -87,6 +91,9 @@ class ReIDNet(nn.Module):
             centres need them) is called the same way by the trainer.
           train: dropout on and BatchNorm in batch-statistics mode (pass
             mutable=['batch_stats'] and rngs={'dropout': key}).
+          modality: each image's modality ([N] int32 index in config.data.modalities, or
+            one int for the batch), passed to the backbone; needed only by a partially
+            shared two-stream backbone (`jaxreid.models.resnet.ResNet` streams > 1).
 
         Returns:
           embedding: [N, D] float32 (D = embedding_size, or num_classes when None).
@@ -107,7 +114,10 @@ class ReIDNet(nn.Module):
 
         # Passed only when changed, so backbones without an `activation` field still work.
         backbone_kwargs = {} if self.activation is nn.relu else {"activation": self.activation}
-        pooled, intermediates = self.backbone(name="backbone", **backbone_kwargs)(x, train)
+        call_kwargs = {} if modality is None else {"modality": modality}
+        pooled, intermediates = self.backbone(name="backbone", **backbone_kwargs)(
+            x, train, **call_kwargs
+        )
         intermediates = dict(intermediates)
         intermediates["pooled"] = pooled
 
