@@ -283,7 +283,7 @@ def compose(
     Reads loss_config.name (parts of LOSS_PARTS), triplet_margin and soft_margin
     ('triplet'), triplet_feature ('triplet' and 'wrt'), mining, label_smoothing ('softmax').
     For 'softmax', 'triplet', 'softmax+triplet' with mining 'batch' and no label smoothing
-    it computes what `jaxreid.train.compute_loss` computes.
+    it computes the losses jaxreid trained with before it existed.
 
     Args:
       loss_config: the config.loss group (or any object with those attributes).

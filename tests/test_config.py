@@ -116,7 +116,7 @@ WRONG_VALUES = [
         ["loss.name=sofmax"],
         [
             "config.loss.name='sofmax'",
-            "('softmax', 'triplet', 'softmax+triplet')",
+            "('softmax', 'triplet', 'wrt', 'softmax+triplet', 'softmax+wrt')",
             "Did you mean 'softmax'?",
         ],
     ),
@@ -144,7 +144,7 @@ WRONG_VALUES = [
     (["loss.name=softmax+triplt"], ["Did you mean 'softmax+triplet'?"]),
     (
         ["loss.name=triplet+softmax"],
-        ["config.loss.name='triplet+softmax'", "'softmax+triplet')"],
+        ["config.loss.name='triplet+softmax'", "'softmax+triplet', 'softmax+wrt')"],
     ),
     (
         ["batch.sampler=pkk"],
@@ -205,7 +205,7 @@ WRONG_VALUES = [
         ["optim.schedule=cosin"],
         [
             "config.optim.schedule='cosin'",
-            "('constant', 'cosine', 'step')",
+            "('constant', 'cosine', 'step', 'agw')",
             "Did you mean 'cosine'?",
         ],
     ),
@@ -474,23 +474,8 @@ def test_every_config_file_is_listed():
     assert sorted(SHIPPED) == [os.path.basename(p) for p in CONFIGS]
 
 
-# Configs using what the training engine does not wire yet (issue 13): the loss
-# 'softmax+wrt' (jaxreid.losses.compose / LOSS_NAMES) and the schedule 'agw'
-# (jaxreid.schedules). Strict: once wired they pass, and the mark must go.
-_AWAITING_ENGINE = pytest.mark.xfail(
-    strict=True, reason="loss 'softmax+wrt' and schedule 'agw' await the engine wiring"
-)
-
-
 @pytest.mark.parametrize(
-    "spec",
-    [
-        pytest.param(f"configs/{name}:{arg}", marks=_AWAITING_ENGINE)
-        if name.startswith("agw")
-        else f"configs/{name}:{arg}"
-        for name, args in SHIPPED.items()
-        for arg in args
-    ],
+    "spec", [f"configs/{name}:{arg}" for name, args in SHIPPED.items() for arg in args]
 )
 def test_shipped_configs_are_valid(spec):
     config = config_lib.load_config(spec)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxreid import config as config_lib
+from jaxreid import losses
 from jaxreid.evaluation import experiment
 from jaxreid.training import optimizers, steps
 from jaxreid.training.engine import Engine
@@ -139,7 +140,7 @@ def test_distance_head_trains_centres_on_eight_devices_as_on_one(update):
 
 @pytest.mark.parametrize("feature", ["", "pooled"])
 def test_softmax_plus_triplet_on_the_configured_features(feature):
-    """compute_loss = NumPy cross-entropy on the logits + brute-force batch-hard triplet on
+    """losses.compose = NumPy cross-entropy on the logits + brute-force batch-hard triplet on
     the embedding ('') or on the pooled features (config.loss.triplet_feature)."""
     from test_losses import brute_force_batch_hard
 
@@ -152,7 +153,7 @@ def test_softmax_plus_triplet_on_the_configured_features(feature):
     }
     config = tiny_config("softmax+triplet").loss
     config.triplet_feature = feature
-    total, metrics = steps.compute_loss(config, embedding, intermediates, labels)
+    total, metrics = losses.compose(config, embedding, intermediates, labels)
     logits = intermediates["logits"].astype(np.float64)
     log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     ce = -log_probs[np.arange(8), labels].mean()
@@ -167,7 +168,7 @@ def test_unknown_triplet_feature_names_the_key():
     config = tiny_config("triplet").loss
     config.triplet_feature = "poold"
     with pytest.raises(ValueError, match="config.loss.triplet_feature='poold'"):
-        steps.compute_loss(config, np.zeros((4, 2), np.float32), {"pooled": None}, np.zeros(4))
+        losses.compose(config, np.zeros((4, 2), np.float32), {"pooled": None}, np.zeros(4))
 
 
 def test_validation_score_is_zero_for_a_collapsed_embedding():

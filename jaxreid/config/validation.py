@@ -136,7 +136,7 @@ def rules() -> dict[str, Rule]:
     from jaxreid.evaluation import distances, experiment, ranking, sysu
     from jaxreid.evaluation.llcm import LLCM_VIS_TO_IR_ROLES
     from jaxreid.models import distance
-    from jaxreid.training import distillation_targets, steps
+    from jaxreid.training import distillation_targets
 
     return {
         "seed": Integer(0),
@@ -196,7 +196,7 @@ def rules() -> dict[str, Rule]:
         "model.shared_from": OneOf(("", *models.SHARED_FROM)),
         "model.last_stride": Integer(1, 2),
         # --- loss
-        "loss.name": OneOf(steps.LOSSES),
+        "loss.name": OneOf(losses.LOSS_NAMES),
         "loss.triplet_margin": Number(0),
         "loss.soft_margin": Boolean(),
         "loss.triplet_feature": OneOf(_features, _of_model),

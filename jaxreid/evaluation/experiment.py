@@ -124,6 +124,7 @@ def test(
             g.camera_ids,
             metric=eval_config.metric,
             rerank=rerank,
+            ap=eval_config.ap,
         )
     query, gallery = needed
     feats = {m: embed(m, sets[m]) for m in (query, gallery)}
@@ -242,8 +243,10 @@ def protocol_tag(config: ml_collections.ConfigDict) -> str:
         parts.append(f"{ev.sysu_sampler} gallery sampler, 10 trials")
     elif ev.test_protocol == "llcm":
         parts.append(f"{ev.llcm_trials} trials")
+    ap = ev.ap if ev.test_protocol == "market" else "non_interpolated"
     parts += [
-        "non-interpolated AP",
+        f"{ap.replace('_', '-')} AP",
+        "flip test" if ev.flip_test else "no flip test",
         f"feature {ev.feature or 'embedding'}",
         f"metric {ev.metric}",
     ]

@@ -330,6 +330,7 @@ def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
             num_steps=cfg.num_train_steps,
             process_index=jax.process_index(),
             process_count=jax.process_count(),
+            augmentation=supervised.augmentation(cfg),
         )
         state = supervised.run_loop(
             workdir,

@@ -123,6 +123,7 @@ def step2_batches(
     num_steps: int,
     process_index: int = 0,
     process_count: int = 1,
+    augmentation: dict | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """This host's share of the P x K target-modality batches of steps start_step+1..num_steps.
 
@@ -141,6 +142,7 @@ def step2_batches(
     lo, hi = process_index * local, (process_index + 1) * local
     from jaxreid.data import pipeline  # TensorFlow: the data layer only.
 
+    augmentation = augmentation or {}
     batches = pipeline.train_batches(
         [target],
         [norm],
@@ -155,6 +157,7 @@ def step2_batches(
         pad_crop=config.data.pad_crop,
         process_index=process_index,
         process_count=process_count,
+        **augmentation,
     )
     for step, batch in zip(range(start_step, num_steps), batches):
         # The pipeline draws the batch of `step` with this same pure function of (seed, step);

@@ -62,8 +62,13 @@ class Engine:
         self.init_key, self.dropout_key = jax.random.split(jax.random.key(config.seed))
         self.eval_batch_size = batching.round_up(config.batch.eval_batch_size, self.mesh.size)
         self._embed = jax.jit(
-            functools.partial(steps.embed_step, model=self.model, feature=config.eval.feature),
-            in_shardings=(self.mesh.replicated, self.mesh.data),
+            functools.partial(
+                steps.embed_step,
+                model=self.model,
+                feature=config.eval.feature,
+                flip=config.eval.flip_test,
+            ),
+            in_shardings=(self.mesh.replicated, self.mesh.data, self.mesh.data),
             out_shardings=self.mesh.data,
         )
         self.train_step = self.compile_step(
@@ -163,17 +168,19 @@ class Engine:
           norm: the normalisation of `image_set`'s modality.
         """
         outputs = []
+        slot = list(self.config.data.modalities).index(image_set.modality)
         for batch in eval_batches(
             image_set,
             norm,
             layout=self.config.data.input_layout,
-            slot=list(self.config.data.modalities).index(image_set.modality),
+            slot=slot,
             global_batch=self.eval_batch_size,
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         ):
+            batch["modality"] = np.full(len(batch["image"]), slot, np.int32)
             batch = self.mesh.global_batch(batch)
-            emb = self._embed(variables, batch["image"])
+            emb = self._embed(variables, batch["image"], batch["modality"])
             emb, mask = multihost_utils.process_allgather((emb, batch["mask"]), tiled=True)
             outputs.append(np.asarray(emb)[np.asarray(mask)])
         return np.concatenate(outputs)

@@ -21,10 +21,11 @@ import numpy as np
 import optax
 
 from jaxreid import losses, models
+from jaxreid.models.flip import flip_embed
 from jaxreid.training import freezing
 from jaxreid.training.state import TrainState
 
-LOSSES = ("softmax", "triplet", "softmax+triplet")
+LOSSES = losses.LOSS_NAMES
 # Bits of health[1]: what was not finite at the first bad step.
 NON_FINITE = {1: "loss", 2: "gradients", 4: "parameters", 8: "model state (BatchNorm statistics)"}
 
@@ -45,49 +46,6 @@ def describe_health(health) -> tuple[int, str] | None:
 def _all_finite(tree) -> jax.Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
-
-
-def compute_loss(
-    loss_config: ml_collections.ConfigDict,
-    embedding: jax.Array,
-    intermediates: dict[str, jax.Array],
-    labels: jax.Array,
-) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """The training loss named by `config.loss.name` and metrics to log.
-
-    Args:
-      embedding: [B, D] float32, the network's embedding.
-      intermediates: the model's named outputs; 'logits' [B, C] for softmax, and the
-        features named by `loss_config.triplet_feature` if set.
-      labels: [B] int32 class labels.
-
-    Raises:
-      ValueError: a loss name outside LOSSES (config validation rejects it earlier).
-    """
-    if loss_config.name not in LOSSES:
-        raise ValueError(f"config.loss.name={loss_config.name!r}; expected one of {LOSSES}.")
-    parts = loss_config.name.split("+")
-    metrics, total = {}, 0.0
-    if "softmax" in parts:
-        logits = intermediates["logits"].astype(jnp.float32)
-        ce = losses.softmax_cross_entropy(logits, labels)
-        metrics["softmax_loss"] = ce
-        metrics["accuracy"] = jnp.mean(jnp.argmax(logits, -1) == labels)
-        total += ce
-    if "triplet" in parts:
-        features = models.select_feature(
-            embedding, intermediates, loss_config.triplet_feature, "config.loss.triplet_feature"
-        )
-        trip = losses.batch_hard_triplet(
-            features.astype(jnp.float32),
-            labels,
-            margin=loss_config.triplet_margin,
-            soft_margin=loss_config.soft_margin,
-        )
-        metrics["triplet_loss"] = trip
-        total += trip
-    metrics["loss"] = total
-    return total, metrics
 
 
 def _apply_update(state, grads, loss, new_model_state, tx, health, frozen=None):
@@ -127,7 +85,9 @@ def train_step(
     loss_config: ml_collections.ConfigDict,
     dropout_key: jax.Array,
 ) -> tuple[TrainState, dict[str, jax.Array], jax.Array]:
-    """One update on the global batch (image [B, H, W, C] float32, label [B] int32).
+    """One update on the global batch (image [B, H, W, C] float32, label [B] int32, and
+    modality [B] int32: each image's slot in config.data.modalities, which a two-stream
+    backbone and cross-modal mining need). The loss is `losses.compose(config.loss, ...)`.
 
     Returns:
       (new state, metrics, health); see the module docstring for `health`.
@@ -140,10 +100,13 @@ def train_step(
             batch["image"],
             train=True,
             labels=batch["label"],
+            modality=batch.get("modality"),
             mutable=list(state.model_state.keys()),
             rngs={"dropout": key},
         )
-        loss, metrics = compute_loss(loss_config, embedding, intermediates, batch["label"])
+        loss, metrics = losses.compose(
+            loss_config, embedding, intermediates, batch["label"], batch.get("modality")
+        )
         return loss, (new_model_state, metrics)
 
     grads, (new_model_state, metrics) = jax.grad(loss_fn, has_aux=True)(state.params)
@@ -214,13 +177,25 @@ def distill_step(
 
 
 def embed_step(
-    variables: dict, images: jax.Array, *, model: nn.Module, feature: str = ""
+    variables: dict,
+    images: jax.Array,
+    modality: jax.Array,
+    *,
+    model: nn.Module,
+    feature: str = "",
+    flip: bool = False,
 ) -> jax.Array:
     """[B, H, W, C] -> [B, D] float32 features in inference mode.
 
     Args:
       variables: {'params': ..., **model_state}.
+      modality: [B] int32, each image's slot in config.data.modalities (two-stream models).
       feature: '' for the model's embedding, or the name of an intermediate output.
+      flip: the mean of the features of the images and of their mirror images (flip test).
     """
-    embedding, intermediates = model.apply(variables, images, train=False)
-    return models.select_feature(embedding, intermediates, feature).astype(jnp.float32)
+
+    def embed(x):
+        embedding, intermediates = model.apply(variables, x, train=False, modality=modality)
+        return models.select_feature(embedding, intermediates, feature).astype(jnp.float32)
+
+    return flip_embed(embed, images) if flip else embed(images)

@@ -9,6 +9,7 @@ notebooks call it). Re-running it on the same work directory resumes the run.
 
 from __future__ import annotations
 
+import copy
 import time
 
 import jax
@@ -71,7 +72,32 @@ def train_batches(config, train_sets, norms, index, start_step: int):
         process_index=jax.process_index(),
         process_count=jax.process_count(),
         sampling=config.batch.sampler,
+        **augmentation(config),
     )
+
+
+def augmentation(config) -> dict:
+    """The random erasing / channel augmentation keywords of `pipeline.train_batches`."""
+    augment = config.data.augment
+    return dict(
+        random_erasing=augment.random_erasing,
+        channel_erasing=augment.channel_erasing,
+        channel_exchange=augment.channel_exchange,
+        random_gray=augment.random_gray,
+        channel_modalities=tuple(augment.channel_modalities),
+    )
+
+
+def resolved_optim(optim, train_sets, config):
+    """`optim` with steps_per_epoch set from the data when the 'agw' schedule leaves it 0:
+    an epoch is one pass over the larger modality's images (AGW's sampler, Ye et al. 2021)."""
+    if optim.schedule != "agw" or optim.steps_per_epoch:
+        return optim
+    per_modality = config.batch.num_identities * config.batch.images_per_identity
+    per_modality //= len(config.data.modalities)
+    optim = copy.deepcopy(optim)
+    optim.steps_per_epoch = max(1, max(len(s) for s in train_sets) // per_modality)
+    return optim
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -96,7 +122,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         splits, norms = load_data(config)
     train_sets = [splits["train"][m] for m in config.data.modalities]
     index = sampler.index_identities([s.person_ids for s in train_sets])
-    engine = Engine(config, index.num_classes, image_shape(config))
+    engine = Engine(
+        config,
+        index.num_classes,
+        image_shape(config),
+        optim=resolved_optim(config.optim, train_sets, config),
+    )
     if jax.process_index() == 0:
         # What inference needs to rebuild the network and its input (jaxreid.inference).
         workdir_lib.write_run_info(
