@@ -277,3 +277,27 @@ def test_random_erasing_zeroes_one_rectangle_of_the_published_size():
             assert 0.3 * (w - 0.5) <= h + 0.5 and h - 0.5 <= (w + 0.5) / 0.3
     with pytest.raises(ValueError, match="channel_exchange"):
         _rgb_ir_batches(channel_exchange=0.7, random_gray=0.5)
+
+
+def test_eval_batches_give_a_later_process_an_all_padding_share():
+    """5 depth images, global batch 8 over 2 processes: process 1's share of the only batch
+    (rows 4..7) holds one image and then nothing; with 4 images it holds none (and depth
+    centring of an empty share must not fail)."""
+    from jaxreid.data.eval_batches import eval_batches
+    from jaxreid.data.image_set import ImageSet
+
+    for n, expected in ((5, 1), (4, 0)):
+        depth = ImageSet(
+            modality="depth",
+            images=np.full((n, 4, 2, 1), 1000, np.uint16),
+            person_ids=np.arange(n, dtype=np.int32),
+            camera_ids=np.ones(n, np.int32),
+            frame_ids=np.asarray([""] * n, object),
+            file_index=np.ones(n, np.int32),
+            filenames=np.asarray([f"{i}.png" for i in range(n)], object),
+        )
+        norm = preprocessing.Normalization(65535.0, (0.0,) * 3, (1.0,) * 3, center=True)
+        (batch,) = eval_batches(
+            depth, norm, layout="shared", slot=0, global_batch=8, process_index=1, process_count=2
+        )
+        assert batch["image"].shape == (4, 4, 2, 3) and batch["mask"].sum() == expected

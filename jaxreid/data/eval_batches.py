@@ -45,6 +45,9 @@ def eval_batches(
         hi = min(lo + local, n)
         images = np.zeros((local, height, width, channels), np.float32)
         mask = np.zeros((local,), bool)
-        images[: hi - lo] = preprocessing.normalize(image_set.images[lo:hi], norm, layout, slot)
+        if hi > lo:  # A later process's share of the last batch may be all padding.
+            images[: hi - lo] = preprocessing.normalize(
+                image_set.images[lo:hi], norm, layout, slot
+            )
         mask[: hi - lo] = True
         yield {"image": images, "mask": mask}
