@@ -6,6 +6,8 @@ SYSU-MM01's .mat files and for plots, SciPy and Matplotlib lazily; never TensorF
   distances  pairwise_distance, euclidean, sqeuclidean, l1/manhattan, linf/chebyshev, cosine,
              is_collapsed (every image embedded in one point: metrics print n/a)
   ranking    rank (from a distance matrix), rank_features (from features, block by block)
+             (its parts: relations = true matches and removal rules, match_ranks = rank
+             of each true match and per-query AP / INP / CMC rank)
   protocols  sysu_mm01, sysu_mm01_settings, regdb, market1501, llcm, hafner2018,
              evaluate_modality_pairs, aggregate_folds (each takes rerank=None|RerankParams)
   rerank     RerankParams, k_reciprocal_distances, k_reciprocal_from_distances (Zhong et
