@@ -11,6 +11,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from jaxreid import mixed_precision
+from jaxreid.models.convolution import CONV_IMPLS
 from jaxreid.models.distance import DistanceNet
 from jaxreid.models.reid import ReIDNet
 from jaxreid.models.resnet import (
@@ -30,15 +32,30 @@ BACKBONES = {
 }
 
 
-def get_backbone(name: str, *, width: int = 64, dtype: Any = jnp.float32):
-    """Returns the ResNet partial registered as `name` with width and dtype bound.
+def _as_dtype(dtype: Any) -> Any:
+    """A dtype name of mixed_precision.DTYPES ('float32', 'bfloat16', 'float16') -> the jnp
+    dtype; a dtype object is returned unchanged."""
+    return mixed_precision.compute_dtype(dtype) if isinstance(dtype, str) else dtype
+
+
+def get_backbone(name: str, *, width: int = 64, dtype: Any = jnp.float32, conv_impl: str = "xla"):
+    """Returns the ResNet partial registered as `name` with width, dtype and conv_impl bound.
+
+    Args:
+      dtype: compute dtype, a jnp dtype or a name in `mixed_precision.DTYPES`.
+      conv_impl: one of `CONV_IMPLS` ('xla' | 'gemm_wgrad').
 
     Raises:
-      ValueError: `name` is not in BACKBONES (the message lists the valid names).
+      ValueError: `name` is not in BACKBONES, `dtype` or `conv_impl` unknown (the message
+        lists the valid values).
     """
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}; valid names: {', '.join(sorted(BACKBONES))}")
-    return functools.partial(BACKBONES[name], num_filters=width, dtype=dtype)
+    if conv_impl not in CONV_IMPLS:
+        raise ValueError(f"config.model.conv_impl={conv_impl!r}; expected one of {CONV_IMPLS}.")
+    return functools.partial(
+        BACKBONES[name], num_filters=width, dtype=_as_dtype(dtype), conv_impl=conv_impl
+    )
 
 
 HEADS = ("linear", "distance")
@@ -54,6 +71,7 @@ def create_model(
     dtype: Any = jnp.float32,
     head: str = "linear",
     distance: dict | None = None,
+    conv_impl: str = "xla",
 ) -> ReIDNet | DistanceNet:
     """Builds a re-id network on a registered backbone.
 
@@ -67,22 +85,27 @@ def create_model(
         (linear head only).
       dropout_rate: dropout before the classifier (Hafner 2018 §4.3.2: 0.5).
       width: backbone `num_filters` (64 = torchvision; small values for tests).
-      dtype: compute dtype (parameters stay float32).
+      dtype: compute dtype, a jnp dtype or 'float32' | 'bfloat16' | 'float16'
+        (`mixed_precision.DTYPES`); parameters, BatchNorm statistics and the returned
+        embedding / logits stay float32.
       head: 'linear' (ReIDNet: embedding layer + dropout + fully-connected classifier,
         Hafner 2018) or 'distance' (DistanceNet: the pooled backbone features scored by
         -distance to class centres, Tekeli & Can 2019).
       distance: DistanceNet options for the distance head: metric, center_update, momentum.
+      conv_impl: convolution weight-gradient implementation (`CONV_IMPLS`).
     """
+    dtype = _as_dtype(dtype)
+    backbone_fn = get_backbone(backbone, width=width, dtype=dtype, conv_impl=conv_impl)
     if head == "distance":
         return DistanceNet(
-            backbone=get_backbone(backbone, width=width, dtype=dtype),
+            backbone=backbone_fn,
             num_classes=num_classes,
             **(distance or {}),
         )
     if head != "linear":
         raise ValueError(f"Unknown head {head!r}; valid heads: {', '.join(HEADS)}")
     return ReIDNet(
-        backbone=get_backbone(backbone, width=width, dtype=dtype),
+        backbone=backbone_fn,
         num_classes=num_classes,
         embedding_size=embedding_size,
         dropout_rate=dropout_rate,
@@ -101,9 +124,10 @@ def model_from_config(config, num_classes: int) -> ReIDNet | DistanceNet:
         embedding_size=config.model.embedding_size or None,
         dropout_rate=config.model.dropout_rate,
         width=config.model.width,
-        dtype=jnp.bfloat16 if config.model.half_precision else jnp.float32,
+        dtype=config.model.dtype,
         head=config.model.head,
         distance=config.model.distance.to_dict(),
+        conv_impl=config.model.conv_impl,
     )
 
 
@@ -122,6 +146,7 @@ __all__ = [
     "BACKBONES",
     "BasicBlock",
     "BatchNorm",
+    "CONV_IMPLS",
     "DistanceNet",
     "HEADS",
     "Bottleneck",

@@ -31,6 +31,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxreid.models.convolution import conv_function
+
 Array = jax.Array
 Dtype = Any
 
@@ -100,9 +102,19 @@ class BatchNorm(nn.Module):
 
 
 def _conv(
-    features: int, kernel: int, stride: int, padding: int, dtype: Dtype, name: str
+    features: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    dtype: Dtype,
+    name: str,
+    conv_impl: str = "xla",
 ) -> nn.Conv:
-    """Bias-free conv with torch's symmetric explicit padding (never 'SAME')."""
+    """Bias-free conv with torch's symmetric explicit padding (never 'SAME').
+
+    Computes in `dtype` with a float32 kernel parameter; `conv_impl` is one of
+    `jaxreid.models.convolution.CONV_IMPLS` (how the weight gradient is computed).
+    """
     return nn.Conv(
         features,
         (kernel, kernel),
@@ -112,6 +124,7 @@ def _conv(
         dtype=dtype,
         param_dtype=jnp.float32,
         kernel_init=conv_kernel_init,
+        conv_general_dilated=conv_function(conv_impl),
         name=name,
     )
 
@@ -128,17 +141,20 @@ class BasicBlock(nn.Module):
     dtype: Dtype = jnp.float32
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
+    conv_impl: str = "xla"
     expansion = 1
 
     @nn.compact
     def __call__(self, x: Array, train: bool) -> Array:
         bn = functools.partial(BatchNorm, dtype=self.dtype)
         last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
-        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv1")(x)
+        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv1", self.conv_impl)(x)
         out = self.activation(bn(name="bn1")(out, train))
-        out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2")(out)
+        out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2", self.conv_impl)(out)
         out = bn(name="bn2", scale_init=last_scale_init)(out, train)
-        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train)
+        shortcut = _shortcut(
+            x, self.filters * self.expansion, self.stride, self.dtype, train, self.conv_impl
+        )
         return self.activation(out + shortcut)
 
 
@@ -153,30 +169,37 @@ class Bottleneck(nn.Module):
     dtype: Dtype = jnp.float32
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
+    conv_impl: str = "xla"
     expansion = 4
 
     @nn.compact
     def __call__(self, x: Array, train: bool) -> Array:
         bn = functools.partial(BatchNorm, dtype=self.dtype)
         last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
-        out = _conv(self.filters, 1, 1, 0, self.dtype, "conv1")(x)
+        out = _conv(self.filters, 1, 1, 0, self.dtype, "conv1", self.conv_impl)(x)
         out = self.activation(bn(name="bn1")(out, train))
-        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv2")(out)
+        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv2", self.conv_impl)(out)
         out = self.activation(bn(name="bn2")(out, train))
-        out = _conv(self.filters * self.expansion, 1, 1, 0, self.dtype, "conv3")(out)
+        out = _conv(self.filters * self.expansion, 1, 1, 0, self.dtype, "conv3", self.conv_impl)(
+            out
+        )
         out = bn(name="bn3", scale_init=last_scale_init)(out, train)
-        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train)
+        shortcut = _shortcut(
+            x, self.filters * self.expansion, self.stride, self.dtype, train, self.conv_impl
+        )
         return self.activation(out + shortcut)
 
 
-def _shortcut(x: Array, out_channels: int, stride: int, dtype: Dtype, train: bool) -> Array:
+def _shortcut(
+    x: Array, out_channels: int, stride: int, dtype: Dtype, train: bool, conv_impl: str = "xla"
+) -> Array:
     """Identity, or torchvision's `downsample` (1x1 conv stride s + BN) when the shape changes.
 
     Called inside a block's compact __call__, so the submodules are named in that block.
     """
     if stride == 1 and x.shape[-1] == out_channels:
         return x
-    x = _conv(out_channels, 1, stride, 0, dtype, "downsample_conv")(x)
+    x = _conv(out_channels, 1, stride, 0, dtype, "downsample_conv", conv_impl)(x)
     return BatchNorm(dtype=dtype, name="downsample_bn")(x, train)
 
 
@@ -187,12 +210,16 @@ class ResNet(nn.Module):
       stage_sizes: blocks per stage, e.g. (2, 2, 2, 2) for ResNet18.
       block_cls: BasicBlock or Bottleneck.
       num_filters: width of the stem and of stage 1 (64 = torchvision; e.g. 8 for tests).
-      dtype: compute dtype (bfloat16 on accelerators); parameters are always float32.
+      dtype: compute dtype of activations, convolutions and BatchNorm outputs (bfloat16 or
+        float16 for mixed precision, `jaxreid.mixed_precision`); parameters and BatchNorm
+        statistics are always float32 and the pooled output is float32.
       zero_init_residual: initialise the last BN scale of each block to zero (torchvision's
         `zero_init_residual`); off by default like torchvision.
       activation: the non-linearity at every ReLU position (stem and blocks); `nn.relu`.
         Swapped only for analysis, e.g. `jaxreid.visualization.guided_relu`, which has the
         same forward pass and the parameters stay valid.
+      conv_impl: how convolution weight gradients are computed, one of
+        `jaxreid.models.convolution.CONV_IMPLS` ('xla' | 'gemm_wgrad'); same values.
     """
 
     stage_sizes: Sequence[int]
@@ -201,6 +228,7 @@ class ResNet(nn.Module):
     dtype: Dtype = jnp.float32
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
+    conv_impl: str = "xla"
 
     @nn.compact
     def __call__(self, x: Array, train: bool) -> tuple[Array, dict[str, Array]]:
@@ -212,13 +240,14 @@ class ResNet(nn.Module):
 
         Returns:
           pooled: [N, F] global-average-pooled features, F = 8 * num_filters * expansion
-            (512 for ResNet18/34, 2048 for ResNet50 at full width), dtype `self.dtype`.
+            (512 for ResNet18/34, 2048 for ResNet50 at full width), float32 whatever `dtype`
+            (features for losses and evaluation stay float32).
           intermediates: 'stem' [N, H/4, W/4, num_filters] (after the max-pool),
-            'layer1'..'layer4' stage outputs, 'pooled' [N, F].
+            'layer1'..'layer4' stage outputs (in `dtype`), 'pooled' [N, F] float32.
         """
         intermediates = {}
         x = jnp.asarray(x, self.dtype)
-        x = _conv(self.num_filters, 7, 2, 3, self.dtype, "conv1")(x)
+        x = _conv(self.num_filters, 7, 2, 3, self.dtype, "conv1", self.conv_impl)(x)
         x = self.activation(BatchNorm(dtype=self.dtype, name="bn1")(x, train))
         # reduce_window pads with the init value -inf, as torch's MaxPool2d(3, 2, padding=1).
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
@@ -232,11 +261,13 @@ class ResNet(nn.Module):
                     dtype=self.dtype,
                     zero_init_residual=self.zero_init_residual,
                     activation=self.activation,
+                    conv_impl=self.conv_impl,
                     name=f"layer{i + 1}_{j}",
                 )(x, train)
             intermediates[f"layer{i + 1}"] = x
-        # Average in float32: a bfloat16 sum over H*W positions loses precision.
-        pooled = jnp.mean(x.astype(jnp.float32), axis=(1, 2)).astype(self.dtype)
+        # Average in float32 (a bfloat16 sum over H*W positions loses precision) and keep it
+        # float32: it feeds losses and evaluation (e.g. config.eval.feature='pooled').
+        pooled = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
         intermediates["pooled"] = pooled
         return pooled, intermediates
 
