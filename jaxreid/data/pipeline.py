@@ -1,8 +1,9 @@
 """tf.data training pipeline and padded evaluation batches.
 
 Training: for every step, the P x K sampler (a pure function of seed and step) picks the
-global batch; this host gathers its slice, normalises each modality, and tf.data applies the
-random flip and pad-and-crop with stateless ops seeded by (seed, step), on background threads.
+global batch; this host gathers its slice, normalises each modality and applies the random flip
+and pad-and-crop (NumPy; the random numbers from TensorFlow's stateless ops seeded by
+(seed, step)), in tf.data's background threads.
 Evaluation: every image is embedded exactly once on any device count, by padding the last
 global batch and returning a mask.
 """
@@ -65,7 +66,7 @@ def train_batches(
     if sampling not in ("pk", "random"):
         raise ValueError(f"config.batch.sampler={sampling!r}; expected 'pk' or 'random'.")
 
-    def load(step):
+    def load(step, mirror, offsets):
         if sampling == "pk":
             labels, modality, positions = sampler.sample_batch(
                 index, num_identities, images_per_identity, seed, int(step)
@@ -81,17 +82,17 @@ def train_batches(
             images[rows] = preprocessing.normalize(
                 image_set.images[positions[rows]], norm, layout, slot=m
             )
-        return images, labels, modality
+        return augment(images, mirror, offsets, pad_crop), labels, modality
 
     def to_dict(step):
+        key = tf.stack([tf.constant(seed, tf.int64), step])
+        mirror, offsets = _augmentation_draws(key, random_flip, pad_crop, (lo, hi, global_batch))
         images, labels, modality = tf.numpy_function(
-            load, [step], (tf.float32, tf.int32, tf.int32), stateful=False
+            load, [step, mirror, offsets], (tf.float32, tf.int32, tf.int32), stateful=False
         )
         images.set_shape((local, height, width, channels))
         labels.set_shape((local,))
         modality.set_shape((local,))
-        key = tf.stack([tf.constant(seed, tf.int64), step])
-        images = _augment(images, key, random_flip, pad_crop, (lo, hi, global_batch))
         return {"image": images, "label": labels, "modality": modality}
 
     ds = tf.data.Dataset.range(start_step, num_steps)
@@ -100,30 +101,56 @@ def train_batches(
     return ds.as_numpy_iterator()
 
 
-def _augment(
-    images: tf.Tensor, key: tf.Tensor, flip: bool, pad: int, rows: tuple[int, int, int]
-) -> tf.Tensor:
-    """Per-image random horizontal flip and pad-and-crop, [B, H, W, C] -> same shape.
+def _augmentation_draws(
+    key: tf.Tensor, flip: bool, pad: int, rows: tuple[int, int, int]
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """This host's random flips [B] bool and crop offsets [B, 2] int32 (row, column) in
+    [0, 2 pad], stateless in `key` = (seed, step).
 
     The random numbers are drawn for the whole global batch (rows = (lo, hi, global size)) and
     this host keeps its rows, so an image is augmented the same on any number of hosts.
     """
     lo, hi, global_batch = rows
-    height, width = images.shape[1], images.shape[2]
     flip_key, crop_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
     if flip:
         mirror = tf.random.stateless_uniform([global_batch], seed=flip_key)[lo:hi] < 0.5
-        images = tf.where(mirror[:, None, None, None], tf.reverse(images, axis=[2]), images)
+    else:
+        mirror = tf.zeros([hi - lo], tf.bool)
     if pad:
-        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
         offsets = tf.random.stateless_uniform(
             [global_batch, 2], seed=crop_key, minval=0, maxval=2 * pad + 1, dtype=tf.int32
         )[lo:hi]
-        row_index = offsets[:, :1] + tf.range(height)[None]  # [B, H]
-        col_index = offsets[:, 1:] + tf.range(width)[None]  # [B, W]
-        images = tf.gather(padded, row_index, axis=1, batch_dims=1)
-        images = tf.gather(images, col_index, axis=2, batch_dims=1)
-    return images
+    else:
+        offsets = tf.zeros([hi - lo, 2], tf.int32)
+    return mirror, offsets
+
+
+def augment(images: np.ndarray, mirror: np.ndarray, offsets: np.ndarray, pad: int) -> np.ndarray:
+    """Per-image horizontal flip, then zero padding by `pad` pixels and a crop back to H x W.
+
+    Image i is mirrored if mirror[i]; its crop starts at offsets[i] = (row, column) of the
+    padded image, each in [0, 2 pad]. Equivalent to flip -> pad -> crop, but each output
+    pixel is written once (one copy of the visible region, zeros elsewhere).
+
+    Args:
+      images: [B, H, W, C]. mirror: [B] bool. offsets: [B, 2] int. pad: >= 0.
+
+    Returns:
+      [B, H, W, C] in the dtype of `images` (the input itself when nothing changes).
+    """
+    if pad == 0 and not np.any(mirror):
+        return images
+    _, height, width, _ = images.shape
+    out = np.zeros_like(images)
+    for i in range(len(images)):
+        source = images[i, :, ::-1] if mirror[i] else images[i]
+        # Output pixel (r, c) = padded (r + oy, c + ox) = source (r + dy, c + dx).
+        dy, dx = int(offsets[i, 0]) - pad, int(offsets[i, 1]) - pad
+        rows, cols = max(height - abs(dy), 0), max(width - abs(dx), 0)
+        out[i, max(-dy, 0) : max(-dy, 0) + rows, max(-dx, 0) : max(-dx, 0) + cols] = source[
+            max(dy, 0) : max(dy, 0) + rows, max(dx, 0) : max(dx, 0) + cols
+        ]
+    return out
 
 
 def eval_batches(
