@@ -85,9 +85,7 @@ def torch_model(backbone: str, num_classes: int):
             return nn.Identity()
         return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
-    block, sizes = {"resnet18": (Basic, (2, 2, 2, 2)), "resnet50": (Bottle, (3, 4, 6, 3))}[
-        backbone
-    ]
+    block, sizes = {"resnet18": (Basic, (2, 2, 2, 2)), "resnet50": (Bottle, (3, 4, 6, 3))}[backbone]
     layers = [
         nn.Conv2d(3, 64, 7, 2, 3, bias=False),
         nn.BatchNorm2d(64),
