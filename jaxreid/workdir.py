@@ -102,7 +102,8 @@ def config_from_dict(
     `jaxreid.config.apply_overrides`.
 
     Keys the saved dict lacks (written before they existed) keep their defaults; JSON lists
-    become tuples, as the schema's sequences are.
+    become tuples, as the schema's sequences are; `model.half_precision` (before 2026-11-29)
+    becomes `model.dtype`.
 
     Raises:
       jaxreid.config.ConfigError (a ValueError): a key the schema does not know or a value
@@ -118,6 +119,10 @@ def config_from_dict(
                 flat[prefix + key] = value
 
     flatten("", values)
+    # Keys of runs written by earlier versions, with what they mean today.
+    if "model.half_precision" in flat:
+        flat.setdefault("model.dtype", "bfloat16" if flat["model.half_precision"] else "float32")
+        del flat["model.half_precision"]
     try:
         return config_lib.apply_overrides(config_lib.default_config(), flat)
     except config_lib.ConfigError as e:

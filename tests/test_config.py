@@ -581,7 +581,7 @@ def test_overrides_from_argv():
         "--config=configs/synthetic.py:quick",
         "--workdir=/tmp/w",
         "--config.optim.learning_rate=0.01",
-        "--config.model.half_precision",
+        "--config.model.gem_learnable",
         "--noconfig.data.random_flip",
         "--config.seed",
         "3",
@@ -591,13 +591,13 @@ def test_overrides_from_argv():
     overrides, rest = config_lib.overrides_from_argv(argv)
     assert overrides == {
         "optim.learning_rate": "0.02",
-        "model.half_precision": "true",
+        "model.gem_learnable": "true",
         "data.random_flip": "false",
         "seed": "3",
         "data.image_size": "(32,16)",
     }
     config = config_lib.apply_overrides(config_lib.default_config(), overrides)
-    assert config.model.half_precision is True and config.data.random_flip is False
+    assert config.model.gem_learnable is True and config.data.random_flip is False
     assert config.seed == 3 and config.data.image_size == (32, 16)
     assert rest == ["jaxreid.main", "--config=configs/synthetic.py:quick", "--workdir=/tmp/w"]
 

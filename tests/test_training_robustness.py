@@ -309,3 +309,13 @@ def test_quick_main_job_on_three_devices_with_the_proposed_batch(tmp_path, data_
         "Q:rgb G:rgb",
         "Q:depth G:depth",
     }
+
+
+def test_run_json_of_an_earlier_version_still_loads():
+    """run.json written before model.dtype replaced model.half_precision."""
+    saved = config_lib.default_config().to_dict()
+    del saved["model"]["dtype"]
+    saved["model"]["half_precision"] = True
+    assert workdir_lib.config_from_dict(saved).model.dtype == "bfloat16"
+    saved["model"]["half_precision"] = False
+    assert workdir_lib.config_from_dict(saved).model.dtype == "float32"

@@ -117,7 +117,14 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.distance.metric = "l2"  # 'l1' | 'l2' | 'sql2' | 'linf' | 'dot' (Eqs. 4-8)
     config.model.distance.center_update = "ema"  # 'sgd' | 'ema' | 'median' | 'midrange'
     config.model.distance.momentum = 0.7  # β of the running average, Tekeli 2019 Table 1.
-    config.model.half_precision = False  # bfloat16 compute on accelerators.
+    # Compute dtype (jaxreid.mixed_precision.DTYPES): 'bfloat16' / 'float16' run activations,
+    # convolutions and matmuls in 16 bits with float32 parameters, optimiser state, BatchNorm
+    # statistics, losses and features (Micikevicius et al. 2018, "Mixed Precision Training",
+    # §3); 'float16' also needs dynamic loss scaling (§3.2). Replaces `half_precision`.
+    config.model.dtype = "float32"
+    # Convolution weight gradients (jaxreid.models.convolution.CONV_IMPLS): 'xla' or
+    # 'gemm_wgrad' (im2col + one GEMM; the same values, faster on some CPUs; issue 14).
+    config.model.conv_impl = "xla"
     # Visible-infrared components of the AGW baseline (Ye et al. 2021, TPAMI §4.1):
     # global pooling 'avg' | 'gem' | 'max' (jaxreid.models.POOLINGS); GeM exponent (AGW 3,
     # fixed; Radenović et al. 2019 Eq. 2) and whether it is learned.

@@ -131,7 +131,7 @@ def _optim_rules(prefix: str) -> dict[str, Rule]:
 @functools.cache
 def rules() -> dict[str, Rule]:
     """The rule of every key of the schema, by its path below `config.` (the table)."""
-    from jaxreid import datasets, losses, models
+    from jaxreid import datasets, losses, mixed_precision, models
     from jaxreid.data import preprocessing, sampler
     from jaxreid.evaluation import distances, experiment, ranking, sysu
     from jaxreid.evaluation.llcm import LLCM_VIS_TO_IR_ROLES
@@ -187,7 +187,8 @@ def rules() -> dict[str, Rule]:
         "model.distance.metric": OneOf(distance.METRICS),
         "model.distance.center_update": OneOf(distance.CENTER_UPDATES),
         "model.distance.momentum": Number(0, 1, high_open=True),
-        "model.half_precision": Boolean(),
+        "model.dtype": OneOf(mixed_precision.DTYPES),
+        "model.conv_impl": OneOf(models.CONV_IMPLS),
         "model.pretrained": Text(),
         "model.pooling": OneOf(models.POOLINGS),
         "model.gem_p": Number(0, low_open=True),

@@ -68,10 +68,14 @@ def center_person(images: np.ndarray) -> np.ndarray:
     measurements (0) become 0, i.e. the person's distance.
     """
     valid = images > 0
-    flat = np.where(valid, images, np.nan).reshape(len(images), -1)
-    with np.errstate(all="ignore"):
-        level = np.nanpercentile(flat, _PERSON_PERCENTILE, axis=1)
-    level = np.nan_to_num(level)[:, None, None, None]
+    # Per image: the percentile of its valid values (= np.nanpercentile with holes as nan,
+    # bit for bit, at a third of the cost: no nan array, a partition of the valid values
+    # only); 0 for an image without any valid depth.
+    level = np.zeros((len(images), 1, 1, 1), images.dtype)
+    for i, (image, mask) in enumerate(zip(images, valid)):
+        values = image[mask]
+        if values.size:
+            level[i] = np.percentile(values, _PERSON_PERCENTILE)
     return np.where(valid, images - level, 0.0).astype(np.float32)
 
 

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxreid.models.bnneck import BNNECK_FEATURES, BNNeckNet
+from jaxreid import mixed_precision
+from jaxreid.models.convolution import CONV_IMPLS
 from jaxreid.models.distance import DistanceNet
 from jaxreid.models.non_local import NonLocal
 from jaxreid.models.pooling import POOLINGS, GlobalPool, gem
@@ -37,19 +39,35 @@ BACKBONES = {
 }
 
 
-def get_backbone(name: str, *, width: int = 64, dtype: Any = jnp.float32, **options):
-    """Returns the ResNet partial registered as `name` with width, dtype and `options` bound.
+def _as_dtype(dtype: Any) -> Any:
+    """A dtype name of mixed_precision.DTYPES ('float32', 'bfloat16', 'float16') -> the jnp
+    dtype; a dtype object is returned unchanged."""
+    return mixed_precision.compute_dtype(dtype) if isinstance(dtype, str) else dtype
+
+
+def get_backbone(
+    name: str, *, width: int = 64, dtype: Any = jnp.float32, conv_impl: str = "xla", **options
+):
+    """Returns the ResNet partial registered as `name` with width, dtype, conv_impl and
+    `options` bound.
 
     Args:
+      dtype: compute dtype, a jnp dtype or a name in `mixed_precision.DTYPES`.
+      conv_impl: one of `CONV_IMPLS` ('xla' | 'gemm_wgrad').
       options: further `jaxreid.models.resnet.ResNet` attributes (pooling, gem_p,
         gem_learnable, non_local, streams, shared_from, last_stride); omitted = defaults.
 
     Raises:
-      ValueError: `name` is not in BACKBONES (the message lists the valid names).
+      ValueError: `name` is not in BACKBONES, `dtype` or `conv_impl` unknown (the message
+        lists the valid values).
     """
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}; valid names: {', '.join(sorted(BACKBONES))}")
-    return functools.partial(BACKBONES[name], num_filters=width, dtype=dtype, **options)
+    if conv_impl not in CONV_IMPLS:
+        raise ValueError(f"config.model.conv_impl={conv_impl!r}; expected one of {CONV_IMPLS}.")
+    return functools.partial(
+        BACKBONES[name], num_filters=width, dtype=_as_dtype(dtype), conv_impl=conv_impl, **options
+    )
 
 
 # config.model.head
@@ -67,6 +85,7 @@ def create_model(
     head: str = "linear",
     distance: dict | None = None,
     backbone_options: dict | None = None,
+    conv_impl: str = "xla",
 ) -> ReIDNet | DistanceNet | BNNeckNet:
     """Builds a re-id network on a registered backbone.
 
@@ -80,7 +99,9 @@ def create_model(
         (linear head only).
       dropout_rate: dropout before the classifier (Hafner 2018 §4.3.2: 0.5).
       width: backbone `num_filters` (64 = torchvision; small values for tests).
-      dtype: compute dtype (parameters stay float32).
+      dtype: compute dtype, a jnp dtype or 'float32' | 'bfloat16' | 'float16'
+        (`mixed_precision.DTYPES`); parameters, BatchNorm statistics and the returned
+        embedding / logits stay float32.
       head: 'linear' (ReIDNet: embedding layer + dropout + fully-connected classifier,
         Hafner 2018) or 'distance' (DistanceNet: the pooled backbone features scored by
         -distance to class centres, Tekeli & Can 2019).
@@ -89,8 +110,12 @@ def create_model(
       distance: DistanceNet options for the distance head: metric, center_update, momentum.
       backbone_options: ResNet attributes (see `get_backbone`), e.g. {'pooling': 'gem',
         'non_local': (0, 2, 3, 0), 'streams': 2, 'shared_from': 'layer1'}.
+      conv_impl: convolution weight-gradient implementation (`CONV_IMPLS`).
     """
-    backbone_fn = get_backbone(backbone, width=width, dtype=dtype, **(backbone_options or {}))
+    dtype = _as_dtype(dtype)
+    backbone_fn = get_backbone(
+        backbone, width=width, dtype=dtype, conv_impl=conv_impl, **(backbone_options or {})
+    )
     if head == "distance":
         return DistanceNet(backbone=backbone_fn, num_classes=num_classes, **(distance or {}))
     if head == "bnneck":
@@ -139,10 +164,11 @@ def model_from_config(config, num_classes: int) -> ReIDNet | DistanceNet | BNNec
         embedding_size=config.model.embedding_size or None,
         dropout_rate=config.model.dropout_rate,
         width=config.model.width,
-        dtype=jnp.bfloat16 if config.model.half_precision else jnp.float32,
+        dtype=config.model.dtype,
         head=config.model.head,
         distance=config.model.distance.to_dict(),
         backbone_options=backbone_options(config),
+        conv_impl=config.model.conv_impl,
     )
 
 
@@ -190,6 +216,7 @@ __all__ = [
     "param_group_labels",
     "BasicBlock",
     "BatchNorm",
+    "CONV_IMPLS",
     "DistanceNet",
     "HEADS",
     "Bottleneck",

@@ -349,7 +349,7 @@ class DistanceNet(nn.Module):
     `partial(ReIDNet, ...)`. The distance layer scores `intermediates[feature_key]`, or the
     backbone's output if feature_key is None.
 
-    Returns (features [N, D], intermediates): intermediates are the backbone's plus
+    Returns (features [N, D] float32, intermediates): intermediates are the backbone's plus
     'features' (the layer input, used for ranking) and 'logits' [N, C] = -d(x, c_i), so the
     trainer's softmax cross-entropy over intermediates['logits'] trains it as in §3.3.1.
     Submodules: 'backbone' (as in ReIDNet, so pretrained weights and freezing
@@ -396,6 +396,9 @@ class DistanceNet(nn.Module):
             name="distance_scores",
         )(features, labels, train=train, mask=mask)
         intermediates = dict(intermediates)
+        # float32 for losses and evaluation, also when the backbone computes in bf16/fp16
+        # (the scores are float32 already: DistanceScores.dtype).
+        features = features.astype(jnp.float32)
         intermediates["features"] = features
         intermediates["logits"] = scores
         return features, intermediates

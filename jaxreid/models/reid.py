@@ -51,7 +51,10 @@ class ReIDNet(nn.Module):
         embedding (requires num_classes > 0).
       dropout_rate: dropout before the classifier (Hafner 2018 §4.3.2: 0.5); uses the
         'dropout' RNG stream when train=True.
-      dtype: compute dtype of the head's Dense layers; outputs are float32.
+      dtype: compute dtype of the head's Dense layers and BatchNorm output (bfloat16 /
+        float16 for mixed precision); parameters and BatchNorm statistics are float32, and
+        the embedding, logits and 'pooled' outputs are cast to float32 for losses and
+        evaluation.
       activation: the non-linearity of the embedding layer and, when not `nn.relu`, also
         passed to the backbone (which must then have an `activation` field, as ResNet);
         e.g. `jaxreid.visualization.guided_relu` for guided backpropagation.
@@ -119,6 +122,7 @@ class ReIDNet(nn.Module):
             x, train, **call_kwargs
         )
         intermediates = dict(intermediates)
+        pooled = pooled.astype(jnp.float32)  # A backbone in `dtype` may return it in bf16.
         intermediates["pooled"] = pooled
 
         dropout = nn.Dropout(rate=self.dropout_rate, deterministic=not train, name=DROPOUT)

@@ -31,6 +31,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxreid.models.convolution import conv_function
+
 Array = jax.Array
 Dtype = Any
 
@@ -136,9 +138,19 @@ class BatchNorm(nn.Module):
 
 
 def _conv(
-    features: int, kernel: int, stride: int, padding: int, dtype: Dtype, name: str
+    features: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    dtype: Dtype,
+    name: str,
+    conv_impl: str = "xla",
 ) -> nn.Conv:
-    """Bias-free conv with torch's symmetric explicit padding (never 'SAME')."""
+    """Bias-free conv with torch's symmetric explicit padding (never 'SAME').
+
+    Computes in `dtype` with a float32 kernel parameter; `conv_impl` is one of
+    `jaxreid.models.convolution.CONV_IMPLS` (how the weight gradient is computed).
+    """
     return nn.Conv(
         features,
         (kernel, kernel),
@@ -148,6 +160,7 @@ def _conv(
         dtype=dtype,
         param_dtype=jnp.float32,
         kernel_init=conv_kernel_init,
+        conv_general_dilated=conv_function(conv_impl),
         name=name,
     )
 
@@ -164,6 +177,7 @@ class BasicBlock(nn.Module):
     dtype: Dtype = jnp.float32
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
+    conv_impl: str = "xla"
     expansion = 1
     # Its layers in forward order (the shortcut's, when present, run after the main path).
     layers = ("conv1", "bn1", "conv2", "bn2", "downsample_conv", "downsample_bn")
@@ -173,11 +187,13 @@ class BasicBlock(nn.Module):
         """mask: optional [N] bool rows for the BatchNorm statistics (see BatchNorm)."""
         bn = functools.partial(BatchNorm, dtype=self.dtype)
         last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
-        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv1")(x)
+        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv1", self.conv_impl)(x)
         out = self.activation(bn(name="bn1")(out, train, mask))
-        out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2")(out)
+        out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2", self.conv_impl)(out)
         out = bn(name="bn2", scale_init=last_scale_init)(out, train, mask)
-        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train, mask)
+        shortcut = _shortcut(
+            x, self.filters * self.expansion, self.stride, self.dtype, train, mask, self.conv_impl
+        )
         return self.activation(out + shortcut)
 
 
@@ -192,6 +208,7 @@ class Bottleneck(nn.Module):
     dtype: Dtype = jnp.float32
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
+    conv_impl: str = "xla"
     expansion = 4
     layers = ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "downsample_conv", "downsample_bn")
 
@@ -200,18 +217,28 @@ class Bottleneck(nn.Module):
         """mask: optional [N] bool rows for the BatchNorm statistics (see BatchNorm)."""
         bn = functools.partial(BatchNorm, dtype=self.dtype)
         last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
-        out = _conv(self.filters, 1, 1, 0, self.dtype, "conv1")(x)
+        out = _conv(self.filters, 1, 1, 0, self.dtype, "conv1", self.conv_impl)(x)
         out = self.activation(bn(name="bn1")(out, train, mask))
-        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv2")(out)
+        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv2", self.conv_impl)(out)
         out = self.activation(bn(name="bn2")(out, train, mask))
-        out = _conv(self.filters * self.expansion, 1, 1, 0, self.dtype, "conv3")(out)
+        out = _conv(self.filters * self.expansion, 1, 1, 0, self.dtype, "conv3", self.conv_impl)(
+            out
+        )
         out = bn(name="bn3", scale_init=last_scale_init)(out, train, mask)
-        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train, mask)
+        shortcut = _shortcut(
+            x, self.filters * self.expansion, self.stride, self.dtype, train, mask, self.conv_impl
+        )
         return self.activation(out + shortcut)
 
 
 def _shortcut(
-    x: Array, out_channels: int, stride: int, dtype: Dtype, train: bool, mask: Array | None = None
+    x: Array,
+    out_channels: int,
+    stride: int,
+    dtype: Dtype,
+    train: bool,
+    mask: Array | None = None,
+    conv_impl: str = "xla",
 ) -> Array:
     """Identity, or torchvision's `downsample` (1x1 conv stride s + BN) when the shape changes.
 
@@ -219,7 +246,7 @@ def _shortcut(
     """
     if stride == 1 and x.shape[-1] == out_channels:
         return x
-    x = _conv(out_channels, 1, stride, 0, dtype, "downsample_conv")(x)
+    x = _conv(out_channels, 1, stride, 0, dtype, "downsample_conv", conv_impl)(x)
     return BatchNorm(dtype=dtype, name="downsample_bn")(x, train, mask)
 
 
@@ -258,6 +285,8 @@ class ResNet(nn.Module):
       shared_from: the first shared stage when streams > 1, one of SHARED_FROM.
       last_stride: stride of the first block of the last stage (2 = torchvision; AGW uses 1,
         `last_conv_stride=1`, doubling the last feature map's height and width).
+      conv_impl: how convolution weight gradients are computed, one of
+        `jaxreid.models.convolution.CONV_IMPLS` ('xla' | 'gemm_wgrad'); same values.
     """
 
     stage_sizes: Sequence[int]
@@ -273,6 +302,7 @@ class ResNet(nn.Module):
     streams: int = 1
     shared_from: str = "layer1"
     last_stride: int = 2
+    conv_impl: str = "xla"
 
     def layer_order(self) -> list[tuple[str, ...]]:
         """Paths of its layers in forward order: ('conv1',), ('bn1',), ('layer1_0', 'conv1'),
@@ -336,7 +366,7 @@ class ResNet(nn.Module):
 
         Returns:
           pooled: [N, F] pooled features, F = 8 * num_filters * expansion (512 for
-            ResNet18/34, 2048 for ResNet50 at full width), dtype `self.dtype`.
+            ResNet18/34, 2048 for ResNet50 at full width), float32 whatever `dtype`.
           intermediates: 'stem' [N, H/4, W/4, num_filters] (after the max-pool),
             'layer1'..'layer4' stage outputs, 'pooled' [N, F].
 
@@ -388,9 +418,11 @@ class ResNet(nn.Module):
             intermediates[f"layer{i + 1}"] = x
         from jaxreid.models.pooling import GlobalPool  # Here: keeps resnet's imports minimal.
 
+        # Pooled in float32 and kept float32: it feeds losses and evaluation (e.g.
+        # config.eval.feature='pooled'), whatever the compute dtype.
         pooled = GlobalPool(
             self.pooling, self.gem_p, self.gem_learnable, name="gem" if self.gem_learnable else None
-        )(x).astype(self.dtype)
+        )(x.astype(jnp.float32))
         intermediates["pooled"] = pooled
         return pooled, intermediates
 
@@ -429,7 +461,7 @@ class ResNet(nn.Module):
                 SHARED_FROM.index(self.shared_from) if self.streams > 1 else len(self.stage_sizes)
             )
         intermediates = {}
-        x = _conv(self.num_filters, 7, 2, 3, self.dtype, f"{prefix}conv1")(x)
+        x = _conv(self.num_filters, 7, 2, 3, self.dtype, f"{prefix}conv1", self.conv_impl)(x)
         x = self.activation(BatchNorm(dtype=self.dtype, name=f"{prefix}bn1")(x, train, mask))
         # reduce_window pads with the init value -inf, as torch's MaxPool2d(3, 2, padding=1).
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
@@ -454,6 +486,7 @@ class ResNet(nn.Module):
                 dtype=self.dtype,
                 zero_init_residual=self.zero_init_residual,
                 activation=self.activation,
+                conv_impl=self.conv_impl,
                 name=f"{prefix}layer{i + 1}_{j}",
             )(x, train, mask)
             k = j - (num_blocks - num_non_local)
