@@ -174,6 +174,10 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
 
 
 def _method(config) -> Callable[[ml_collections.ConfigDict, str], dict]:
+    if config.classical.enabled:
+        from jaxreid.classical import method
+
+        return method.train_and_evaluate
     if config.distill.enabled:
         from jaxreid import distill
 

@@ -208,9 +208,7 @@ def window_histograms(
     counts = jax.vmap(
         lambda i: jnp.zeros(ch * cw * num_bins, jnp.float32).at[i.reshape(-1)].add(1.0)
     )(index).reshape(n, ch, cw, num_bins)
-    out = sum(
-        counts[:, dy : dy + rows, dx : dx + cols] for dy in range(k) for dx in range(k)
-    )
+    out = sum(counts[:, dy : dy + rows, dx : dx + cols] for dy in range(k) for dx in range(k))
     return out
 
 

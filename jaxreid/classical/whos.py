@@ -22,7 +22,6 @@ kernel support and the final normalisation are our choices and are marked "Choic
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -85,9 +84,9 @@ def stripe_histograms(
     row_cell = (jnp.arange(half_rows) // stride)[:, None]
     index = row_cell * num_bins + codes[:, :half_rows]
     cells = jax.vmap(
-        lambda i, v: jnp.zeros((count + 1) * num_bins, jnp.float32)
-        .at[i.reshape(-1)]
-        .add(v.reshape(-1))
+        lambda i, v: (
+            jnp.zeros((count + 1) * num_bins, jnp.float32).at[i.reshape(-1)].add(v.reshape(-1))
+        )
     )(index, weights[:, :half_rows]).reshape(n, count + 1, num_bins)
     hist = cells[:, :-1] + cells[:, 1:]
     total = hist.sum(axis=-1, keepdims=True)
@@ -124,9 +123,7 @@ def hog_cells(gray: jax.Array, cell: int = HOG_CELL, orientations: int = HOG_ORI
     gy = padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]
     magnitude = jnp.sqrt(gx**2 + gy**2)
     angle = jnp.mod(jnp.arctan2(gy, gx), jnp.pi)
-    bins = jnp.minimum(jnp.floor(angle / jnp.pi * orientations), orientations - 1).astype(
-        jnp.int32
-    )
+    bins = jnp.minimum(jnp.floor(angle / jnp.pi * orientations), orientations - 1).astype(jnp.int32)
     n, h, w = gray.shape
     ch, cw = h // cell, w // cell
     one_hot = jax.nn.one_hot(bins[:, : ch * cell, : cw * cell], orientations)
