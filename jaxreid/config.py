@@ -225,6 +225,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.classical.batch_size = 64  # Images per jit-compiled extraction call.
     # XQDA training images per identity and modality; 0 = all (a cap keeps Σ's size bounded).
     config.classical.train_images_per_id = 0
+    # XQDA also learns from the fold's validation identities (the networks only select their
+    # checkpoint with them; the thesis does not say which identities its XQDA saw).
+    config.classical.use_val_ids = False
     return config
 
 

@@ -17,6 +17,7 @@ modalities"; the thesis does not say how depth was encoded): `extractor_input`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import time
 
@@ -67,7 +68,8 @@ def extractor_input(images: np.ndarray) -> np.ndarray:
 
     - RGB (3 channels, uint8): unchanged.
     - Infrared / thermal (1 channel, uint8): replicated to 3 channels (grey RGB).
-    - Depth (1 channel, uint16 millimetres): per image, the valid (non-zero) depths are
+    - Depth stored as 8 bits (RobotPKU, BIWI's processed layout): replicated as stored.
+    - Depth stored as uint16 millimetres (BIWI as distributed, synthetic): per image, the valid (non-zero) depths are
       mapped linearly to 8 bits, nearest = 255 and farthest = 1, holes stay 0; then
       replicated to 3 channels. Choice: so that the person (nearest) is bright and the
       contrast does not depend on where the person stood; LOMO's HSV then sees grey
@@ -126,6 +128,14 @@ def _limit_per_id(image_set, limit: int, seed: int):
         idx = np.flatnonzero(image_set.person_ids == pid)
         keep.append(np.sort(rng.permutation(idx)[:limit]) if len(idx) > limit else idx)
     return image_set.select(np.concatenate(keep))
+
+
+def _concat(a, b):
+    """The images of ImageSets `a` and `b` (same modality) in one ImageSet."""
+    fields = ("images", "person_ids", "camera_ids", "frame_ids", "file_index", "filenames")
+    return dataclasses.replace(
+        a, **{f: np.concatenate([getattr(a, f), getattr(b, f)]) for f in fields}
+    )
 
 
 def evaluate_features(config, sets, feats) -> dict:
@@ -197,7 +207,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'xqda' (subspace size, eigenvalues > 1; None for Euclidean), 'timing'}.
 
     XQDA is trained on the training identities of the fold (the validation identities held
-    out, as for the networks), with view 1 = the first modality of `config.data.modalities`
+    out, as for the networks; with `config.classical.use_val_ids` on the validation identities
+    too, since no model selection needs them), with view 1 = the first modality of `config.data.modalities`
     and view 2 = the second: one metric for the cross-modal problem, learned from the
     cross-modal pairs (Liao 2015's cross-view formulation); with one modality both views
     are its images. The same metric then ranks every query/gallery pair.
@@ -222,7 +233,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     modalities = tuple(config.data.modalities)
     tick = time.time()
     train_sets = {
-        m: _limit_per_id(splits["train"][m], c.train_images_per_id, config.seed) for m in modalities
+        m: _limit_per_id(
+            _concat(splits["train"][m], splits["val"][m]) if c.use_val_ids else splits["train"][m],
+            c.train_images_per_id,
+            config.seed,
+        )
+        for m in modalities
     }
     test_sets = splits["test"]
     test_feats = {
