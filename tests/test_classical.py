@@ -450,21 +450,22 @@ def load_config(arg):
 def test_classical_run_on_the_quick_synthetic_set(tmp_path):
     import json
 
-    config = load_config("quick,features=lomo,matching=xqda")
+    # WHOS at 32x16 (compiles in a second; LOMO runs in the dataset tests below).
+    config = load_config("quick,features=whos,matching=xqda")
     config.data.data_dir = str(tmp_path / "tfds")
     config.data.synthetic.num_train_ids = 6
     config.data.synthetic.num_val_ids = 2
     config.data.synthetic.num_test_ids = 4
-    config.classical.image_size = (48, 40)  # the smallest LOMO size with three scales
+    config.classical.image_size = (32, 16)
     results = method.train_and_evaluate(config, str(tmp_path / "run"))
     pairs = {"Q:rgb G:depth", "Q:depth G:rgb", "Q:rgb G:rgb", "Q:depth G:depth"}
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
     assert set(results["test"]) == set(on_disk["test"]) == pairs
-    assert on_disk["method"] == "LOMO, XQDA" and on_disk["xqda"]["views"] == ["rgb", "depth"]
-    assert on_disk["feature_dim"] == lomo.lomo_length(48, 40)
+    assert on_disk["method"] == "WHOS, XQDA" and on_disk["xqda"]["views"] == ["rgb", "depth"]
+    assert on_disk["feature_dim"] == whos.whos_length(32, 16)
     for r in on_disk["test"].values():
         assert 0 <= r["mAP"] <= 1 and r["rank1"] <= r["rank5"] <= r["rank10"]
-    assert "LOMO, XQDA" in (tmp_path / "run" / "results.md").read_text()
+    assert "WHOS, XQDA" in (tmp_path / "run" / "results.md").read_text()
 
 
 def test_config_values_are_checked():
@@ -475,3 +476,33 @@ def test_config_values_are_checked():
         method.check_config(config)
     with pytest.raises(ValueError, match="dataset='market'"):
         load_config("dataset=market")
+
+
+@pytest.mark.parametrize(
+    "dataset, manual, rows",
+    [
+        ("biwi", "biwi_rgbd_id/dummy_data/distributed", (("lomo", "xqda"), ("whos", "euclidean"))),
+        ("robotpku", "robotpku/dummy_data", (("whos", "xqda"), ("lomo", "euclidean"))),
+    ],
+)
+def test_real_dataset_configs_run_the_classical_rows(tmp_path, dataset, manual, rows):
+    """The BIWI / RobotPKU classical configs on their builders' dummy trees (the four rows of
+    Tables 17/18 between them); the figures mean nothing on a handful of images."""
+    for features, matching in rows:
+        config = load_config(f"dataset={dataset},features={features},matching={matching}")
+        config.data.data_dir = str(tmp_path / "tfds")
+        config.data.manual_dir = os.path.join(ROOT, "datasets", manual)
+        config.data.num_val_ids = 1
+        if dataset == "robotpku":  # Its dummy design set has two people; XQDA needs both.
+            config.data.num_folds = 2
+            config.classical.use_val_ids = True
+        config.eval.repeats = 2
+        results = method.train_and_evaluate(config, str(tmp_path / f"{features}_{matching}"))
+        assert set(results["test"]) == {
+            "Q:rgb G:depth",
+            "Q:depth G:rgb",
+            "Q:rgb G:rgb",
+            "Q:depth G:depth",
+        }
+        expected_dim = {"lomo": 26960, "whos": 5700}[features]
+        assert results["feature_dim"] == expected_dim
