@@ -506,3 +506,30 @@ def test_real_dataset_configs_run_the_classical_rows(tmp_path, dataset, manual, 
         }
         expected_dim = {"lomo": 26960, "whos": 5700}[features]
         assert results["feature_dim"] == expected_dim
+
+
+def test_grid_writes_the_four_classical_rows_with_spread_over_folds(tmp_path, monkeypatch):
+    import jax
+
+    from jaxreid import experiments
+
+    # The runner clears JAX's caches after every run; keep them here so that LOMO and WHOS
+    # compile once for the 8 runs (the test is about the grid, not about compilation).
+    monkeypatch.setattr(jax, "clear_caches", lambda: None)
+
+    grid = experiments.load_grid(
+        os.path.join(ROOT, "configs", "grids", "classical.py") + ":synthetic,quick,folds=2"
+    )
+    overrides = [
+        f"data.data_dir={tmp_path / 'tfds'}",
+        "data.synthetic.num_train_ids=4",
+        "data.synthetic.num_val_ids=2",
+        "data.synthetic.num_test_ids=3",
+        "classical.image_size=(48, 40)",  # both extractors' smallest valid size
+    ]
+    status = experiments.run_grid(grid, str(tmp_path / "grid"), overrides=overrides)
+    assert set(status.values()) == {"done"}, status
+    table = (tmp_path / "grid" / "table17.md").read_text()
+    for row in ("WHOS, Euclidean", "WHOS, XQDA", "LOMO, Euclidean", "LOMO, XQDA"):
+        line = next(l for l in table.splitlines() if row in l)
+        assert "±" in line and "Q:RGB, G:D" in table
