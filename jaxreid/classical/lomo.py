@@ -99,7 +99,8 @@ def retinex(images: jax.Array, sigmas=RETINEX_SIGMAS) -> jax.Array:
     Returns:
       [N, H, W, 3] float32 in [0, 1]: with I = image + 1 (so log is finite),
       MSR = mean_s (log I - log(G_s * I)), times the colour restoration
-      β (log(α I) - log Σ_c I), then `simplest_color_balance`.
+      β (log(α I) - log Σ_c I), then `simplest_color_balance`. (The balance rescales
+      each channel linearly, so β cancels; α does not.)
     """
     x = images.astype(jnp.float32) + 1.0
     log_x = jnp.log(x)
