@@ -113,6 +113,16 @@ def test_retinex_matches_numpy():
     assert got.min() >= 0 and got.max() <= 1
 
 
+def test_order_statistics_equal_a_sort():
+    v = RNG.normal(size=(3, 500)).astype(np.float32)
+    v[0, :50] = 0.0  # ties
+    v[1, :3] = -0.0
+    ranks = [0, 1, 49, 50, 250, 499]
+    np.testing.assert_array_equal(
+        np.asarray(lomo.order_statistics(v, ranks)), np.sort(v, axis=-1)[:, ranks]
+    )
+
+
 def test_hsv_conversion_and_joint_bins():
     rgb = RNG.uniform(0, 1, (6, 7, 3)).astype(np.float32)
     rgb[0, 0] = 0.5  # grey: H = S = 0

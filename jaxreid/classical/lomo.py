@@ -76,17 +76,59 @@ def _blur(images: jax.Array, sigma: float) -> jax.Array:
     return jnp.einsum("ij,njkc,lk->nilc", bh, images, bw, precision="highest")
 
 
+def order_statistics(values: jax.Array, ranks) -> jax.Array:
+    """The ranks[j]-th smallest entries (0-based) of every row of `values`, exactly.
+
+    Args:
+      values: [..., M] float32 (finite).
+      ranks: static sequence of ints in [0, M).
+
+    Returns:
+      [..., len(ranks)] float32. A 32-step bisection over the order-preserving unsigned-int
+      image of the float bits (count of entries <= the candidate), instead of a sort: XLA's
+      CPU sort of the 6,144 pixels of a 128x48 channel costs ~5 ms, these 32 passes ~0.1 ms.
+    """
+    bits = jax.lax.bitcast_convert_type(values, jnp.int32)
+    keys = jax.lax.bitcast_convert_type(bits ^ ((bits >> 31) & 0x7FFFFFFF), jnp.uint32)
+    keys = keys ^ jnp.uint32(0x80000000)  # monotone in the float value
+    target = jnp.asarray(ranks, jnp.int32) + 1  # want the smallest key with count >= target
+    shape = keys.shape[:-1] + (len(ranks),)
+
+    def step(_, bounds):
+        lo, hi = bounds
+        mid = lo + (hi - lo) // 2
+        count = jnp.sum(keys[..., None, :] <= mid[..., None], axis=-1, dtype=jnp.int32)
+        enough = count >= target
+        return jnp.where(enough, lo, mid + 1), jnp.where(enough, mid, hi)
+
+    lo = jnp.zeros(shape, jnp.uint32)
+    hi = jnp.full(shape, 0xFFFFFFFF, jnp.uint32)
+    key, _ = jax.lax.fori_loop(0, 32, step, (lo, hi))
+    key = key ^ jnp.uint32(0x80000000)
+    bits = jax.lax.bitcast_convert_type(key, jnp.int32)
+    return jax.lax.bitcast_convert_type(bits ^ ((bits >> 31) & 0x7FFFFFFF), jnp.float32)
+
+
 def simplest_color_balance(images: jax.Array, clip: float = BALANCE_CLIP) -> jax.Array:
     """Per image and channel: clip at the `clip` and 1 - `clip` quantiles, rescale to [0, 1].
 
-    Choice: quantiles by linear interpolation (NumPy's default) per channel of each image.
+    Choice: quantiles by linear interpolation between order statistics (NumPy's default),
+    per channel of each image.
     """
     n, h, w, c = images.shape
-    flat = images.reshape(n, h * w, c)
-    lo = jnp.quantile(flat, clip, axis=1, keepdims=True)
-    hi = jnp.quantile(flat, 1.0 - clip, axis=1, keepdims=True)
+    m = h * w
+    flat = jnp.swapaxes(images.reshape(n, m, c), 1, 2)  # [N, C, M]
+    positions = (clip * (m - 1), (1.0 - clip) * (m - 1))
+    floors = [int(np.floor(p)) for p in positions]
+    ranks = [min(r, m - 1) for f in floors for r in (f, f + 1)]
+    stats = order_statistics(flat, ranks)
+    bounds = []
+    for j, (p, f) in enumerate(zip(positions, floors)):
+        a, b = stats[..., 2 * j], stats[..., 2 * j + 1]
+        bounds.append((a + (p - f) * (b - a))[..., None])
+    lo, hi = bounds
     out = (jnp.clip(flat, lo, hi) - lo) / jnp.maximum(hi - lo, 1e-12)
-    return out.reshape(n, h, w, c)
+    return jnp.swapaxes(out, 1, 2).reshape(n, h, w, c)
 
 
 def retinex(images: jax.Array, sigmas=RETINEX_SIGMAS) -> jax.Array:
