@@ -6,6 +6,7 @@ with loops, scipy.ndimage or colorsys, independent of the JAX code under test.
 
 import colorsys
 import importlib.util
+import json
 import os
 
 import ml_collections
@@ -460,27 +461,6 @@ def load_config(arg):
     return module.get_config(arg)
 
 
-def test_classical_run_on_the_quick_synthetic_set(tmp_path):
-    import json
-
-    # WHOS at 32x16 (compiles in a second; LOMO runs in the dataset tests below).
-    config = load_config("quick,features=whos,matching=xqda")
-    config.data.data_dir = str(tmp_path / "tfds")
-    config.data.synthetic.num_train_ids = 6
-    config.data.synthetic.num_val_ids = 2
-    config.data.synthetic.num_test_ids = 4
-    config.classical.image_size = (32, 16)
-    results = method.train_and_evaluate(config, str(tmp_path / "run"))
-    pairs = {"Q:rgb G:depth", "Q:depth G:rgb", "Q:rgb G:rgb", "Q:depth G:depth"}
-    on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert set(results["test"]) == set(on_disk["test"]) == pairs
-    assert on_disk["method"] == "WHOS, XQDA" and on_disk["xqda"]["views"] == ["rgb", "depth"]
-    assert on_disk["feature_dim"] == whos.whos_length(32, 16)
-    for r in on_disk["test"].values():
-        assert 0 <= r["mAP"] <= 1 and r["rank1"] <= r["rank5"] <= r["rank10"]
-    assert "WHOS, XQDA" in (tmp_path / "run" / "results.md").read_text()
-
-
 def test_config_values_are_checked():
     config = load_config("features=whos")
     assert tuple(config.classical.image_size) == whos.IMAGE_SIZE
@@ -542,6 +522,16 @@ def test_grid_writes_the_four_classical_rows_with_spread_over_folds(tmp_path, mo
     ]
     status = experiments.run_grid(grid, str(tmp_path / "grid"), overrides=overrides)
     assert set(status.values()) == {"done"}, status
+    # Each run writes results.json / results.md as the networks do.
+    run = tmp_path / "grid" / "classical" / "lomo_xqda" / "fold0"
+    on_disk = json.loads((run / "results.json").read_text())
+    pairs = {"Q:rgb G:depth", "Q:depth G:rgb", "Q:rgb G:rgb", "Q:depth G:depth"}
+    assert set(on_disk["test"]) == pairs
+    assert on_disk["method"] == "LOMO, XQDA" and on_disk["xqda"]["views"] == ["rgb", "depth"]
+    assert on_disk["feature_dim"] == lomo.lomo_length(48, 40)
+    for r in on_disk["test"].values():
+        assert 0 <= r["mAP"] <= 1 and r["rank1"] <= r["rank5"] <= r["rank10"]
+    assert "LOMO, XQDA" in (run / "results.md").read_text()
     table = (tmp_path / "grid" / "table17.md").read_text()
     for row in ("WHOS, Euclidean", "WHOS, XQDA", "LOMO, Euclidean", "LOMO, XQDA"):
         line = next(l for l in table.splitlines() if row in l)
