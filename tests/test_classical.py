@@ -536,3 +536,37 @@ def test_grid_writes_the_four_classical_rows_with_spread_over_folds(tmp_path, mo
     for row in ("WHOS, Euclidean", "WHOS, XQDA", "LOMO, Euclidean", "LOMO, XQDA"):
         line = next(l for l in table.splitlines() if row in l)
         assert "±" in line and "Q:RGB, G:D" in table
+
+
+def test_classical_grids_build_and_validate():
+    from jaxreid import config as config_lib
+    from jaxreid import experiments
+
+    path = os.path.join(ROOT, "configs", "grids", "classical.py")
+    for arg, runs in (
+        ("synthetic", 12),
+        ("synthetic,networks", 24),
+        ("synthetic_ir", 12),
+        ("biwi", 12),
+        ("robotpku", 12),
+        ("sysu", 4),
+    ):
+        grid = experiments.load_grid(f"{path}:{arg}")
+        assert len(grid.experiments) == runs and grid.tables
+        for experiment in grid.experiments:
+            config_lib.validate(experiment.config)
+            if experiment.name.startswith("classical/"):
+                method.check_config(experiment.config)
+    biwi = experiments.load_grid(f"{path}:biwi")
+    assert {e.config.data.fold for e in biwi.experiments} == {0, 1, 2}
+    assert biwi.tables[0].pairs == ("Q:rgb G:depth", "Q:depth G:rgb")
+
+
+def test_sysu_config_runs_the_sysu_protocol_on_the_dummy_tree(tmp_path):
+    config = load_config("dataset=sysu,features=whos,matching=xqda")
+    config.data.data_dir = str(tmp_path / "tfds")
+    config.data.manual_dir = os.path.join(ROOT, "datasets", "sysu_mm01", "dummy_data")
+    config.eval.sysu_settings = ("all_single",)
+    results = method.train_and_evaluate(config, str(tmp_path / "run"))
+    assert set(results["test"]) == {"all_single"}
+    assert 0 <= results["test"]["all_single"]["mAP"] <= 1
