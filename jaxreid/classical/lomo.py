@@ -2,8 +2,8 @@
 
     features = lomo(images)        # [N, 128, 48, 3] float32 in [0, 255] -> [N, 26960] float32
 
-One jit-compiled, batched function of fixed-size images (run it under `jax.jit`; see
-`jaxreid.classical.extract`). The stages, each a public function tested on its own:
+One jit-compiled, batched function of fixed-size images (`jaxreid.classical.method.
+extract_features` feeds a whole image set through it in padded batches). The stages, each a public function tested on its own:
 
   retinex            multi-scale Retinex with colour restoration (§3.1; sigmas 5 and 20)
   hsv_bins           RGB -> HSV, 8 bins per channel, joint bin index (§3.2; 8x8x8 = 512 bins)
@@ -302,7 +302,8 @@ def lomo(images: jax.Array, num_scales: int = NUM_SCALES) -> jax.Array:
 
 
 def lomo_batch(images: jax.Array, num_scales: int = NUM_SCALES) -> jax.Array:
-    """LOMO descriptor of a batch (Liao 2015 §3).
+    """LOMO descriptor of a batch (Liao 2015 §3), vectorised over the batch and not compiled
+    (`lomo` compiles it for one image at a time, which is faster on CPU).
 
     Args:
       images: [N, H, W, 3] float32 RGB in [0, 255] (uint8 values); the paper's H x W is
