@@ -2,8 +2,8 @@
 
     features = lomo(images)        # [N, 128, 48, 3] float32 in [0, 255] -> [N, 26960] float32
 
-One jit-compiled, batched function of fixed-size images (`jaxreid.classical.method.
-extract_features` feeds a whole image set through it in padded batches). The stages, each a public function tested on its own:
+One jit-compiled, batched function of fixed-size images (`method.extract_features` feeds
+a whole image set through it in padded batches). The stages, each tested on its own:
 
   retinex            multi-scale Retinex with colour restoration (§3.1; sigmas 5 and 20)
   hsv_bins           RGB -> HSV, 8 bins per channel, joint bin index (§3.2; 8x8x8 = 512 bins)
