@@ -15,7 +15,8 @@ import jax
 import numpy as np
 
 from jaxreid import config as config_lib
-from jaxreid import train
+from jaxreid.training import steps as steps_lib
+from jaxreid.training.engine import Engine
 
 
 def benchmark(
@@ -28,22 +29,23 @@ def benchmark(
     config.loss.name = loss
     config.num_train_steps = steps + 2
     num_classes = 100
-    run = train.Run(config, num_classes=num_classes, image_shape=(height, width, 3))
+    run = Engine(config, num_classes=num_classes, image_shape=(height, width, 3))
     state = run.init_state()
+    health = steps_lib.healthy()
     rng = np.random.default_rng(0)
-    data = run.global_batch(
+    data = run.mesh.global_batch(
         {
             "image": rng.normal(size=(batch, height, width, 3)).astype(np.float32),
             "label": (np.arange(batch) // 4 % num_classes).astype(np.int32),
         }
     )
     start = time.perf_counter()
-    state, metrics = run.train_step(state, data)  # Compilation and the first step.
+    state, metrics, health = run.train_step(state, data, health)  # Compilation and the first step.
     jax.block_until_ready(metrics)
     compile_sec = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(steps):
-        state, metrics = run.train_step(state, data)
+        state, metrics, health = run.train_step(state, data, health)
     jax.block_until_ready(metrics)
     elapsed = time.perf_counter() - start
     return batch * steps / elapsed, compile_sec

@@ -26,13 +26,10 @@ dataset as in the thesis's 5-fold (BIWI) / 3-fold (RobotPKU) cross-validation.
 
 from __future__ import annotations
 
-import ast
 import copy
 import dataclasses
 import functools
-import importlib.util
 import json
-import logging as pylogging
 import os
 import sys
 import time
@@ -43,7 +40,8 @@ from typing import Any
 import ml_collections
 from absl import app, flags, logging
 
-RESULTS = "results.json"
+from jaxreid import config as config_lib
+from jaxreid import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,46 +129,22 @@ class Grid:
 
 
 def load_grid(spec: str) -> Grid:
-    """`path/to/grid.py` or `path/to/grid.py:arg` -> the file's get_grid(arg)."""
-    path, _, arg = spec.partition(":")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"--grid={spec!r}: no file {path!r}.")
-    module_spec = importlib.util.spec_from_file_location(
-        "jaxreid_grid_" + os.path.basename(path)[:-3], path
-    )
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    """`path/to/grid.py` or `path/to/grid.py:arg` -> the file's get_grid(arg).
+
+    A relative path is found as config files are (`jaxreid.config.load_config`): in the
+    current directory, else in the repository root.
+
+    Raises:
+      ConfigError: no such file (the message lists configs/), or no get_grid in it.
+    """
+    path, arg = config_lib.files.split_spec(spec)
+    module = config_lib.files.import_file(path, "grid file", "configs/grids/*.py")
     if not hasattr(module, "get_grid"):
-        raise ValueError(f"Grid file {path!r} defines no get_grid(arg).")
+        raise config_lib.ConfigError(f"Grid file {path!r} defines no get_grid(arg).")
     grid = module.get_grid(arg)
     if not isinstance(grid, Grid):
         raise TypeError(f"{path}: get_grid({arg!r}) returned {type(grid).__name__}, not a Grid.")
     return grid
-
-
-def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
-    """Applies 'a.b.c=value' strings (value parsed as a Python literal, else a string)."""
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ValueError(f"Override {item!r}: expected key=value, e.g. data.data_dir=/tmp/x.")
-        *parents, leaf = key.split(".")
-        node = config
-        for part in parents:
-            if part not in node:
-                raise ValueError(f"Override {item!r}: config has no group {part!r}.")
-            node = node[part]
-        if leaf not in node:
-            raise ValueError(f"Override {item!r}: config.{key} is not a key of the schema.")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        if isinstance(node[leaf], float) and isinstance(value, int):
-            value = float(value)
-        if isinstance(node[leaf], tuple) and isinstance(value, list):
-            value = tuple(value)
-        node[leaf] = value
 
 
 def _method(config) -> Callable[[ml_collections.ConfigDict, str], dict]:
@@ -179,12 +153,12 @@ def _method(config) -> Callable[[ml_collections.ConfigDict, str], dict]:
 
         return method.train_and_evaluate
     if config.distill.enabled:
-        from jaxreid import distill
+        from jaxreid.training import distillation
 
-        return distill.train_and_evaluate
-    from jaxreid import train
+        return distillation.train_and_evaluate
+    from jaxreid.training import supervised
 
-    return train.train_and_evaluate
+    return supervised.train_and_evaluate
 
 
 def run_grid(
@@ -215,14 +189,14 @@ def run_grid(
     status = {}
     for experiment in grid.experiments:
         run_dir = os.path.join(workdir, experiment.name)
-        if os.path.exists(os.path.join(run_dir, RESULTS)):
+        if workdir_lib.is_finished(run_dir):
             status[experiment.name] = "skipped"
             continue
         if only and not any(s in experiment.name for s in only):
             status[experiment.name] = "not selected"
             continue
         config = copy.deepcopy(experiment.config)
-        apply_overrides(config, overrides)
+        config_lib.apply_overrides(config, overrides)
         teacher = config.distill.teacher_workdir
         if teacher and not os.path.isabs(teacher):
             config.distill.teacher_workdir = os.path.join(workdir, teacher)
@@ -239,7 +213,7 @@ def run_grid(
         finally:
             jax.clear_caches()  # Every experiment compiles its own functions.
         seconds = time.time() - tick
-        _write_json(
+        workdir_lib.write_json_atomically(
             os.path.join(run_dir, "runner.json"),
             {"seconds": seconds, "labels": dict(experiment.labels)},
         )
@@ -256,10 +230,9 @@ def load_results(grid: Grid, workdir: str) -> dict[str, dict]:
     """{experiment name: results.json} for the finished experiments of `grid`."""
     out = {}
     for experiment in grid.experiments:
-        path = os.path.join(workdir, experiment.name, RESULTS)
-        if os.path.exists(path):
-            with open(path) as f:
-                out[experiment.name] = json.load(f)
+        results = workdir_lib.read_results(os.path.join(workdir, experiment.name))
+        if results is not None:
+            out[experiment.name] = results
     return out
 
 
@@ -399,14 +372,18 @@ def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = N
     parts = [f"# {grid.name}\n", grid.description.strip() + "\n"]
     for table in grid.tables:
         markdown = render_table(grid, table, results, "markdown")
-        _write_text(os.path.join(workdir, f"{table.name}.md"), f"### {table.title}\n\n{markdown}")
-        _write_text(
+        workdir_lib.write_text_atomically(
+            os.path.join(workdir, f"{table.name}.md"), f"### {table.title}\n\n{markdown}"
+        )
+        workdir_lib.write_text_atomically(
             os.path.join(workdir, f"{table.name}.csv"), render_table(grid, table, results, "csv")
         )
         parts.append(f"## {table.title}\n\n{markdown}")
     for curve in grid.curves:
         rows = curve_rows(grid, curve, results)
-        _write_text(os.path.join(workdir, f"{curve.name}.csv"), _curve_csv(curve, rows))
+        workdir_lib.write_text_atomically(
+            os.path.join(workdir, f"{curve.name}.csv"), _curve_csv(curve, rows)
+        )
         parts.append(
             f"## {curve.title}\n\nData: `{curve.name}.csv`. Percentages, mean ± std "
             f"over folds.\n\n{_curve_markdown(curve, rows)}"
@@ -431,19 +408,8 @@ def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = N
         + "\n"
     )
     text = "\n".join(parts)
-    _write_text(os.path.join(workdir, "summary.md"), text)
+    workdir_lib.write_text_atomically(os.path.join(workdir, "summary.md"), text)
     return text
-
-
-def _write_text(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _write_json(path: str, data) -> None:
-    _write_text(path, json.dumps(data, indent=2, default=str))
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -496,16 +462,11 @@ def main(argv, flag_values: dict):
         sys.exit(f"{len(failed)} experiment(s) failed: {', '.join(failed)}")
 
 
-class _QuietOrbax(pylogging.Filter):
-    """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
-
-    def filter(self, record):
-        return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
-
-
 def run():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.get_absl_handler().addFilter(_QuietOrbax())
+    from jaxreid import log_filters
+
+    log_filters.install()
     flag_values = _define_flags()
     flags.mark_flags_as_required(["grid", "workdir"])
     app.run(functools.partial(main, flag_values=flag_values))

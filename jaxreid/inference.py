@@ -24,9 +24,6 @@ stored dtype; `resize_images`) and normalised by `jaxreid.data.preprocessing.nor
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
-import math
 import os
 from typing import Any, Mapping, Sequence
 
@@ -35,180 +32,24 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxreid import config as config_lib
-from jaxreid import models
+from jaxreid import batching, models
 from jaxreid.data import preprocessing
 from jaxreid.search import Gallery
+from jaxreid.training import checkpoints
+from jaxreid.workdir import RUN_FILE, config_from_dict, read_run_info  # noqa: F401 (re-exported)
 
-RUN_FILE = "run.json"
-BEST_DIR = "best"
-LATEST_DIR = "checkpoints"
+find_checkpoint = checkpoints.find_checkpoint
+
 # Channels each modality is stored with (the TFDS conventions): RGB 3, the others 1.
 MODALITY_CHANNELS = {"rgb": 3, "visible": 3, "depth": 1, "infrared": 1, "thermal": 1}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".pnm", ".tif", ".tiff")
 DEFAULT_BATCH_SIZE = 64
 
 
-# --- the network of a run --------------------------------------------------------------------
-
-
-def config_from_dict(
-    values: Mapping[str, Any], source: str = RUN_FILE
-) -> ml_collections.ConfigDict:
-    """`default_config()` overridden by a saved config dict (e.g. run.json's 'config').
-
-    Keys the saved dict lacks (written before they existed) keep their defaults; JSON lists
-    become tuples, as the schema's sequences are.
-    """
-    config = config_lib.default_config()
-    _merge(config, values, source, "config")
-    return config
-
-
-def _merge(
-    node: ml_collections.ConfigDict, values: Mapping[str, Any], source: str, prefix: str
-) -> None:
-    for key, value in values.items():
-        if isinstance(value, Mapping) and isinstance(node.get(key), ml_collections.ConfigDict):
-            _merge(node[key], value, source, f"{prefix}.{key}")
-            continue
-        if isinstance(value, list):
-            value = tuple(value)
-        try:
-            node[key] = value
-        except (TypeError, ValueError) as e:
-            raise ValueError(
-                f"{source}: {prefix}.{key}={value!r} does not fit the config schema: {e}"
-            ) from None
-
-
-def read_run_info(workdir) -> dict:
-    """The contents of `<workdir>/run.json`, with 'config' as a ConfigDict."""
-    path = os.path.join(os.fspath(workdir), RUN_FILE)
-    try:
-        with open(path) as f:
-            info = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{path} does not exist: {os.fspath(workdir)!r} is not a run directory written by "
-            "jaxreid.train.train_and_evaluate (or the run has not started yet)"
-        ) from None
-    missing = [
-        k for k in ("config", "num_classes", "image_shape", "normalization") if k not in info
-    ]
-    if missing:
-        raise ValueError(f"{path} lacks the key(s) {missing}; has {sorted(info)}")
-    info["config"] = config_from_dict(info["config"], path)
-    return info
-
-
-# --- checkpoints -----------------------------------------------------------------------------
-
-
-class _ReadOnlyNotices(logging.Filter):
-    """Drops Orbax's warnings that a read-only manager is read-only (that is the point)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (
-            message.startswith("Given directory is read only")
-            or message.startswith("CheckpointManagerOptions.read_only=True")
-        )
-
-
-_READ_ONLY_NOTICES = _ReadOnlyNotices()
-
-
-def _manager(directory: str) -> ocp.CheckpointManager:
-    # Read-only: never creates, deletes or cleans up anything in the run directory.
-    logging.getLogger("absl").addFilter(_READ_ONLY_NOTICES)  # a no-op when already added
-    options = ocp.CheckpointManagerOptions(
-        read_only=True,
-        create=False,
-        save_interval_steps=0,
-        max_to_keep=None,
-        cleanup_tmp_directories=False,
-        best_fn=lambda metrics: metrics.get("val_mAP", 0.0),
-        best_mode="max",
-    )
-    return ocp.CheckpointManager(directory, options=options)
-
-
-def find_checkpoint(workdir, checkpoint: str | int = "best") -> tuple[str, int]:
-    """(checkpoint directory, step) selected by `checkpoint`.
-
-    Args:
-      checkpoint: 'best' — the checkpoint in best/ that the run tested (results.json 'step':
-        best validation mAP, or validation loss for distillation Step II; while a run is
-        still training, the highest validation mAP in best/); 'latest' — the newest step in
-        checkpoints/ or best/; or a step number (looked up in checkpoints/, then best/).
-    """
-    workdir = os.fspath(workdir)
-    best_dir = os.path.join(workdir, BEST_DIR)
-    latest_dir = os.path.join(workdir, LATEST_DIR)
-
-    def steps(directory):
-        if not os.path.isdir(directory):
-            return []
-        manager = _manager(directory)
-        try:
-            return list(manager.all_steps())
-        finally:
-            manager.close()
-
-    if checkpoint == "best":
-        kept = steps(best_dir)
-        if not kept:
-            raise FileNotFoundError(
-                f"{best_dir} holds no checkpoint (steps in {latest_dir}: {steps(latest_dir)}); "
-                "use checkpoint='latest' or a step number"
-            )
-        tested = _tested_step(workdir)
-        if tested in kept:
-            return best_dir, tested
-        if len(kept) == 1:
-            return best_dir, int(kept[0])
-        manager = _manager(best_dir)
-        try:
-            return best_dir, int(manager.best_step())
-        finally:
-            manager.close()
-    if checkpoint == "latest":
-        found = [(s, d) for d in (latest_dir, best_dir) for s in steps(d)]
-        if not found:
-            raise FileNotFoundError(f"{workdir} has no checkpoint in {LATEST_DIR}/ or {BEST_DIR}/")
-        step, directory = max(found)
-        return directory, int(step)
-    if isinstance(checkpoint, (int, np.integer)) and not isinstance(checkpoint, bool):
-        for directory in (latest_dir, best_dir):
-            if int(checkpoint) in steps(directory):
-                return directory, int(checkpoint)
-        raise FileNotFoundError(
-            f"{workdir} has no checkpoint of step {checkpoint}: {LATEST_DIR}/ has "
-            f"{steps(latest_dir)}, {BEST_DIR}/ has {steps(best_dir)}"
-        )
-    raise ValueError(f"checkpoint={checkpoint!r}; expected 'best', 'latest' or a step number")
-
-
-def _tested_step(workdir: str) -> int | None:
-    """The step of the checkpoint a finished run tested (results.json 'step'), if any.
-
-    The trainer keeps one checkpoint in best/, chosen by its own early-stopping rule
-    (validation mAP for `jaxreid.train`, validation loss for Step II of `jaxreid.distill`);
-    results.json names it."""
-    try:
-        with open(os.path.join(workdir, "results.json")) as f:
-            step = json.load(f).get("step")
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return int(step) if isinstance(step, int) else None
-
-
-def restore_variables(
+def restore_model_variables(
     directory: str,
     step: int,
     model: flax.linen.Module,
@@ -217,37 +58,16 @@ def restore_variables(
 ) -> dict:
     """The model variables ({'params': ..., **model_state}) of a train-state checkpoint.
 
-    Only `params` and `model_state` are read (the optimiser state stays on disk). The
-    target shapes come from `model.init` traced with `jax.eval_shape` (nothing is computed),
-    so a run.json that does not describe the checkpoint fails here with the mismatch.
+    The target shapes come from `model.init` traced with `jax.eval_shape` (nothing is
+    computed), so a run.json that does not describe the checkpoint fails with the mismatch.
     """
 
     def init(key):
         dummy = jnp.zeros((1, *image_shape), jnp.float32)
         return model.init({"params": key, "dropout": key}, dummy, train=False)
 
-    shapes = flax.core.unfreeze(jax.eval_shape(init, jax.random.key(0)))
-    params = shapes.pop("params")
-    target = {"params": params, "model_state": shapes}
-    target = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), target
-    )
-    args = ocp.args.PyTreeRestore(
-        item=target,
-        restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-        partial_restore=True,
-    )
-    manager = _manager(directory)
-    try:
-        restored = manager.restore(step, args=args)
-    except ValueError as e:
-        raise ValueError(
-            f"{directory}/{step}: the checkpoint does not match the network described by "
-            f"{RUN_FILE}: {e}"
-        ) from None
-    finally:
-        manager.close()
-    return {"params": restored["params"], **restored["model_state"]}
+    shapes = jax.eval_shape(init, jax.random.key(0))
+    return checkpoints.restore_variables(directory, step, shapes, sharding)
 
 
 # --- images ----------------------------------------------------------------------------------
@@ -533,23 +353,13 @@ class ReidModel(_Embedder):
             count, so at most log2(batch_size) shapes are compiled.
         """
         x = self.preprocess(images, modality)
-        n = len(x)
-        devices = self.mesh.size
-        batch = max(devices, -(-int(batch_size) // devices) * devices)
-        outputs = []
-        for start in range(0, n, batch):
-            chunk = x[start : start + batch]
-            rows = len(chunk)
-            padded = min(batch, devices * 2 ** math.ceil(math.log2(-(-rows // devices))))
-            if padded > rows:
-                chunk = np.concatenate(
-                    [chunk, np.zeros((padded - rows, *chunk.shape[1:]), np.float32)]
-                )
-            out = self._forward(self.variables, jax.device_put(chunk, self._data_sharding))
-            outputs.append(np.asarray(out)[:rows])
-        if not outputs:
-            return np.zeros((0, self.embedding_dim), np.float32)
-        return np.concatenate(outputs)
+        out = batching.map_padded(
+            lambda batch: self._forward(self.variables, jax.device_put(batch, self._data_sharding)),
+            x,
+            batch_size=batch_size,
+            num_devices=self.mesh.size,
+        )
+        return np.zeros((0, self.embedding_dim), np.float32) if out is None else out
 
 
 def _to_batch_channels(images: np.ndarray, modality: str) -> np.ndarray:
@@ -599,7 +409,9 @@ def load_run(workdir, *, checkpoint: str | int = "best", devices=None) -> ReidMo
     model = models.model_from_config(config, int(info["num_classes"]))
     directory, step = find_checkpoint(workdir, checkpoint)
     mesh = _mesh(devices)
-    variables = restore_variables(directory, step, model, image_shape, NamedSharding(mesh, P()))
+    variables = restore_model_variables(
+        directory, step, model, image_shape, NamedSharding(mesh, P())
+    )
     normalizations = {}
     for modality, values in info["normalization"].items():
         values = dict(values)
@@ -735,5 +547,5 @@ __all__ = [
     "read_image",
     "read_run_info",
     "resize_images",
-    "restore_variables",
+    "restore_model_variables",
 ]

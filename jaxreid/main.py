@@ -1,23 +1,27 @@
 """Command line: `python -m jaxreid.main --config=configs/synthetic.py --workdir=/tmp/run`.
 
-Re-running the same command on the same workdir resumes the run where it stopped.
+Config values are overridden with `--config.<key>=<value>` (e.g. `--config.optim.learning_rate=
+0.01`). Re-running the same command on the same workdir resumes the run where it stopped;
+SIGTERM or Ctrl-C stop it after the current step with a checkpoint to resume from.
 Multi-host: pass --multiprocess on every host (jax.distributed.initialize reads the
 coordinator from the cluster environment, or from --coordinator/--num_processes/--process_id).
+
+A user error (a wrong config value, a missing config file or dataset, an unwritable or
+incompatible work directory, a run that diverged) prints one message without a traceback and
+exits with status 2 (1 for a diverged run, 128 + the signal number after a stop on a signal).
 """
 
-import logging as pylogging
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter.
 
 from absl import app, flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config",
-    None,
-    "An experiment config file from configs/, e.g. configs/synthetic.py:quick.",
-    lock_config=True,
+from jaxreid import log_filters  # noqa: E402
+
+_CONFIG = flags.DEFINE_string(
+    "config", None, "An experiment config file from configs/, e.g. configs/synthetic.py:quick."
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries, results.")
 _MULTIPROCESS = flags.DEFINE_bool("multiprocess", False, "Call jax.distributed.initialize().")
@@ -26,23 +30,35 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processe
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multiprocess).")
 flags.mark_flags_as_required(["config", "workdir"])
 
+_OVERRIDES: dict = {}
 
-class _QuietOrbax(pylogging.Filter):
-    """Orbax logs every file it writes at INFO; keep its warnings and errors only."""
 
-    def filter(self, record):
-        return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
+def _fail(message: str, status: int = 2):
+    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(status)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    logging.get_absl_handler().addFilter(_QuietOrbax())
+    log_filters.install()
+    from jaxreid import config as config_lib
+    from jaxreid import workdir as workdir_lib
+
+    try:
+        config = config_lib.load_config(_CONFIG.value)
+        config_lib.apply_overrides(config, _OVERRIDES)
+        config_lib.validate(config)  # Everything but the device count: before JAX starts.
+    except config_lib.ConfigError as e:
+        _fail(str(e))
+
     import jax  # After flag parsing, so XLA flags given on the command line apply.
 
-    from jaxreid import config as config_lib
+    from jaxreid.data.sources import DatasetMissingError
+    from jaxreid.training.loop import NonFiniteError
+    from jaxreid.training.progress import Preempted
 
-    config_lib.validate(_CONFIG.value)  # Fail on typos before anything is loaded or compiled.
     if _MULTIPROCESS.value:
         jax.distributed.initialize(
             coordinator_address=_COORDINATOR.value,
@@ -52,24 +68,27 @@ def main(argv):
     logging.info(
         "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
-    if _CONFIG.value.distill.enabled:  # Two steps: jaxreid.distill (Hafner 2018, §3.3).
-        from jaxreid import distill as method
+    if config.distill.enabled:  # Two steps (Hafner 2018, §3.3).
+        from jaxreid.training.distillation import train_and_evaluate
     else:
-        from jaxreid import train as method
+        from jaxreid.training.supervised import train_and_evaluate
 
-    method.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    try:
+        train_and_evaluate(config, _WORKDIR.value)
+    except (config_lib.ConfigError, workdir_lib.WorkdirError, DatasetMissingError) as e:
+        _fail(str(e))
+    except NonFiniteError as e:
+        _fail(str(e), status=1)
+    except Preempted as e:
+        _fail(str(e), status=e.exit_code)
 
 
 def run():
-    import sys
-
     from jaxreid import config as config_lib
 
-    try:
-        config_lib.check_override_flags(sys.argv[1:])
-    except ValueError as e:
-        sys.exit(f"Error: {e}")
-    app.run(main)
+    overrides, argv = config_lib.overrides_from_argv(sys.argv)
+    _OVERRIDES.update(overrides)
+    app.run(main, argv=argv)
 
 
 if __name__ == "__main__":

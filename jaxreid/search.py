@@ -20,6 +20,10 @@ first, exactly as a stable sort of each query's distance row
     gallery = Gallery.load("gallery.npz")
     distances, indices = gallery.search(query_embeddings, k=10)   # [Q, 10] each
     matched_ids = gallery.ids[indices]
+
+A gallery can search through any `jaxreid.index.SearchIndex` backend (`use_index`: FAISS
+flat, IVF or HNSW for galleries of millions) and carries an open-set threshold
+(`jaxreid.open_set`; `set_threshold`, `identify`) that its .npz stores.
 """
 
 from __future__ import annotations
@@ -46,8 +50,19 @@ DEFAULT_CHUNK_SIZE = 16384
 DEFAULT_QUERY_CHUNK_SIZE = 512
 
 # Bumped when the .npz layout changes; `Gallery.load` rejects unknown versions.
-_FORMAT_VERSION = 1
+# 2: the optional open-set threshold keys (_THRESHOLD_KEYS), absent in version 1 files.
+_FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _KEYS = ("format_version", "metric", "embeddings", "ids", "cams", "modality", "filenames")
+_THRESHOLD_KEYS = (
+    "threshold_distance",
+    "threshold_metric",
+    "threshold_target_false_match_rate",
+    "threshold_false_match_rate",
+    "threshold_true_match_rate",
+    "threshold_num_mated",
+    "threshold_num_non_mated",
+)
 
 
 @functools.partial(jax.jit, static_argnames=("metric",))
@@ -214,6 +229,9 @@ class Gallery:
         modality: [N] str, e.g. 'rgb' | 'depth' | 'infrared' | 'thermal' ('' when unknown).
         filenames: [N] str image paths ('' when unknown).
         metric: default metric of `search` (canonical name, see `jaxreid.evaluation`).
+        threshold: `jaxreid.open_set.OpenSetThreshold` for `identify`, or None.
+        index: the `jaxreid.index.SearchIndex` that `search` uses for `metric` (None: the
+            exact on-device search).
     """
 
     def __init__(
@@ -243,6 +261,8 @@ class Gallery:
         self.modality = _str_column(modality, n, "modality")
         self.filenames = _str_column(filenames, n, "filenames")
         self._cache = None  # (chunk_size, metric, device chunks)
+        self.threshold = None
+        self.index = None
 
     def __len__(self) -> int:
         return self.embeddings.shape[0]
@@ -255,7 +275,7 @@ class Gallery:
         mods = sorted(set(self.modality.tolist()))
         return f"Gallery({len(self)} x {self.dim}, metric={self.metric!r}, modality={mods})"
 
-    def add(self, embeddings, ids=None, cams=None, modality=None, filenames=None) -> "Gallery":
+    def add(self, embeddings, ids=None, cams=None, modality=None, filenames=None) -> Gallery:
         """Appends rows (same arguments as the constructor); returns self."""
         emb = as_features(embeddings, "embeddings")
         if emb.shape[1] != self.dim:
@@ -269,7 +289,56 @@ class Gallery:
         self.modality = np.concatenate([self.modality, _str_column(modality, n, "modality")])
         self.filenames = np.concatenate([self.filenames, _str_column(filenames, n, "filenames")])
         self._cache = None
+        if self.index is not None:
+            self.index.add(emb)
         return self
+
+    def use_index(self, backend: str = "faiss", **params) -> Gallery:
+        """Builds a `jaxreid.index` index of `backend` ('exact' | 'faiss') over the
+        embeddings, with the gallery's metric; `search` then uses it for that metric and
+        `add` appends to it. Returns self.
+
+        Args:
+          **params: `jaxreid.index.make_index` parameters, e.g. kind='hnsw', m=32,
+            ef_search=128, or kind='ivf', nlist=1024, nprobe=16.
+        """
+        from jaxreid import index as index_lib  # local: jaxreid.index imports this module
+
+        self.index = index_lib.make_index(
+            backend, self.metric, dim=self.dim, embeddings=self.embeddings, **params
+        )
+        return self
+
+    def set_threshold(self, threshold) -> Gallery:
+        """Stores an open-set threshold: a `jaxreid.open_set.OpenSetThreshold` (from
+        `choose_threshold`), a distance (float, for the gallery's metric) or None."""
+        from jaxreid import open_set  # local: open_set imports this module
+
+        if threshold is not None and not isinstance(threshold, open_set.OpenSetThreshold):
+            nan = float("nan")
+            threshold = open_set.OpenSetThreshold(
+                float(threshold), self.metric, nan, nan, nan, 0, 0
+            )
+        self.threshold = threshold
+        return self
+
+    def identify(self, queries, k: int = 10, **search_args):
+        """Open-set search: (distances [Q, k], indices [Q, k], matched [Q] bool), where
+        matched is False for "not in the gallery" (nearest distance >= the threshold).
+
+        Raises:
+          ValueError: no threshold stored, or one for another metric than the search's.
+        """
+        if self.threshold is None:
+            raise ValueError("Gallery.identify: no threshold; set_threshold(...) first")
+        metric = canonical_metric(search_args.get("metric") or self.metric)
+        if metric != self.threshold.metric:
+            raise ValueError(
+                f"the gallery's threshold is a {self.threshold.metric} distance; the search "
+                f"uses {metric}"
+            )
+        distances, indices = self.search(queries, k, **search_args)
+        return distances, indices, distances[:, 0] < self.threshold.distance
 
     def search(
         self,
@@ -293,8 +362,11 @@ class Gallery:
             (index `self.ids`, `self.filenames`, ... with them). Ties: lower index first.
 
         The gallery stays on device between calls with the same metric and chunk size.
+        With an index (`use_index`), searches in the gallery's metric go through it.
         """
         metric = canonical_metric(metric or self.metric)
+        if self.index is not None and metric == self.index.metric:
+            return self.index.search(queries, k)
         q = np.asarray(queries)
         if q.ndim == 1:
             q = q[None, :]
@@ -308,7 +380,7 @@ class Gallery:
             self._cache = (chunk_size, metric, _device_chunks(self.embeddings, metric, chunk_size))
         return _search(q, len(self), self._cache[2], k, metric, query_chunk_size)
 
-    def subset(self, rows) -> "Gallery":
+    def subset(self, rows) -> Gallery:
         """A new gallery of the given rows (int indices or a boolean mask)."""
         return Gallery(
             self.embeddings[rows],
@@ -317,14 +389,22 @@ class Gallery:
             self.modality[rows],
             self.filenames[rows],
             metric=self.metric,
-        )
+        ).set_threshold(self.threshold)
 
     def save(self, path) -> str:
         """Writes the gallery to one .npz file, atomically (temp file, then os.replace).
 
         Returns `path` as a string. The file holds the keys 'format_version', 'metric',
-        'embeddings', 'ids', 'cams', 'modality', 'filenames' (no pickled objects).
+        'embeddings', 'ids', 'cams', 'modality', 'filenames' (no pickled objects), and with
+        a threshold 'threshold_distance', 'threshold_metric',
+        'threshold_target_false_match_rate', 'threshold_false_match_rate',
+        'threshold_true_match_rate', 'threshold_num_mated', 'threshold_num_non_mated'.
+        An index (`use_index`) is not stored: build it again after `load`, or save it on
+        its own (`gallery.index.save`).
         """
+        extra = {}
+        if self.threshold is not None:
+            extra = {f"threshold_{k}": np.asarray(v) for k, v in self.threshold.to_dict().items()}
         path = os.fspath(path)
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-gallery-", suffix=".npz")
@@ -339,6 +419,7 @@ class Gallery:
                     cams=self.cams,
                     modality=self.modality,
                     filenames=self.filenames,
+                    **extra,
                 )
             umask = os.umask(0)  # mkstemp makes the file 0600; give it the usual mode
             os.umask(umask)
@@ -351,7 +432,7 @@ class Gallery:
         return path
 
     @classmethod
-    def load(cls, path) -> "Gallery":
+    def load(cls, path) -> Gallery:
         """Reads a gallery written by `save`.
 
         Raises:
@@ -381,16 +462,17 @@ class Gallery:
                     f"{sorted(archive.files)}; expected {list(_KEYS)})"
                 )
             try:
-                data = {key: archive[key] for key in _KEYS}
+                data = {key: archive[key] for key in _KEYS + _THRESHOLD_KEYS if key in archive}
             except ValueError as e:  # e.g. an object array that would need pickle
                 raise ValueError(f"gallery file {path!r}: unreadable array: {e}") from None
         version = int(data["format_version"])
-        if version != _FORMAT_VERSION:
+        if version not in _READABLE_VERSIONS:
             raise ValueError(
-                f"gallery file {path!r}: format_version {version}, expected {_FORMAT_VERSION}"
+                f"gallery file {path!r}: format_version {version}, expected one of "
+                f"{_READABLE_VERSIONS}"
             )
         try:
-            return cls(
+            gallery = cls(
                 data["embeddings"],
                 data["ids"],
                 data["cams"],
@@ -400,6 +482,15 @@ class Gallery:
             )
         except ValueError as e:
             raise ValueError(f"gallery file {path!r}: {e}") from None
+        if "threshold_distance" in data:
+            from jaxreid import open_set
+
+            missing = [key for key in _THRESHOLD_KEYS if key not in data]
+            if missing:
+                raise ValueError(f"gallery file {path!r} has a threshold but lacks {missing}")
+            fields = {key[len("threshold_") :]: data[key].item() for key in _THRESHOLD_KEYS}
+            gallery.set_threshold(open_set.OpenSetThreshold(**fields))
+        return gallery
 
 
 __all__ = [

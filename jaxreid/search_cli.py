@@ -9,11 +9,17 @@ prints each query's ranked list (rank, distance, person id, file) and, with --ou
 them with `jaxreid.visualization.plot_rank_lists` (one row per query).
 
 Person ids: --pattern is a regular expression with a named group `id` (and optionally
-`cam`) searched in each gallery file's path relative to the folder and in each query's path,
-e.g. --pattern='(?P<id>\\d{4})/\\d{4}\\.jpg$' for SYSU-MM01's cam<c>/<id>/<n>.jpg
-(--pattern='cam(?P<cam>\\d)/(?P<id>\\d{4})/' also reads the camera). --query_id overrides
-the query's id. When both query and gallery ids are known, matches are framed green and
-other identities red; otherwise the ranked images are drawn without frames.
+`cam`) searched in each file's path as listed (its last match; '/'-separated: the gallery folder joined with
+the file's place under it, and each --query as given), so a pattern may use folder names
+above --gallery: --pattern='cam(?P<cam>\\d+)/(?P<id>\\d{4})/' reads SYSU-MM01's
+cam<c>/<id>/<n>.jpg (and `jaxreid.data.image_files`'s layout) whether --gallery is the
+modality folder or a single camera's. --query_id overrides the query's id. When both query
+and gallery ids are known, matches are framed green and other identities red; otherwise the
+ranked images are drawn without frames.
+
+Open set: with a threshold (--threshold, or the one stored in a gallery .npz by
+`Gallery.set_threshold`; `jaxreid.open_set`), each query's answer is its nearest gallery
+person when the distance is below the threshold and "not in the gallery" otherwise.
 
 --run is a run directory of `jaxreid.train.train_and_evaluate` or a distillation directory
 holding step1/ and step2/ (`jaxreid.distill`); --gallery may also be a `.npz` written by
@@ -29,6 +35,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
+
+# --index values: the exact on-device search, or a FAISS kind (jaxreid.index.FAISS_KINDS).
+INDEXES = ("exact", "flat", "ivf", "hnsw")
 
 _RUN = flags.DEFINE_string(
     "run",
@@ -63,16 +72,28 @@ _SAVE_GALLERY = flags.DEFINE_string(
     "save_gallery", None, "Write the embedded gallery to this .npz for later searches."
 )
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per compiled embedding call.")
+_INDEX = flags.DEFINE_enum(
+    "index",
+    "exact",
+    list(INDEXES),
+    "Search index: exact (on device), or FAISS flat / ivf / hnsw (jaxreid.index).",
+)
+_THRESHOLD = flags.DEFINE_float(
+    "threshold",
+    None,
+    "Open-set distance threshold: nearer is a match, farther 'not in the gallery' "
+    "(default: the gallery .npz's stored threshold, if any).",
+)
 flags.mark_flags_as_required(["run", "query", "query_modality", "gallery"])
 
 
-def parse_ids(paths, pattern: str | None, root: str | None = None):
+def parse_ids(paths, pattern: str | None):
     """([N] person ids, [N] camera ids) read from paths with `pattern`; None if not given.
 
     Args:
       paths: file paths.
       pattern: a regular expression with a named group 'id' (optionally 'cam'), searched
-        in each path (relative to `root` when given).
+        in each path as given, with '/' as the separator; its last match is used.
 
     Raises:
       ValueError: the pattern has no 'id' group, or a path does not match it (named).
@@ -84,8 +105,9 @@ def parse_ids(paths, pattern: str | None, root: str | None = None):
         raise ValueError(f"--pattern={pattern!r} has no named group 'id', e.g. (?P<id>\\d+)")
     ids, cams = [], []
     for path in paths:
-        text = os.path.relpath(path, root) if root else path
-        match = regex.search(text.replace(os.sep, "/"))
+        text = os.fspath(path).replace(os.sep, "/")
+        # The last match: the one nearest the file name (not a year-like folder above it).
+        match = next(reversed(list(regex.finditer(text))), None)
         if match is None:
             raise ValueError(f"--pattern={pattern!r} does not match the path {text!r}")
         ids.append(int(match.group("id")))
@@ -106,6 +128,18 @@ def load_model(run: str, checkpoint: str):
     raise FileNotFoundError(
         f"--run={run!r} holds neither {inference.RUN_FILE} nor the "
         f"distillation steps {inference.STEP_DIRS}"
+    )
+
+
+def format_answer(distances, indices, gallery, threshold) -> str:
+    """The open-set answer line of one query: its nearest person, or not in the gallery."""
+    nearest = float(distances[0])
+    if nearest < threshold:
+        pid = gallery.ids[indices[0]]
+        who = f"person {pid}" if pid >= 0 else f"{gallery.filenames[indices[0]]}"
+        return f"answer: {who} (distance {nearest:.4f} < threshold {threshold:.4f})"
+    return (
+        f"answer: not in the gallery (nearest distance {nearest:.4f} >= threshold {threshold:.4f})"
     )
 
 
@@ -172,14 +206,18 @@ def search(
     save_gallery=None,
     checkpoint="best",
     batch_size=64,
+    threshold=None,
+    index="exact",
     stream=None,
 ) -> list[dict]:
     """What the command line does, callable from Python.
 
     Returns:
-      one dict per query: query, query_id, distances [k], indices [k], files [k], ids [k].
+      one dict per query: query, query_id, distances [k], indices [k], files [k], ids [k],
+      and `matched` (bool: nearest below the threshold; None without a threshold).
     """
     from jaxreid import inference
+    from jaxreid.evaluation.distances import canonical_metric
     from jaxreid.search import Gallery
 
     stream = stream or sys.stdout
@@ -195,7 +233,7 @@ def search(
                 f"--gallery={gallery!r} holds no image files "
                 f"({', '.join(inference.IMAGE_EXTENSIONS)})"
             )
-        ids, cams = parse_ids(paths, pattern, root=gallery)
+        ids, cams = parse_ids(paths, pattern)
         found = model.build_gallery(
             paths, gallery_modality, ids=ids, cams=cams, metric=metric, batch_size=batch_size
         )
@@ -209,11 +247,29 @@ def search(
         query_ids = [int(query_id)] * len(queries)
     else:
         query_ids = parse_ids(queries, pattern)[0] or [None] * len(queries)
+    if index not in INDEXES:
+        raise ValueError(f"--index={index!r}; expected one of {INDEXES}")
+    if index == "ivf":  # lists ~ sqrt(N) (FAISS's guideline), at most 1024; 16 probed
+        nlist = max(1, min(1024, int(len(found) ** 0.5)))
+        found.use_index("faiss", kind="ivf", nlist=nlist, nprobe=min(16, nlist))
+    elif index != "exact":
+        found.use_index("faiss", kind=index)
+    if threshold is not None:
+        found.set_threshold(float(threshold))
+    if found.threshold is not None and found.threshold.metric != canonical_metric(metric):
+        raise ValueError(
+            f"the gallery's threshold is a {found.threshold.metric} distance, the search uses "
+            f"--metric={metric}"
+        )
     embeddings = model.embed_files(queries, query_modality, batch_size=batch_size)
     distances, indices = found.search(embeddings, k=k, metric=metric)
     results = []
     for q, qid, d, i in zip(queries, query_ids, distances, indices):
         print(format_ranked_list(q, qid, d, i, found), file=stream)
+        matched = None
+        if found.threshold is not None:
+            matched = bool(d[0] < found.threshold.distance)
+            print(format_answer(d, i, found, found.threshold.distance), file=stream)
         results.append(
             dict(
                 query=q,
@@ -222,6 +278,7 @@ def search(
                 indices=i,
                 files=found.filenames[i].tolist(),
                 ids=found.ids[i].tolist(),
+                matched=matched,
             )
         )
     if out:
@@ -265,6 +322,8 @@ def main(argv):
             save_gallery=_SAVE_GALLERY.value,
             checkpoint=_CHECKPOINT.value,
             batch_size=_BATCH_SIZE.value,
+            threshold=_THRESHOLD.value,
+            index=_INDEX.value,
         )
     except (FileNotFoundError, NotADirectoryError, ValueError) as e:
         sys.exit(f"Error: {e}")

@@ -192,3 +192,112 @@ def test_random_sampler_draws_distinct_images_of_every_modality():
         assert ids[m][pos] == index.labels[lab]
     with pytest.raises(ValueError, match="exceeds the 25 training images"):
         sampler.sample_random_batch(index, 26, seed=0, step=0)
+
+
+# --- random erasing and channel augmentation (CAJ, Ye et al. 2021 ICCV) ---------------------
+
+
+def _rgb_ir_batches(seed=5, steps=2, pad_crop=2, **augment):
+    sets = [image_set("rgb", range(6), 4, 3), image_set("infrared", range(6), 4, 1)]
+    sets = [
+        ImageSet(**{**s.__dict__, "images": np.repeat(np.repeat(s.images, 4, 1), 4, 2)})
+        for s in sets
+    ]  # 32 x 16 images
+    norms = [preprocessing.fit_normalization(s.images, "shared", "dataset") for s in sets]
+    index = sampler.index_identities([s.person_ids for s in sets])
+    kw = dict(num_identities=3, images_per_identity=4, layout="shared", num_steps=steps)
+    kw.update(random_flip=True, pad_crop=pad_crop, start_step=0, seed=seed)
+    return list(pipeline.train_batches(sets, norms, index, **kw, **augment))
+
+
+def test_channel_augmentation_keeps_shape_dtype_range_and_is_reproducible():
+    plain = _rgb_ir_batches()
+    augment = dict(random_erasing=0.5, channel_erasing=0.5, channel_exchange=0.4, random_gray=0.3)
+    batches = _rgb_ir_batches(**augment)
+    for a, b in zip(plain, batches):
+        assert b["image"].shape == a["image"].shape and b["image"].dtype == np.float32
+        np.testing.assert_array_equal(a["label"], b["label"])
+        # Every value is an input value of its pixel, a convex combination of them, or 0.
+        low = np.minimum(a["image"].min(axis=3, keepdims=True), 0)
+        high = np.maximum(a["image"].max(axis=3, keepdims=True), 0)
+        assert np.all(b["image"] >= low - 1e-6) and np.all(b["image"] <= high + 1e-6)
+        assert not np.array_equal(a["image"], b["image"])
+    again = _rgb_ir_batches(**augment)
+    other = _rgb_ir_batches(seed=6, **augment)
+    for b, c in zip(batches, again):
+        np.testing.assert_array_equal(b["image"], c["image"])
+    assert not np.array_equal(batches[0]["image"], other[0]["image"])
+    # All probabilities 0 is the pipeline without them.
+    zero = _rgb_ir_batches(
+        random_erasing=0.0, channel_erasing=0.0, channel_exchange=0.0, random_gray=0.0
+    )
+    np.testing.assert_array_equal(zero[0]["image"], plain[0]["image"])
+
+
+def test_channel_exchange_and_gray_replace_every_channel():
+    plain = _rgb_ir_batches()[0]
+    exchanged = _rgb_ir_batches(channel_exchange=1.0)[0]
+    gray = _rgb_ir_batches(random_gray=1.0)[0]
+    luma = plain["image"] @ np.array([0.299, 0.587, 0.114], np.float32)  # BT.601
+    for i in range(len(plain["image"])):
+        x, e = plain["image"][i], exchanged["image"][i]
+        # One of the input's channels, in all three.
+        assert any(np.array_equal(e, np.repeat(x[..., c : c + 1], 3, 2)) for c in range(3))
+        np.testing.assert_allclose(gray["image"][i], np.repeat(luma[i][..., None], 3, 2), atol=1e-5)
+    # Only the modalities named get the channel operations.
+    only_ir = _rgb_ir_batches(channel_exchange=1.0, channel_modalities=("infrared",))[0]
+    rgb = only_ir["modality"] == 0
+    np.testing.assert_array_equal(only_ir["image"][rgb], plain["image"][rgb])
+
+
+def test_random_erasing_zeroes_one_rectangle_of_the_published_size():
+    # No padding: then no input pixel is exactly 0 and the erased pixels are the zeros.
+    batches = _rgb_ir_batches(pad_crop=0, random_erasing=1.0)
+    plain = _rgb_ir_batches(pad_crop=0)[0]["image"]
+    erased = batches[0]["image"]
+    height, width = plain.shape[1:3]
+    assert not np.any(plain == 0)
+    # The rectangles are drawn anew for every step and seed (stateless keys of both).
+    boxes = lambda batch: np.all(batch["image"] == 0, axis=3)  # noqa: E731
+    other_seed = _rgb_ir_batches(seed=6, steps=1, pad_crop=0, random_erasing=1.0)[0]
+    assert not np.array_equal(boxes(batches[0]), boxes(batches[1]))
+    assert not np.array_equal(boxes(batches[0]), boxes(other_seed))
+    for x, e in zip(plain, erased):
+        box = np.all(e == 0, axis=2)
+        np.testing.assert_array_equal(e[~box], x[~box])  # nothing else changed
+        ys, xs = np.nonzero(box)
+        h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        assert box.sum() == h * w  # one filled rectangle
+        # Zhong et al. 2020 Alg. 1: area 0.02..0.4 of the image, aspect ratio 0.3..1/0.3;
+        # h and w are rounded (half a pixel each) and clipped to at most H-1, W-1.
+        assert h < height and w < width
+        assert (h - 0.5) * (w - 0.5) <= 0.4 * height * width
+        if h < height - 1 and w < width - 1:
+            assert (h + 0.5) * (w + 0.5) >= 0.02 * height * width
+            assert 0.3 * (w - 0.5) <= h + 0.5 and h - 0.5 <= (w + 0.5) / 0.3
+    with pytest.raises(ValueError, match="channel_exchange"):
+        _rgb_ir_batches(channel_exchange=0.7, random_gray=0.5)
+
+
+def test_eval_batches_give_a_later_process_an_all_padding_share():
+    """5 depth images, global batch 8 over 2 processes: process 1's share of the only batch
+    (rows 4..7) holds one image and then nothing; with 4 images it holds none (and depth
+    centring of an empty share must not fail)."""
+    from jaxreid.data.eval_batches import eval_batches
+    from jaxreid.data.image_set import ImageSet
+
+    for n, expected in ((5, 1), (4, 0)):
+        depth = ImageSet(
+            modality="depth",
+            images=np.full((n, 4, 2, 1), 1000, np.uint16),
+            person_ids=np.arange(n, dtype=np.int32),
+            camera_ids=np.ones(n, np.int32),
+            frame_ids=np.asarray([""] * n, object),
+            file_index=np.ones(n, np.int32),
+            filenames=np.asarray([f"{i}.png" for i in range(n)], object),
+        )
+        norm = preprocessing.Normalization(65535.0, (0.0,) * 3, (1.0,) * 3, center=True)
+        (batch,) = eval_batches(
+            depth, norm, layout="shared", slot=0, global_batch=8, process_index=1, process_count=2
+        )
+        assert batch["image"].shape == (4, 4, 2, 3) and batch["mask"].sum() == expected

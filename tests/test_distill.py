@@ -1,7 +1,6 @@
 """Cross-modal distillation (jaxreid.distill): freezing, BatchNorm modes, targets, loss, a run."""
 
 import functools
-import importlib.util
 import json
 import logging
 import os
@@ -13,20 +12,18 @@ import optax
 import orbax.checkpoint as ocp
 import pytest
 
-from jaxreid import distill, models, train
-from jaxreid.config import default_config
+from jaxreid import models
+from jaxreid.training import distillation as distill
+from jaxreid.training import distillation_targets as targets_lib
+from jaxreid.training import freezing, optimizers, steps
+from jaxreid.training.engine import Engine
+from jaxreid.training.state import TrainState
+from jaxreid.config import default_config, load_config
 from jaxreid.data import preprocessing
 from jaxreid.data.image_set import ImageSet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = (32, 16, 3)
-
-
-def load_config(name, arg):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
 
 
 def tiny_model(backbone="resnet18", dropout_rate=0.5, embedding_size=16):
@@ -63,24 +60,34 @@ def sgd(learning_rate=0.1, weight_decay=5e-4):
     return optim
 
 
+def frozen_mask(model, params, freeze_from, backbone="resnet18"):
+    index = freezing.freeze_index(model, freeze_from, backbone)
+    return freezing.frozen_mask(model, params, index, freeze_from)
+
+
 def make_step(model, params, freeze_from, frozen_bn, reduction="sum", optim=None):
-    position = distill.freeze_position(freeze_from, "resnet18")
-    mask = distill.frozen_mask(params, position, freeze_from)
+    index = freezing.freeze_index(model, freeze_from, "resnet18")
+    mask = freezing.frozen_mask(model, params, index, freeze_from)
     schedule = optax.constant_schedule(0.1)
-    tx = distill.masked_optimizer(optim or sgd(), schedule, mask)
-    step = jax.jit(
+    tx = optimizers.masked_optimizer(optim or sgd(), schedule, mask)
+    compiled = jax.jit(
         functools.partial(
-            distill.distill_step,
+            steps.distill_step,
             model=model,
             tx=tx,
             schedule=schedule,
-            mask=mask,
-            position=position,
+            frozen=mask,
+            frozen_from=index,
             frozen_bn=frozen_bn,
             reduction=reduction,
             dropout_key=jax.random.key(7),
         )
     )
+
+    def step(state, batch):
+        state, metrics, _ = compiled(state, batch, steps.healthy())
+        return state, metrics
+
     return step, tx, mask
 
 
@@ -90,14 +97,14 @@ def make_step(model, params, freeze_from, frozen_bn, reduction="sum", optim=None
 def test_auto_freeze_point_follows_the_authors_code():
     # resnet18: everything from layer3 on (layer3.0.conv1 is the first 256-channel parameter).
     params = jax.eval_shape(lambda: init_variables(tiny_model())[0])
-    mask = flat(distill.frozen_mask(params, distill.freeze_position("auto", "resnet18")))
+    mask = flat(frozen_mask(tiny_model(), params, "auto"))
     frozen_prefixes = ("backbone/layer3", "backbone/layer4", "embedding", "classifier")
     for name, frozen in mask.items():
         assert bool(frozen) == name.startswith(frozen_prefixes), name
     # resnet50: from layer3_0/conv3 (the first 1024-channel parameter at width 64) on; the
     # block's conv1/bn1/conv2/bn2 stay trainable, its downsample (registered later) is frozen.
     params = jax.eval_shape(lambda: init_variables(tiny_model("resnet50"))[0])
-    mask = flat(distill.frozen_mask(params, distill.freeze_position("auto", "resnet50")))
+    mask = flat(frozen_mask(tiny_model("resnet50"), params, "auto", "resnet50"))
     trainable_in_layer3_0 = {"conv1", "bn1", "conv2", "bn2"}
     for name, frozen in mask.items():
         parts = name.split("/")
@@ -110,19 +117,23 @@ def test_auto_freeze_point_follows_the_authors_code():
 
 
 def test_freeze_points_by_name_and_errors():
-    params = jax.eval_shape(lambda: init_variables(tiny_model())[0])
-    none = flat(distill.frozen_mask(params, distill.freeze_position("none", "resnet18")))
+    model = tiny_model()
+    params = jax.eval_shape(lambda: init_variables(model)[0])
+    none = flat(frozen_mask(model, params, "none"))
     assert not any(none.values())
-    head = flat(distill.frozen_mask(params, distill.freeze_position("embedding", "resnet18")))
+    head = flat(frozen_mask(model, params, "embedding"))
     assert {n for n, f in head.items() if f} == {n for n in head if not n.startswith("backbone")}
-    block = flat(distill.frozen_mask(params, distill.freeze_position("layer2_1", "resnet18")))
+    block = flat(frozen_mask(model, params, "layer2_1"))
     assert block["backbone/layer2_1/conv1/kernel"] and not block["backbone/layer2_0/conv2/kernel"]
     with pytest.raises(ValueError, match="layer3_0/conv3"):  # BasicBlocks have no conv3.
-        distill.frozen_mask(
-            params, distill.freeze_position("layer3_0/conv3", "resnet18"), "layer3_0/conv3"
-        )
+        frozen_mask(model, params, "layer3_0/conv3")
     with pytest.raises(ValueError, match="freeze_from='layer3_x'"):
-        distill.freeze_position("layer3_x", "resnet18")
+        frozen_mask(model, params, "layer3_x")
+    # A classification-layer embedding has no 'embedding' layer to freeze from.
+    no_embedding = tiny_model(embedding_size=None)
+    params = jax.eval_shape(lambda: init_variables(no_embedding)[0])
+    with pytest.raises(ValueError, match="names no layer with parameters"):
+        frozen_mask(no_embedding, params, "embedding")
 
 
 def test_step1_trains_and_tests_the_source_modality_alone():
@@ -149,7 +160,7 @@ def test_frozen_part_is_bit_identical_and_batchnorm_modes(frozen_bn):
     params, model_state = init_variables(model)
     step, tx, mask = make_step(model, params, "layer3", frozen_bn)
     rng = np.random.default_rng(0)
-    state = train.TrainState(
+    state = TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         model_state=model_state,
@@ -186,7 +197,7 @@ def test_fixed_frozen_layers_compute_the_teachers_inference_function():
     images = jnp.asarray(np.random.default_rng(1).normal(size=(6, *IMAGE)), jnp.float32)
     reference, _ = model.apply({"params": params, **model_state}, images, train=False)
     teacher = np.asarray(reference) + 1.0
-    state = train.TrainState(
+    state = TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         model_state=model_state,
@@ -227,7 +238,7 @@ def test_step2_loss_equals_numpy_mse_on_paired_embeddings():
         "rgb", rng.integers(0, 256, (12, *IMAGE), dtype=np.uint8), ids[order], frames
     )
     source_embeddings = rng.normal(size=(12, 16)).astype(np.float32)  # F's, any values.
-    keep, targets = distill.paired_targets(target, source, source_embeddings)
+    keep, targets = targets_lib.paired_targets(target, source, source_embeddings)
 
     expected_keep, expected = [], []  # Brute-force pairing.
     for i in range(12):
@@ -243,7 +254,7 @@ def test_step2_loss_equals_numpy_mse_on_paired_embeddings():
     config.data.random_flip, config.data.pad_crop = False, 0  # To find each image again.
     norm = preprocessing.fit_normalization(target.images, "shared", "dataset")
     kept = target.select(keep)
-    batch = next(distill.step2_batches(kept, targets, norm, config, start_step=0, num_steps=1))
+    batch = next(targets_lib.step2_batches(kept, targets, norm, config, start_step=0, num_steps=1))
     normalized = preprocessing.normalize(kept.images, norm, "shared")
     teacher = []
     for row in batch["image"]:
@@ -256,7 +267,7 @@ def test_step2_loss_equals_numpy_mse_on_paired_embeddings():
     model = tiny_model(dropout_rate=0.0)
     params, model_state = init_variables(model)
     step, tx, _ = make_step(model, params, "none", "fixed", reduction="sum")
-    state = train.TrainState(
+    state = TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         model_state=model_state,
@@ -280,14 +291,14 @@ def test_class_mean_targets_are_per_identity_means():
     target_ids = np.array([3, 1, 4, 2, 1])  # Identity 4 has no source images.
     target = image_set("rgb", np.zeros((5, 4, 2, 3), np.uint8), target_ids, [""] * 5)
     embeddings = rng.normal(size=(7, 3)).astype(np.float32)
-    assert distill.resolve_targets("auto", target, source) == "class_mean"
-    keep, targets = distill.class_mean_targets(target, source, embeddings)
+    assert targets_lib.resolve_targets("auto", target, source) == "class_mean"
+    keep, targets = targets_lib.class_mean_targets(target, source, embeddings)
     np.testing.assert_array_equal(keep, [0, 1, 3, 4])
     for row, i in enumerate(keep):
         members = [j for j in range(7) if source_ids[j] == target_ids[i]]
         np.testing.assert_allclose(targets[row], np.mean(embeddings[members], axis=0), rtol=1e-6)
     with pytest.raises(ValueError, match="class_mean"):
-        distill.distillation_targets("paired", target, source, embeddings)
+        targets_lib.distillation_targets("paired", target, source, embeddings)
 
 
 # --- end to end --------------------------------------------------------------------------------
@@ -299,7 +310,7 @@ def data_dir(tmp_path_factory):
 
 
 def quick_distill_config(data_dir, arg="quick"):
-    config = load_config("synthetic_distill", arg)
+    config = load_config(f"configs/synthetic_distill.py:{arg}")
     config.data.data_dir = data_dir
     config.num_train_steps = 8
     config.eval_every_steps = config.checkpoint_every_steps = 4
@@ -399,10 +410,11 @@ def test_step2_from_a_given_teacher_without_weight_copy(distilled, tmp_path):
 def test_student_initialisation_copy_or_own(distilled):
     workdir, config, _ = distilled
     teacher = distill.load_teacher(os.path.join(workdir, "step1"))
-    run = train.Run(distill.step2_config(config, teacher), teacher.num_classes, teacher.image_shape)
-    copied, _ = distill.init_student(run, teacher, copy_weights=True)
-    own, own_state = distill.init_student(run, teacher, copy_weights=False)
-    f_params, copied, own = flat(teacher.state.params), flat(copied), flat(own)
+    cfg = distill.step2_config(config, teacher.config)
+    engine = Engine(cfg, teacher.num_classes, teacher.image_shape)
+    copied, _ = distill.init_student(engine, teacher, copy_weights=True)
+    own, own_state = distill.init_student(engine, teacher, copy_weights=False)
+    f_params, copied, own = flat(teacher.variables["params"]), flat(copied), flat(own)
     assert all(np.array_equal(copied[k], f_params[k]) for k in f_params)
     # Own initialisation: ReIDNet.init with the key jax.random.fold_in(key(seed), 1).
     model = models.create_model(

@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from jaxreid.config import load_config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "synthetic.py")
 
@@ -20,12 +22,7 @@ def data_dir(tmp_path_factory):
 
 
 def quick_config(data_dir):
-    sys.path.insert(0, os.path.join(ROOT, "configs"))
-    try:
-        import synthetic  # pylint: disable=import-outside-toplevel
-    finally:
-        sys.path.pop(0)
-    config = synthetic.get_config("quick")
+    config = load_config("configs/synthetic.py:quick")
     config.data.data_dir = data_dir
     return config
 

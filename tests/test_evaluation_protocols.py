@@ -254,3 +254,26 @@ def test_collapsed_features_are_flagged_and_fold_means_na():
     agg = ev.aggregate_folds([fine, failed, fine])
     assert agg["collapsed"] is True and agg["collapsed_folds"] == 1
     assert "collapsed" not in ev.aggregate_folds([fine, fine])
+
+
+@pytest.mark.parametrize("ap, expected", [("non_interpolated", 0.75), ("trapezoid", 0.708333)])
+def test_market1501_average_precision_definitions(ap, expected):
+    # Issue 13's hand example: query id 1, camera 1; ranked gallery [id 1 cam 1 (junk: same
+    # camera), id 1 cam 2, label -1 (junk), id 2, label 0 (distractor), id 1 cam 3]. The
+    # matches are at ranks 1 and 4 of the 4 kept images.
+    # non-interpolated (torchreid): (1/1 + 2/4) / 2 = 0.75;
+    # trapezoid (Zheng et al. 2015 compute_AP.m): precision 1 -> 1 over recall 0 -> 1/2, then
+    # 1/3 -> 2/4 over 1/2 -> 1: 1/2 * 1 + 1/2 * (1/3 + 1/2) / 2 = 0.708333.
+    distmat = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
+    gallery_ids = np.array([1, 1, -1, 2, 0, 1])
+    gallery_cams = np.array([1, 2, 1, 1, 1, 3])
+    result = ev.market1501(
+        None, [1], [1], None, gallery_ids, gallery_cams, distmat=distmat, ap=ap
+    )
+    assert result["mAP"] == pytest.approx(expected, abs=5e-7)
+    assert result["ap_definition"] == ap
+    # Feature input ranks the same way (1-D features at the distances above).
+    feats = ev.market1501(
+        np.zeros((1, 1)), [1], [1], distmat.T, gallery_ids, gallery_cams, ap=ap
+    )
+    assert feats["mAP"] == pytest.approx(expected, abs=5e-7)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jaxreid.evaluation import pairwise_distance, rank, rank_features, ranking
+from jaxreid.evaluation import match_ranks, pairwise_distance, rank, rank_features, ranking
 
 ALGORITHMS = ("count", "filter", "sort")
 
@@ -12,7 +12,7 @@ ALGORITHMS = ("count", "filter", "sort")
 def always_filter(monkeypatch):
     """'filter' falls back to sorting when many images are candidates, which is always the
     case in these tiny examples; lift the limit so that the filter itself is tested."""
-    monkeypatch.setattr(ranking, "_FILTER_MAX_FRACTION", 1.0)
+    monkeypatch.setattr(match_ranks, "_FILTER_MAX_FRACTION", 1.0)
 
 
 def per_query_loop(
@@ -310,7 +310,7 @@ def test_against_per_query_loop(removal, cmc, monkeypatch):
         )
         # candidate limit 0: 'filter' sorts instead, identity CMC uses per-identity minima
         for algorithm, limit in [("auto", 1.0), ("auto", 0.0)] + [(a, 1.0) for a in ALGORITHMS]:
-            monkeypatch.setattr(ranking, "_FILTER_MAX_FRACTION", limit)
+            monkeypatch.setattr(match_ranks, "_FILTER_MAX_FRACTION", limit)
             got = rank(
                 dist,
                 q_ids,
@@ -369,14 +369,14 @@ def test_errors():
 
 
 def test_filter_falls_back_to_sorting(monkeypatch):
-    monkeypatch.setattr(ranking, "_FILTER_MAX_FRACTION", 0.15)
+    monkeypatch.setattr(match_ranks, "_FILTER_MAX_FRACTION", 0.15)
     rng = np.random.default_rng(9)
     dist = rng.random((30, 40)).astype(np.float32)  # random: most images are candidates
     q_ids, g_ids = rng.integers(0, 3, 30), rng.integers(0, 3, 40)
     block = dist.copy()
     rows, cols = np.nonzero(q_ids[:, None] == g_ids[None, :])
     order = np.arange(40)
-    assert ranking._filter_ranks(block, rows, cols, block[rows, cols], order) is None
+    assert match_ranks._filter_ranks(block, rows, cols, block[rows, cols], order) is None
     got = rank(dist, q_ids, g_ids, removal="none", cmc="identity", algorithm="filter")
     want = per_query_loop(dist, q_ids, g_ids, cmc="identity", max_rank=20)
     np.testing.assert_allclose(got["cmc"], want["cmc"], atol=1e-12)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jaxreid import experiments
-from jaxreid.config import default_config
+from jaxreid.config import apply_overrides, default_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRIDS = os.path.join(ROOT, "configs", "grids", "synthetic.py")
@@ -143,7 +143,7 @@ def test_shipped_grids_build_and_list():
 
 def test_overrides_are_typed_and_checked():
     config = default_config()
-    experiments.apply_overrides(
+    apply_overrides(
         config,
         [
             "data.data_dir=/tmp/x",
@@ -155,4 +155,4 @@ def test_overrides_are_typed_and_checked():
     assert config.data.data_dir == "/tmp/x" and config.optim.learning_rate == 1.0
     assert config.distill.enabled is True and config.data.image_size == (32, 16)
     with pytest.raises(ValueError, match="lerning_rate"):
-        experiments.apply_overrides(config, ["optim.lerning_rate=0.1"])
+        apply_overrides(config, ["optim.lerning_rate=0.1"])

@@ -1,7 +1,7 @@
 """jaxreid.inference (load a run, embed, galleries) and the jaxreid.search_cli command line.
 
 One quick synthetic run is trained for the module (8 host devices, see conftest.py); the
-reference embeddings are the trainer's own (`train.Run.embed` on the restored TrainState).
+reference embeddings are the trainer's own (`training.engine.Engine.embed` on the restored TrainState).
 """
 
 import copy
@@ -15,6 +15,8 @@ import sys
 import numpy as np
 import pytest
 
+from jaxreid.config import load_config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Equal up to float32 rounding: other batch shapes (the trainer pads its last batch to the
 # eval batch size) may change the last bits of embedding values of magnitude ~10-30.
@@ -22,12 +24,7 @@ CLOSE = dict(atol=1e-5, rtol=1e-6)
 
 
 def quick_config(data_dir):
-    sys.path.insert(0, os.path.join(ROOT, "configs"))
-    try:
-        import synthetic  # pylint: disable=import-outside-toplevel
-    finally:
-        sys.path.pop(0)
-    config = synthetic.get_config("quick")
+    config = load_config("configs/synthetic.py:quick")
     config.data.data_dir = data_dir
     return config
 
@@ -52,15 +49,16 @@ def trainer_embeddings(trained):
     best checkpoint restored as the trainer restores it (the whole TrainState)."""
     import orbax.checkpoint as ocp
 
-    from jaxreid import train
+    from jaxreid.training.engine import Engine
+    from jaxreid.training.state import abstract
 
     workdir, config, results, test_sets = trained
     with open(os.path.join(workdir, "run.json")) as f:
         info = json.load(f)
-    run = train.Run(config, info["num_classes"], info["image_shape"])
-    state = run.init_state()
+    engine = Engine(config, info["num_classes"], info["image_shape"])
+    state = engine.init_state()
     manager = ocp.CheckpointManager(os.path.join(workdir, "best"))
-    state = manager.restore(results["step"], args=ocp.args.StandardRestore(train._abstract(state)))  # pylint: disable=protected-access
+    state = manager.restore(results["step"], args=ocp.args.StandardRestore(abstract(state)))
     from jaxreid.data import preprocessing
 
     norms = {
@@ -69,7 +67,7 @@ def trainer_embeddings(trained):
         )
         for m, n in info["normalization"].items()
     }
-    return {m: run.embed(state, s, norms[m]) for m, s in test_sets.items()}
+    return {m: engine.embed(state.variables, s, norms[m]) for m, s in test_sets.items()}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +93,7 @@ def test_embeddings_equal_the_trainers(trained, trainer_embeddings, model):
 
 def test_embeds_the_feature_the_run_ranks(trained, model):
     """config.eval.feature='pooled' makes inference return the pooled backbone features,
-    as the trainer's evaluation (train.embed_step) ranks them."""
+    as the trainer's evaluation (training.steps.embed_step) ranks them."""
     config = copy.deepcopy(model.config)
     config.eval.feature = "pooled"
     pooled = dataclasses.replace(model, config=config)

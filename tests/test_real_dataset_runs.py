@@ -5,20 +5,17 @@ that the split handling (official val split, cross-validation folds), the input 
 the dataset-specific test protocols run through `train_and_evaluate`.
 """
 
-import importlib.util
 import os
 
 import numpy as np
+
+from jaxreid.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def config(name, arg, data_dir, manual_dir):
-    path = os.path.join(ROOT, "configs", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"config_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = module.get_config(arg)
+    cfg = load_config(f"configs/{name}.py:{arg}")
     cfg.data.data_dir = data_dir
     cfg.data.manual_dir = os.path.join(ROOT, "datasets", manual_dir)
     cfg.batch.num_identities = 2

@@ -15,9 +15,9 @@ Options: dataset=synthetic|sysu|regdb (tables 1 and 2; default synthetic), quick
 Each experiment is configs/tekeli.py with the named arguments.
 """
 
-import importlib.util
 import os
 
+from jaxreid.config import load_config
 from jaxreid.experiments import Experiment, Grid, Table
 
 _CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tekeli.py")
@@ -28,10 +28,7 @@ RANKS = ("l1", "euclidean", "linf", "cosine")
 
 
 def _tekeli_config(arg: str):
-    spec = importlib.util.spec_from_file_location("tekeli_config", _CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return load_config(f"{_CONFIG}:{arg}")
 
 
 def _experiment(name, labels, **args):

@@ -33,6 +33,7 @@ from jaxreid.classical import xqda as xqda_lib
 
 # config.classical.features: the extractor (lomo: Liao 2015 §3; whos: Lisanti 2015 §3.1).
 FEATURES = {"lomo": lomo_lib.lomo, "whos": whos_lib.whos}
+FEATURE_NAMES = tuple(FEATURES)
 # config.classical.matching: 'euclidean' (features compared directly) or 'xqda' (Liao 2015 §4).
 MATCHINGS = ("euclidean", "xqda")
 METHOD_NAMES = {"lomo": "LOMO", "whos": "WHOS", "euclidean": "Euclidean", "xqda": "XQDA"}
@@ -187,10 +188,10 @@ def evaluate_features(config, sets, feats) -> dict:
 
 def write_run_results(workdir: str, results: dict, config: ml_collections.ConfigDict) -> None:
     """results.json / results.md in the networks' format (one place to re-point)."""
-    from jaxreid import train
+    from jaxreid.training import supervised
 
     title = f"{config.data.name}, {method_name(config)}: test set"
-    train.write_results(workdir, results, config, title=title)
+    supervised.write_results(workdir, results, config, title=title)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:

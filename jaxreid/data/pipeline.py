@@ -1,10 +1,8 @@
-"""tf.data training pipeline and padded evaluation batches.
+"""tf.data training pipeline (padded evaluation batches: jaxreid.data.eval_batches).
 
 Training: for every step, the P x K sampler (a pure function of seed and step) picks the
 global batch; this host gathers its slice, normalises each modality, and tf.data applies the
 random flip and pad-and-crop with stateless ops seeded by (seed, step), on background threads.
-Evaluation: every image is embedded exactly once on any device count, by padding the last
-global batch and returning a mask.
 """
 
 from __future__ import annotations
@@ -14,7 +12,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from jaxreid.data import preprocessing, sampler
+from jaxreid.data import channel_augmentation, preprocessing, sampler
+from jaxreid.data.eval_batches import eval_batches  # noqa: F401 (re-exported)
 from jaxreid.data.image_set import ImageSet
 
 # JAX owns the accelerators; TensorFlow only feeds it from the CPU.
@@ -37,6 +36,11 @@ def train_batches(
     process_index: int = 0,
     process_count: int = 1,
     sampling: str = "pk",
+    random_erasing: float = 0.0,
+    channel_erasing: float = 0.0,
+    channel_exchange: float = 0.0,
+    random_gray: float = 0.0,
+    channel_modalities: Sequence[str] = (),
 ) -> Iterator[dict[str, np.ndarray]]:
     """Training batches for steps start_step .. num_steps-1, this host's share of each.
 
@@ -46,6 +50,13 @@ def train_batches(
       index: identities present in every modality (sampler.index_identities).
       layout: how modalities share the input channels (preprocessing.INPUT_LAYOUTS).
       sampling: 'pk' (sampler.sample_batch) or 'random' (sampler.sample_random_batch).
+      random_erasing, channel_erasing, channel_exchange, random_gray: probabilities per
+        image of the augmentations of `jaxreid.data.channel_augmentation` (config.data.augment;
+        CAJ, Ye et al. 2021 ICCV), applied after flip and crop with their own stateless keys
+        of (seed, step). All 0 (the default) gives exactly the batches without them.
+      channel_modalities: modality names (ImageSet.modality) whose images get the channel
+        operations (channel erasing, exchange, grey); () = every modality. The channel
+        operations need 3-channel input (layout 'shared' or 'zero_pad').
 
     Yields:
       dict with image [B, H, W, input_channels(layout)] float32, label [B] int32, modality [B] int32, where
@@ -62,8 +73,31 @@ def train_batches(
     height, width = sets[0].images.shape[1:3]
     channels = preprocessing.input_channels(layout)
 
-    if sampling not in ("pk", "random"):
-        raise ValueError(f"config.batch.sampler={sampling!r}; expected 'pk' or 'random'.")
+    if sampling not in sampler.SAMPLERS:
+        raise ValueError(f"config.batch.sampler={sampling!r}; expected one of {sampler.SAMPLERS}.")
+    augment = dict(
+        random_erasing=float(random_erasing),
+        channel_erasing=float(channel_erasing),
+        channel_exchange=float(channel_exchange),
+        random_gray=float(random_gray),
+    )
+    channel_augment = bool(channel_erasing or channel_exchange or random_gray)
+    channel_augmentation.check_probabilities(**augment)
+    if channel_augment and channels != 3:
+        raise ValueError(
+            f"config.data.augment channel operations need 3-channel input; "
+            f"config.data.input_layout={layout!r} has {channels}."
+        )
+    names = [image_set.modality for image_set in sets]
+    unknown = sorted(set(channel_modalities) - set(names))
+    if unknown:
+        raise ValueError(
+            f"config.data.augment.channel_modalities has {unknown}; the trained modalities are "
+            f"{names}."
+        )
+    slots = [
+        m for m, name in enumerate(names) if not channel_modalities or name in channel_modalities
+    ]
 
     def load(step):
         if sampling == "pk":
@@ -92,6 +126,13 @@ def train_batches(
         modality.set_shape((local,))
         key = tf.stack([tf.constant(seed, tf.int64), step])
         images = _augment(images, key, random_flip, pad_crop, (lo, hi, global_batch))
+        if random_erasing or channel_augment:
+            # A key of its own, so the flips and crops stay those drawn without these.
+            aug_key = tf.random.experimental.stateless_fold_in(key, 1)
+            eligible = tf.reduce_any(modality[:, None] == tf.constant(slots, tf.int32)[None], 1)
+            images = channel_augmentation.augment(
+                images, eligible, aug_key, (lo, hi, global_batch), **augment
+            )
         return {"image": images, "label": labels, "modality": modality}
 
     ds = tf.data.Dataset.range(start_step, num_steps)
@@ -124,39 +165,3 @@ def _augment(
         images = tf.gather(padded, row_index, axis=1, batch_dims=1)
         images = tf.gather(images, col_index, axis=2, batch_dims=1)
     return images
-
-
-def eval_batches(
-    image_set: ImageSet,
-    norm: preprocessing.Normalization,
-    *,
-    layout: str,
-    slot: int,
-    global_batch: int,
-    process_index: int = 0,
-    process_count: int = 1,
-) -> Iterator[dict[str, np.ndarray]]:
-    """This host's share of padded global batches covering every image exactly once.
-
-    Args:
-      layout, slot: the input layout and this modality's index in it (preprocessing.normalize).
-
-    Yields:
-      dict with image [global_batch / process_count, H, W, C] float32 and mask [same]
-      bool (False on padding). Concatenating the masked outputs of all hosts, batch by batch,
-      restores the order of `image_set`.
-    """
-    if global_batch % process_count:
-        raise ValueError(f"eval batch {global_batch} must divide over {process_count} processes.")
-    local = global_batch // process_count
-    n = len(image_set)
-    height, width = image_set.images.shape[1:3]
-    channels = preprocessing.input_channels(layout)
-    for start in range(0, n, global_batch):
-        lo = min(start + process_index * local, n)
-        hi = min(lo + local, n)
-        images = np.zeros((local, height, width, channels), np.float32)
-        mask = np.zeros((local,), bool)
-        images[: hi - lo] = preprocessing.normalize(image_set.images[lo:hi], norm, layout, slot)
-        mask[: hi - lo] = True
-        yield {"image": images, "mask": mask}

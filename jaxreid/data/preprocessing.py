@@ -33,6 +33,11 @@ class Normalization:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> Normalization:
+        """The inverse of `to_dict` (after a JSON round trip: lists become tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
 
 def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """[N, H, W, C] -> [N, H, W, channels] float32, still in stored units.
@@ -94,7 +99,7 @@ def fit_normalization(
             scale, (float(np.mean(IMAGENET_MEAN)),), (float(np.mean(IMAGENET_STD)),), center
         )
     if kind != "dataset":
-        raise ValueError(f"config.data.normalization={kind!r}; expected 'dataset' or 'imagenet'.")
+        raise ValueError(f"config.data.normalization={kind!r}; expected one of {NORMALIZATIONS}.")
     step = max(1, len(images) // max_images)
     sample = convert_channels(images[::step], channels)
     if center:
@@ -113,6 +118,9 @@ def fit_normalization(
 #               the rest zero (the zero-padding network as the thesis implements it, §5.2.2).
 #   'zero_pad2' two channels, one per modality (Wu et al. 2017's original form).
 INPUT_LAYOUTS = ("shared", "gray", "zero_pad", "zero_pad2")
+# config.data.normalization: 'dataset' = mean/std of the training images of each modality;
+# 'imagenet' = torchvision's ImageNet statistics (for pretrained weights).
+NORMALIZATIONS = ("dataset", "imagenet")
 _ZERO_PAD_CHANNEL = {"zero_pad": (0, 2), "zero_pad2": (0, 1)}
 
 

@@ -28,20 +28,53 @@ def synthetic_config(options: ml_collections.ConfigDict):
     return generation.SyntheticConfig(**overrides)
 
 
+class DatasetMissingError(FileNotFoundError):
+    """A real dataset is neither prepared in the data directory nor given as manual data."""
+
+
 def prepared_builder(data_config: ml_collections.ConfigDict, modality: str):
-    """The TFDS builder of `data_config.name` for one modality, built if it is not yet."""
+    """The TFDS builder of `data_config.name` for one modality, built if it is not yet.
+
+    Raises:
+      DatasetMissingError: a manually downloaded dataset is not prepared and
+        `data_config.manual_dir` is not set (nothing is left in the data directory).
+    """
     kwargs = {}
     if data_config.name == "synthetic":
         kwargs["synthetic_config"] = synthetic_config(data_config.synthetic)
     config_name = f"{modality}_{data_config.layout}" if data_config.layout else modality
-    builder = datasets.builder(
-        data_config.name, modality=config_name, data_dir=data_dir(data_config), **kwargs
-    )
-    download_config = tfds.download.DownloadConfig(
-        manual_dir=os.path.expanduser(data_config.manual_dir) if data_config.manual_dir else None
-    )
-    builder.download_and_prepare(download_config=download_config)
+    root = data_dir(data_config)
+    existed = _existing_dirs(os.path.join(root, data_config.name))
+    builder = datasets.builder(data_config.name, modality=config_name, data_dir=root, **kwargs)
+    try:
+        if data_config.name != "synthetic" and not data_config.manual_dir:
+            if not tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+                raise DatasetMissingError(
+                    f"The {data_config.name} dataset ({config_name}) is not prepared in {root}. "
+                    f"Download it (datasets/{data_config.name}/README.md says where) and pass "
+                    "its folder as --config.data.manual_dir=PATH."
+                )
+        download_config = tfds.download.DownloadConfig(
+            manual_dir=os.path.expanduser(data_config.manual_dir)
+            if data_config.manual_dir
+            else None
+        )
+        builder.download_and_prepare(download_config=download_config)
+    except Exception:
+        _remove_new_empty_dirs(os.path.join(root, data_config.name), existed)
+        raise
     return builder
+
+
+def _existing_dirs(top: str) -> set[str]:
+    return {dirpath for dirpath, _, _ in os.walk(top)}
+
+
+def _remove_new_empty_dirs(top: str, existed: set[str]) -> None:
+    """Removes the empty folders under `top` (and `top`) that a failed build created."""
+    for dirpath, _, _ in sorted(os.walk(top, topdown=False), key=lambda w: -len(w[0])):
+        if dirpath not in existed and not os.listdir(dirpath):
+            os.rmdir(dirpath)
 
 
 def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split: str) -> ImageSet:
@@ -89,7 +122,8 @@ def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split:
 
 
 def load_splits(data_config: ml_collections.ConfigDict) -> dict[str, dict[str, ImageSet]]:
-    """{'train' | 'val' | 'test': {modality: ImageSet}} as the config's split keys say.
+    """{'train' | 'val' | 'test' [| 'query']: {modality: ImageSet}} as the config's split keys
+    say ('query' when `data_config.query_split` is set).
 
     `data_config.val_split` names the dataset's own validation split; when it is '' (BIWI,
     RobotPKU, RegDB, which define only design/train and test identities), fold
@@ -101,6 +135,8 @@ def load_splits(data_config: ml_collections.ConfigDict) -> dict[str, dict[str, I
     modalities = tuple(data_config.modalities)
     load = lambda split: {m: load_image_set(data_config, m, split) for m in modalities}
     out = {"train": load(data_config.train_split), "test": load(data_config.test_split)}
+    if data_config.query_split:  # Market-1501: queries in their own split.
+        out["query"] = load(data_config.query_split)
     if data_config.val_split:
         out["val"] = load(data_config.val_split)
         return out

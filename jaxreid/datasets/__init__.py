@@ -3,7 +3,8 @@
 Importing this package imports neither TensorFlow nor any builder: a builder module is
 imported (and its TFDS builder registered) only when `load_module` / `builder` asks for it.
 
-To add a dataset, add `name: "jaxreid.datasets.<module>"` to `BUILDER_MODULES`. The module
+To add a dataset, add `name: "jaxreid.datasets.<module>"` to `BUILDER_MODULES` and its
+modalities to `MODALITIES` (and any `config.data.layout` besides '' to `LAYOUTS`). The module
 should define `builder(modality, data_dir=None, **kwargs) -> tfds.core.DatasetBuilder`
 (not yet prepared); a module without it must define exactly one `tfds.core.DatasetBuilder`
 subclass, which is then constructed as `Builder(config=modality, data_dir=data_dir, **kwargs)`.
@@ -21,6 +22,31 @@ BUILDER_MODULES: dict[str, str] = {
     "regdb": "jaxreid.datasets.regdb.builder",
     "biwi_rgbd_id": "jaxreid.datasets.biwi_rgbd_id.builder",
     "robotpku": "jaxreid.datasets.robotpku.builder",
+    "llcm": "jaxreid.datasets.llcm.builder",
+    "market1501": "jaxreid.datasets.market1501.builder",
+}
+
+# Modalities of each dataset (its builder's configs), so that config validation can check
+# config.data.modalities without importing TensorFlow (tests/test_config.py compares them).
+MODALITIES: dict[str, tuple[str, ...]] = {
+    "synthetic": ("rgb", "depth", "infrared"),
+    "sysu_mm01": ("rgb", "infrared"),
+    "regdb": ("rgb", "thermal"),
+    "biwi_rgbd_id": ("rgb", "depth"),
+    "robotpku": ("rgb", "depth"),
+    "llcm": ("rgb", "infrared"),
+    "market1501": ("rgb",),
+}
+# Values of config.data.layout each dataset reads ('' = as distributed; builder configs
+# '<modality>_<layout>' otherwise).
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "synthetic": ("",),
+    "sysu_mm01": ("",),
+    "regdb": ("",),
+    "biwi_rgbd_id": ("", "processed"),
+    "robotpku": ("",),
+    "llcm": ("",),
+    "market1501": ("",),
 }
 
 

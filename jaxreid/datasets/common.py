@@ -13,23 +13,41 @@ Every builder yields examples with the features of the dataset conventions
   file_index  int32  1-based position of the file among its (camera, person) files in file-name order
   filename    Text   path relative to the manual folder
 
+The files of the manual folder (images, listings, split id files, `ManualDataError`) are
+read by `jaxreid.datasets.manual_files`; their names are re-exported here.
+
 Importing this module imports `tensorflow_datasets` but not TensorFlow.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import os
 import pathlib
 import re
 import sys
-from typing import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
-from PIL import Image as PILImage
+
+from jaxreid.datasets.manual_files import (
+    IMAGE_SUFFIXES,
+    SPLIT_FIX,
+    ManualDataError,
+    UnreadableImageError,
+    check_distinct,
+    convert_mode,
+    encode_image_file,
+    encode_jpeg,
+    encode_png,
+    file_positions,
+    list_images,
+    parse_id_mat,
+    parse_id_text,
+    relative,
+)
 
 MODALITIES = ("rgb", "depth", "infrared", "thermal")
 
@@ -39,25 +57,6 @@ for _m in ("depth", "infrared", "thermal"):
     _PIL_MODE[(_m, "uint8")] = "L"
 
 LOG = logging.getLogger("jaxreid.datasets")
-
-
-class ManualDataError(ValueError):
-    """The manual folder of a dataset is missing, incomplete or not in the expected layout."""
-
-
-class UnreadableImageError(ManualDataError):
-    """An image file cannot be read or decoded (missing, truncated, not an image)."""
-
-    def __init__(self, path: os.PathLike | str, reason: str):
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(
-            f"Cannot read image {self.path}: {reason}. Expected a complete image file as "
-            "distributed. Fix: restore this file from the original archive, or build with "
-            "--skip_unreadable (python -m jaxreid.datasets.<name>) / skip_unreadable=True "
-            "(tfds.builder(..., skip_unreadable=True)) to skip unreadable images; skipped files "
-            "are listed in the dataset's metadata ('skipped_files')."
-        )
 
 
 def features(modality: str, dtype: str = "uint8") -> tfds.features.FeaturesDict:
@@ -215,95 +214,6 @@ class ReidBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             )
 
 
-def encode_image_file(path: pathlib.Path, mode: str) -> bytes:
-    """Reads and fully decodes `path`; returns bytes TFDS stores for a PIL `mode` image.
-
-    A JPEG already in `mode` is stored unchanged (bit-exact, no re-encoding). Anything else
-    (BMP, PGM, PNG, a 3-channel JPEG for a 1-channel modality...) is converted to `mode`
-    and stored as PNG, which is lossless with respect to the decoded pixels. Gray images
-    saved with three equal channels convert exactly (PIL's luma weights sum to 1).
-
-    Raises:
-      UnreadableImageError: the file is missing, truncated or not an image.
-    """
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise UnreadableImageError(path, f"cannot open the file ({e.strerror or e})") from None
-    try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            im.load()  # full decode: detects truncated files
-            if im.width == 0 or im.height == 0:
-                raise UnreadableImageError(path, "the image is empty (0 pixels)")
-            if im.format == "JPEG" and im.mode == mode:
-                return data
-            return encode_png(convert_mode(im, mode, path))
-    except UnreadableImageError:
-        raise
-    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as e:
-        what = "the file is truncated" if "truncat" in str(e).lower() else "not a decodable image"
-        raise UnreadableImageError(path, f"{what} ({e})") from None
-
-
-def convert_mode(im: PILImage.Image, mode: str, path: pathlib.Path) -> PILImage.Image:
-    """Converts a decoded image to `mode` ('RGB', 'L' or 'I;16')."""
-    if im.mode == mode:
-        return im
-    if mode == "I;16":
-        if im.mode in ("I;16B", "I;16L", "I"):
-            arr = np.asarray(im)
-            if arr.min() < 0 or arr.max() > 65535:
-                raise UnreadableImageError(path, f"depth values outside 0..65535 (mode {im.mode})")
-            return PILImage.fromarray(arr.astype(np.uint16))
-        raise UnreadableImageError(path, f"expected a 16-bit depth image, found PIL mode {im.mode}")
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        raise UnreadableImageError(path, f"expected an 8-bit image, found PIL mode {im.mode}")
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        im = im.convert("RGBA").convert("RGB")  # drop alpha
-    return im.convert(mode)
-
-
-def encode_png(im_or_array) -> bytes:
-    im = im_or_array if isinstance(im_or_array, PILImage.Image) else PILImage.fromarray(im_or_array)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=1)  # ~as small as level 6, 3x faster
-    return buf.getvalue()
-
-
-def encode_jpeg(im: PILImage.Image, quality: int = 95) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
-
-
-# ---- file listing helpers ---------------------------------------------------------------------
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff")
-
-
-def list_images(
-    folder: pathlib.Path, suffixes: Sequence[str] = IMAGE_SUFFIXES
-) -> list[pathlib.Path]:
-    """Image files of `folder` (not recursive) in file-name order."""
-    with os.scandir(folder) as it:
-        names = sorted(
-            e.name for e in it if e.is_file() and os.path.splitext(e.name)[1].lower() in suffixes
-        )
-    return [folder / n for n in names]
-
-
-def file_positions(names: Iterable[str]) -> dict[str, int]:
-    """1-based position of each name in file-name order (the `file_index` feature)."""
-    return {n: i + 1 for i, n in enumerate(sorted(names))}
-
-
-def relative(path: pathlib.Path, root: pathlib.Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def example(
     image: bytes,
     modality: str,
@@ -322,68 +232,6 @@ def example(
         "file_index": np.int32(file_index),
         "filename": filename,
     }
-
-
-_INT_LIST = re.compile(r"[-+]?\d+")
-SPLIT_FIX = (
-    " Fix: restore the file from the dataset's exp/ folder (or the evaluation code's data_split/)."
-)
-
-
-def parse_id_text(path: pathlib.Path) -> list[int]:
-    """Ids of a text file of comma/space separated integers (SYSU-MM01 exp/*_id.txt)."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ManualDataError(
-            f"Cannot read split file {path}: {e}. Expected comma-separated person ids.{SPLIT_FIX}"
-        ) from None
-    tokens = [t for t in re.split(r"[,\s]+", text.strip()) if t]
-    bad = [t for t in tokens if not _INT_LIST.fullmatch(t)]
-    if bad or not tokens:
-        raise ManualDataError(
-            f"Split file {path} has {'non-integer entries ' + repr(bad[:5]) if bad else 'no ids'}; "
-            "expected one line of comma-separated person ids, e.g. '1,2,4,5'. Fix: restore the file "
-            "from the dataset's exp/ folder."
-        )
-    return [int(t) for t in tokens]
-
-
-def parse_id_mat(path: pathlib.Path) -> list[int]:
-    """Ids of an official SYSU-MM01 split .mat (MATLAB v5, variable `id`, 1 x N)."""
-    import scipy.io  # only needed for the .mat variant
-
-    try:
-        mat = scipy.io.loadmat(os.fspath(path))
-    except Exception as e:  # scipy raises several types for corrupt files
-        raise ManualDataError(
-            f"Cannot read split file {path}: {e}. Expected a MATLAB file with variable 'id'."
-            f"{SPLIT_FIX}"
-        ) from None
-    if "id" not in mat:
-        keys = sorted(k for k in mat if not k.startswith("__"))
-        raise ManualDataError(
-            f"Split file {path} has variables {keys}; expected a variable 'id' (1 x N person ids)."
-            f"{SPLIT_FIX}"
-        )
-    ids = np.asarray(mat["id"]).ravel()
-    if ids.size == 0 or not np.all(np.equal(np.mod(ids, 1), 0)):
-        raise ManualDataError(
-            f"Split file {path}: variable 'id' must be a non-empty list of integer person ids."
-            f"{SPLIT_FIX}"
-        )
-    return [int(v) for v in ids]
-
-
-def check_distinct(ids: Sequence[int], path: pathlib.Path) -> None:
-    seen, dup = set(), set()
-    for v in ids:
-        (dup if v in seen else seen).add(v)
-    if dup:
-        raise ManualDataError(
-            f"Split file {path} lists ids {sorted(dup)[:10]} more than once; expected distinct ids."
-            f"{SPLIT_FIX}"
-        )
 
 
 # ---- the processed layout of the thesis author's code -----------------------------------------
@@ -535,3 +383,33 @@ def build_main(builder_cls, argv=None, default_configs: Sequence[str] | None = N
                 + ", ".join(s["path"] for s in skipped)
             )
     return 0
+
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "LOG",
+    "MODALITIES",
+    "PROCESSED_NAME",
+    "SPLIT_FIX",
+    "LocalDatasetInfo",
+    "ManualDataError",
+    "ProcessedLayoutMixin",
+    "ReidBuilder",
+    "ReidConfig",
+    "UnreadableImageError",
+    "build_main",
+    "check_distinct",
+    "convert_mode",
+    "design_test_split",
+    "encode_image_file",
+    "encode_jpeg",
+    "encode_png",
+    "example",
+    "features",
+    "file_positions",
+    "list_images",
+    "parse_id_mat",
+    "parse_id_text",
+    "processed_names",
+    "relative",
+]

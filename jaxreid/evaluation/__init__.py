@@ -6,8 +6,12 @@ SYSU-MM01's .mat files and for plots, SciPy and Matplotlib lazily; never TensorF
   distances  pairwise_distance, euclidean, sqeuclidean, l1/manhattan, linf/chebyshev, cosine,
              is_collapsed (every image embedded in one point: metrics print n/a)
   ranking    rank (from a distance matrix), rank_features (from features, block by block)
-  protocols  sysu_mm01, sysu_mm01_settings, regdb, market1501, hafner2018,
-             evaluate_modality_pairs, aggregate_folds
+             (its parts: relations = true matches and removal rules, match_ranks = rank
+             of each true match and per-query AP / INP / CMC rank)
+  protocols  sysu_mm01, sysu_mm01_settings, regdb, market1501, llcm, hafner2018,
+             evaluate_modality_pairs, aggregate_folds (each takes rerank=None|RerankParams)
+  rerank     RerankParams, k_reciprocal_distances, k_reciprocal_from_distances (Zhong et
+             al. 2017 k-reciprocal re-ranking; off unless asked for)
   output     format_table, modality_pairs_table, sysu_table, metric_grid_table, plot_cmc
 """
 
@@ -34,6 +38,15 @@ from jaxreid.evaluation.hafner import (
     select_queries,
     select_single_shot_gallery,
 )
+from jaxreid.evaluation.llcm import (
+    LLCM_DIRECTIONS,
+    LLCM_IR_CAMERAS,
+    LLCM_TRIALS,
+    LLCM_VIS_CAMERAS,
+    LLCM_VIS_TO_IR_ROLES,
+    llcm,
+    llcm_selection,
+)
 from jaxreid.evaluation.market import market1501
 from jaxreid.evaluation.plots import plot_cmc
 from jaxreid.evaluation.ranking import (
@@ -46,6 +59,11 @@ from jaxreid.evaluation.ranking import (
     rank_features,
 )
 from jaxreid.evaluation.regdb import regdb, regdb_trial
+from jaxreid.evaluation.rerank import (
+    RerankParams,
+    k_reciprocal_distances,
+    k_reciprocal_from_distances,
+)
 from jaxreid.evaluation.sysu import (
     SYSU_GALLERY_CAMERAS,
     SYSU_QUERY_CAMERAS,
@@ -95,7 +113,17 @@ __all__ = [
     "sysu_mm01_settings",
     "regdb",
     "regdb_trial",
+    "RerankParams",
+    "k_reciprocal_distances",
+    "k_reciprocal_from_distances",
     "market1501",
+    "LLCM_DIRECTIONS",
+    "LLCM_IR_CAMERAS",
+    "LLCM_TRIALS",
+    "LLCM_VIS_CAMERAS",
+    "LLCM_VIS_TO_IR_ROLES",
+    "llcm",
+    "llcm_selection",
     "aggregate_folds",
     "evaluate_modality_pairs",
     "hafner2018",

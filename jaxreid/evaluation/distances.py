@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreid import batching
+
 METRICS = ("euclidean", "sqeuclidean", "l1", "linf", "cosine")
 _ALIASES = {
     "euclidean": "euclidean",
@@ -182,8 +184,7 @@ def _blocks(query_feats, gallery_feats, metric, chunk_size, copy):
     for start in range(0, num_q, rows):
         block = q[start : start + rows]
         n = block.shape[0]
-        if n < rows:  # pad so that every chunk reuses one compiled kernel
-            block = np.concatenate([block, np.zeros((rows - n, q.shape[1]), np.float32)])
+        block = batching.pad_rows(block, rows)  # every chunk reuses one compiled kernel
         host = np.asarray(distance_block(jnp.asarray(block), g_dev, g_aux, metric))[:n]
         yield start, (np.array(host) if copy else host)
 

@@ -26,6 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from jaxreid.evaluation import ranking
+from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import canonical_metric, is_collapsed, pairwise_distance
 
 HAFNER_REPEATS = 10  # thesis §4.3.1
@@ -76,6 +77,7 @@ def hafner2018(
     max_queries_per_id: int | None = HAFNER_MAX_QUERIES_PER_ID,
     metric: str = "euclidean",
     max_rank: int = 20,
+    rerank: rerank_lib.RerankParams | None = None,
 ) -> dict:
     """Hafner 2018 single-gallery-shot evaluation of one query/gallery modality pair.
 
@@ -91,6 +93,8 @@ def hafner2018(
       repeats: gallery draws (10 in the protocol).
       max_queries_per_id: query images per person (50 in the protocol; None = all).
       metric: distance, see `jaxreid.evaluation.distances.METRICS`.
+      rerank: None (default: off) or RerankParams: each repeat ranked by k-reciprocal
+        re-ranked distances (Zhong et al. 2017) over the queries and that repeat's gallery.
 
     Returns:
       dict with the means over repeats: cmc, mAP, mINP, rank1/5/10/20; 'trials': per-repeat
@@ -109,9 +113,10 @@ def hafner2018(
     q_rows = select_queries(query_ids, max_queries_per_id, seed)
     g_rows = [select_single_shot_gallery(gallery_ids, seed, r) for r in range(int(repeats))]
     union = np.unique(np.concatenate(g_rows))
-    dist = pairwise_distance(
-        np.asarray(query_feats)[q_rows], np.asarray(gallery_feats)[union], metric
-    )
+    if rerank is None:
+        dist = pairwise_distance(
+            np.asarray(query_feats)[q_rows], np.asarray(gallery_feats)[union], metric
+        )
     if same_images:
         removal, q_keys, g_keys = "paired_frame", q_rows, np.arange(len(gallery_ids))
     elif query_frames is not None and gallery_frames is not None:
@@ -121,10 +126,19 @@ def hafner2018(
         removal, q_keys, g_keys = "none", None, None
     results = []
     for rows in g_rows:
-        cols = np.searchsorted(union, rows)
+        if rerank is None:
+            blocks, cols = dist, np.searchsorted(union, rows)
+        else:
+            blocks = rerank_lib.k_reciprocal_distances(
+                np.asarray(query_feats)[q_rows],
+                np.asarray(gallery_feats)[rows],
+                rerank,
+                metric=metric,
+            )
+            cols = np.arange(len(rows))
         results.append(
             ranking._rank_blocks(
-                ranking._column_blocks(dist, cols),
+                ranking._column_blocks(blocks, cols),
                 len(q_rows),
                 len(rows),
                 query_ids[q_rows],
@@ -147,7 +161,7 @@ def hafner2018(
         gallery_rows=g_rows,
         max_queries_per_id=max_queries_per_id,
     )
-    return out
+    return rerank_lib.annotate(out, rerank)
 
 
 def pair_name(query_modality: str, gallery_modality: str) -> str:
@@ -188,6 +202,7 @@ def evaluate_modality_pairs(
     repeats: int = HAFNER_REPEATS,
     max_queries_per_id: int | None = HAFNER_MAX_QUERIES_PER_ID,
     max_rank: int = 20,
+    rerank: rerank_lib.RerankParams | None = None,
 ) -> dict[str, dict]:
     """All query/gallery modality pairs of a paired test set (e.g. RGB and depth).
 
@@ -199,6 +214,8 @@ def evaluate_modality_pairs(
         every gallery image; deterministic, e.g. for validation). Both remove only the paired
         frame across modalities and the query image itself within a modality.
       seed: seed of the 'hafner' selections.
+      rerank: None (default: off) or RerankParams: rank by k-reciprocal re-ranked
+        distances (Zhong et al. 2017); results then carry rerank / rerank_tag.
 
     Returns:
       {'Q:<query modality> G:<gallery modality>': result with rank1, rank5, rank10, rank20,
@@ -231,6 +248,7 @@ def evaluate_modality_pairs(
                 max_queries_per_id=max_queries_per_id,
                 metric=metric,
                 max_rank=max_rank,
+                rerank=rerank,
             )
         else:
             if same:
@@ -239,20 +257,25 @@ def evaluate_modality_pairs(
                 removal, qk, gk = "paired_frame", q["frames"], g["frames"]
             else:
                 removal, qk, gk = "none", None, None
-            res = ranking.rank_features(
-                q["feats"],
-                g["feats"],
-                q["ids"],
-                g["ids"],
-                metric=metric,
+            kw = dict(
                 removal=removal,
                 cmc="standard",
                 max_rank=max_rank,
                 query_frames=qk,
                 gallery_frames=gk,
             )
+            if rerank is None:
+                res = ranking.rank_features(
+                    q["feats"], g["feats"], q["ids"], g["ids"], metric=metric, **kw
+                )
+            else:
+                dist = rerank_lib.k_reciprocal_distances(
+                    q["feats"], g["feats"], rerank, metric=metric
+                )
+                res = ranking.rank(dist, q["ids"], g["ids"], **kw)
             res.update(ranking.cmc_at(res))
             res.update(protocol="full", metric=metric, removal=removal)
+            rerank_lib.annotate(res, rerank)
         res.update(query_modality=qm, gallery_modality=gm)
         res["collapsed"] = is_collapsed(q["feats"]) or is_collapsed(g["feats"])
         out[pair_name(qm, gm)] = res

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from jaxreid.evaluation import ranking
+from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import canonical_metric, pairwise_distance
 
 REGDB_TRIALS = 10
@@ -32,6 +33,7 @@ def regdb_trial(
     *,
     metric: str = "euclidean",
     max_rank: int = 20,
+    rerank: rerank_lib.RerankParams | None = None,
 ) -> dict[str, dict]:
     """Both RegDB directions for one trial's test split.
 
@@ -39,18 +41,39 @@ def regdb_trial(
       visible_feats, thermal_feats: [Nv, D], [Nt, D] features of the trial's test images.
       visible_ids, thermal_ids: [Nv], [Nt] person ids.
       metric: distance, see `jaxreid.evaluation.distances.METRICS`.
+      rerank: None (default: off) or RerankParams: each direction ranked by k-reciprocal
+        re-ranked distances (Zhong et al. 2017; not symmetric, so computed per direction).
 
     Returns:
-      {'visible_to_thermal': rank result, 'thermal_to_visible': rank result}.
+      {'visible_to_thermal': rank result, 'thermal_to_visible': rank result}, each with
+      rerank and rerank_tag.
     """
     metric = canonical_metric(metric)
-    dist = pairwise_distance(visible_feats, thermal_feats, metric)  # [Nv, Nt]
-    v2t = ranking.rank(dist, visible_ids, thermal_ids, removal="none", max_rank=max_rank)
-    t2v = ranking.rank(dist.T, thermal_ids, visible_ids, removal="none", max_rank=max_rank)
-    return {"visible_to_thermal": v2t, "thermal_to_visible": t2v}
+    if rerank is None:
+        v2t_dist = pairwise_distance(visible_feats, thermal_feats, metric)  # [Nv, Nt]
+        t2v_dist = v2t_dist.T
+    else:
+        v2t_dist = rerank_lib.k_reciprocal_distances(
+            visible_feats, thermal_feats, rerank, metric=metric
+        )
+        t2v_dist = rerank_lib.k_reciprocal_distances(
+            thermal_feats, visible_feats, rerank, metric=metric
+        )
+    v2t = ranking.rank(v2t_dist, visible_ids, thermal_ids, removal="none", max_rank=max_rank)
+    t2v = ranking.rank(t2v_dist, thermal_ids, visible_ids, removal="none", max_rank=max_rank)
+    return {
+        "visible_to_thermal": rerank_lib.annotate(v2t, rerank),
+        "thermal_to_visible": rerank_lib.annotate(t2v, rerank),
+    }
 
 
-def regdb(trials: Sequence[Mapping], *, metric: str = "euclidean", max_rank: int = 20) -> dict:
+def regdb(
+    trials: Sequence[Mapping],
+    *,
+    metric: str = "euclidean",
+    max_rank: int = 20,
+    rerank: rerank_lib.RerankParams | None = None,
+) -> dict:
     """RegDB protocol: both directions averaged over the trials.
 
     Args:
@@ -58,6 +81,7 @@ def regdb(trials: Sequence[Mapping], *, metric: str = "euclidean", max_rank: int
         'visible_ids', 'thermal_feats', 'thermal_ids' (that trial's test split, embedded
         by that trial's model).
       metric: distance, see `jaxreid.evaluation.distances.METRICS`.
+      rerank: None (default: off) or RerankParams, see `regdb_trial`.
 
     Returns:
       {'visible_to_thermal': averaged result, 'thermal_to_visible': averaged result,
@@ -74,7 +98,12 @@ def regdb(trials: Sequence[Mapping], *, metric: str = "euclidean", max_rank: int
         missing = [k for k in keys if k not in trial]
         if missing:
             raise ValueError(f"regdb: trial {i} lacks keys {missing}; expected {keys}")
-        per_trial.append(regdb_trial(*(trial[k] for k in keys), metric=metric, max_rank=max_rank))
-    out = {d: ranking.average_results([t[d] for t in per_trial]) for d in DIRECTIONS}
+        per_trial.append(
+            regdb_trial(*(trial[k] for k in keys), metric=metric, max_rank=max_rank, rerank=rerank)
+        )
+    out = {
+        d: rerank_lib.annotate(ranking.average_results([t[d] for t in per_trial]), rerank)
+        for d in DIRECTIONS
+    }
     out.update(num_trials=len(trials), metric=metric, protocol="regdb")
-    return out
+    return rerank_lib.annotate(out, rerank)

@@ -32,6 +32,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from jaxreid.evaluation import ranking
+from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import canonical_metric, pairwise_distance
 
 SYSU_QUERY_CAMERAS = (3, 6)  # Wu et al. 2017, evaluation_SYSU_MM01.m: probe_cam_list
@@ -327,8 +328,49 @@ def _union_distances(query_feats, gallery_feats, selections, metric, distmat, nu
     return np.arange(num_g), distmat
 
 
-def _package(trial_results, selections, *, mode, shots, sampler, perm_file, metric):
-    out = ranking.average_results(trial_results)
+def _reranked_trials(
+    query_feats,
+    query_ids,
+    query_cams,
+    gallery_feats,
+    gallery_ids,
+    gallery_cams,
+    selections,
+    metric,
+    rerank,
+    max_rank,
+    algorithm,
+    distmat=None,
+):
+    """Per-trial results on k-reciprocal re-ranked distances; each trial's pool is the
+    queries and that trial's gallery (the gallery differs between trials)."""
+    if query_feats is None or gallery_feats is None or distmat is not None:
+        raise ValueError(
+            "sysu_mm01: rerank re-ranks features: pass query_feats and gallery_feats, not distmat"
+        )
+    gallery_feats = np.asarray(gallery_feats)
+    results = []
+    for sel in selections:
+        cols = np.unique(sel)
+        dist = rerank_lib.k_reciprocal_distances(
+            query_feats, gallery_feats[cols], rerank, metric=metric
+        )
+        results += _evaluate(
+            dist,
+            cols,
+            [sel],
+            query_ids,
+            query_cams,
+            gallery_ids,
+            gallery_cams,
+            max_rank,
+            algorithm,
+        )
+    return results
+
+
+def _package(trial_results, selections, *, mode, shots, sampler, perm_file, metric, rerank):
+    out = rerank_lib.annotate(ranking.average_results(trial_results), rerank)
     out.update(
         protocol="sysu_mm01",
         mode=mode,
@@ -362,6 +404,7 @@ def sysu_mm01(
     max_rank: int = 20,
     distmat=None,
     algorithm: str = "auto",
+    rerank: rerank_lib.RerankParams | None = None,
 ) -> dict:
     """SYSU-MM01 evaluation: infrared queries against per-trial RGB galleries.
 
@@ -382,12 +425,15 @@ def sysu_mm01(
       distmat: optional precomputed [Q, N] distances from every query to every gallery
         image (e.g. a learned metric, as the MATLAB code's `model.test_fun` allows); then
         `metric` is ignored and the feature arguments may be None.
+      rerank: None (default: off) or RerankParams: rank each trial by k-reciprocal
+        re-ranked distances (Zhong et al. 2017) over the queries and that trial's gallery;
+        needs features, not `distmat`.
 
     Returns:
       dict with the means over trials: cmc [max_rank], mAP, mINP, rank1/5/10/20;
       'trials': per-trial dicts (cmc, mAP, mINP, num_valid, num_queries, gallery_size);
       'gallery_rows': per-trial gallery indices; mode, shots, sampler, metric, perm_file,
-      seeds (seeded sampler), num_trials.
+      seeds (seeded sampler), num_trials, rerank, rerank_tag.
     """
     metric = canonical_metric(metric) if distmat is None else None
     _check_query_cams(query_cams)
@@ -395,20 +441,42 @@ def sysu_mm01(
     perms = _resolve_permutations(sampler, perm_file)
     groups = _image_groups(gallery_ids, gallery_cams, gallery_index)
     selections = _selections(groups, mode, shots, sampler, perms, trials)
-    union, distmat = _union_distances(
-        query_feats, gallery_feats, selections, metric, distmat, len(query_ids), len(gallery_ids)
-    )
-    trial_results = _evaluate(
-        distmat,
-        union,
-        selections,
-        query_ids,
-        query_cams,
-        gallery_ids,
-        gallery_cams,
-        max_rank,
-        algorithm,
-    )
+    if rerank is not None:
+        trial_results = _reranked_trials(
+            query_feats,
+            query_ids,
+            query_cams,
+            gallery_feats,
+            gallery_ids,
+            gallery_cams,
+            selections,
+            metric or "euclidean",
+            rerank,
+            max_rank,
+            algorithm,
+            distmat,
+        )
+    else:
+        union, distmat = _union_distances(
+            query_feats,
+            gallery_feats,
+            selections,
+            metric,
+            distmat,
+            len(query_ids),
+            len(gallery_ids),
+        )
+        trial_results = _evaluate(
+            distmat,
+            union,
+            selections,
+            query_ids,
+            query_cams,
+            gallery_ids,
+            gallery_cams,
+            max_rank,
+            algorithm,
+        )
     return _package(
         trial_results,
         selections,
@@ -417,6 +485,7 @@ def sysu_mm01(
         sampler=sampler,
         perm_file=perm_file,
         metric=metric,
+        rerank=rerank,
     )
 
 
@@ -437,10 +506,12 @@ def sysu_mm01_settings(
     max_rank: int = 20,
     distmat=None,
     algorithm: str = "auto",
+    rerank: rerank_lib.RerankParams | None = None,
 ) -> dict[str, dict]:
     """`sysu_mm01` for several settings, computing the distances only once.
 
     Args:
+      rerank: as for `sysu_mm01` (re-ranked per setting and trial).
       settings: keys of SYSU_SETTINGS ('all_single', 'all_multi', 'indoor_single',
         'indoor_multi'); default all four (the grid of Tekeli 2019, Table 3).
       Other arguments: as for `sysu_mm01`.
@@ -459,29 +530,46 @@ def sysu_mm01_settings(
     selections = {
         key: _selections(groups, *SYSU_SETTINGS[key], sampler, perms, trials) for key in settings
     }
-    union, distmat = _union_distances(
-        query_feats,
-        gallery_feats,
-        [s for sels in selections.values() for s in sels],
-        metric,
-        distmat,
-        len(query_ids),
-        len(gallery_ids),
-    )
+    if rerank is None:
+        union, distmat = _union_distances(
+            query_feats,
+            gallery_feats,
+            [s for sels in selections.values() for s in sels],
+            metric,
+            distmat,
+            len(query_ids),
+            len(gallery_ids),
+        )
     out = {}
     for key in settings:
         mode, shots = SYSU_SETTINGS[key]
-        trial_results = _evaluate(
-            distmat,
-            union,
-            selections[key],
-            query_ids,
-            query_cams,
-            gallery_ids,
-            gallery_cams,
-            max_rank,
-            algorithm,
-        )
+        if rerank is not None:
+            trial_results = _reranked_trials(
+                query_feats,
+                query_ids,
+                query_cams,
+                gallery_feats,
+                gallery_ids,
+                gallery_cams,
+                selections[key],
+                metric or "euclidean",
+                rerank,
+                max_rank,
+                algorithm,
+                distmat,
+            )
+        else:
+            trial_results = _evaluate(
+                distmat,
+                union,
+                selections[key],
+                query_ids,
+                query_cams,
+                gallery_ids,
+                gallery_cams,
+                max_rank,
+                algorithm,
+            )
         out[key] = _package(
             trial_results,
             selections[key],
@@ -490,5 +578,6 @@ def sysu_mm01_settings(
             sampler=sampler,
             perm_file=perm_file,
             metric=metric,
+            rerank=rerank,
         )
     return out

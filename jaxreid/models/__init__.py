@@ -1,6 +1,8 @@
 """Model registry: backbones by name and `create_model`.
 
-Other model pieces live next to this file: `resnet` (backbones), `reid` (ReIDNet head),
+Other model pieces live next to this file: `resnet` (backbones, optionally partially shared
+two-stream), `reid` (ReIDNet head), `distance` (DistanceNet), `bnneck` (BNNeckNet),
+`pooling` (average / max / GeM), `non_local` (non-local blocks), `flip` (flip test),
 `pretrained` (torchvision weight conversion; imports torch lazily).
 """
 
@@ -9,11 +11,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
+from jaxreid.models.bnneck import BNNECK_FEATURES, BNNeckNet
 from jaxreid.models.distance import DistanceNet
+from jaxreid.models.non_local import NonLocal
+from jaxreid.models.pooling import POOLINGS, GlobalPool, gem
 from jaxreid.models.reid import ReIDNet
 from jaxreid.models.resnet import (
+    SHARED_FROM,
     BasicBlock,
     BatchNorm,
     Bottleneck,
@@ -30,18 +37,23 @@ BACKBONES = {
 }
 
 
-def get_backbone(name: str, *, width: int = 64, dtype: Any = jnp.float32):
-    """Returns the ResNet partial registered as `name` with width and dtype bound.
+def get_backbone(name: str, *, width: int = 64, dtype: Any = jnp.float32, **options):
+    """Returns the ResNet partial registered as `name` with width, dtype and `options` bound.
+
+    Args:
+      options: further `jaxreid.models.resnet.ResNet` attributes (pooling, gem_p,
+        gem_learnable, non_local, streams, shared_from, last_stride); omitted = defaults.
 
     Raises:
       ValueError: `name` is not in BACKBONES (the message lists the valid names).
     """
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}; valid names: {', '.join(sorted(BACKBONES))}")
-    return functools.partial(BACKBONES[name], num_filters=width, dtype=dtype)
+    return functools.partial(BACKBONES[name], num_filters=width, dtype=dtype, **options)
 
 
-HEADS = ("linear", "distance")
+# config.model.head
+HEADS = ("linear", "distance", "bnneck")
 
 
 def create_model(
@@ -54,7 +66,8 @@ def create_model(
     dtype: Any = jnp.float32,
     head: str = "linear",
     distance: dict | None = None,
-) -> ReIDNet | DistanceNet:
+    backbone_options: dict | None = None,
+) -> ReIDNet | DistanceNet | BNNeckNet:
     """Builds a re-id network on a registered backbone.
 
     Both heads are called as `model.apply(variables, x, train=..., labels=...)` and return
@@ -71,18 +84,23 @@ def create_model(
       head: 'linear' (ReIDNet: embedding layer + dropout + fully-connected classifier,
         Hafner 2018) or 'distance' (DistanceNet: the pooled backbone features scored by
         -distance to class centres, Tekeli & Can 2019).
+        'bnneck' (BNNeckNet: BatchNorm without shift on the pooled features and a bias-free
+        classifier; Luo et al. 2019, the AGW baseline; embedding_size is not used).
       distance: DistanceNet options for the distance head: metric, center_update, momentum.
+      backbone_options: ResNet attributes (see `get_backbone`), e.g. {'pooling': 'gem',
+        'non_local': (0, 2, 3, 0), 'streams': 2, 'shared_from': 'layer1'}.
     """
+    backbone_fn = get_backbone(backbone, width=width, dtype=dtype, **(backbone_options or {}))
     if head == "distance":
-        return DistanceNet(
-            backbone=get_backbone(backbone, width=width, dtype=dtype),
-            num_classes=num_classes,
-            **(distance or {}),
+        return DistanceNet(backbone=backbone_fn, num_classes=num_classes, **(distance or {}))
+    if head == "bnneck":
+        return BNNeckNet(
+            backbone=backbone_fn, num_classes=num_classes, dropout_rate=dropout_rate, dtype=dtype
         )
     if head != "linear":
         raise ValueError(f"Unknown head {head!r}; valid heads: {', '.join(HEADS)}")
     return ReIDNet(
-        backbone=get_backbone(backbone, width=width, dtype=dtype),
+        backbone=backbone_fn,
         num_classes=num_classes,
         embedding_size=embedding_size,
         dropout_rate=dropout_rate,
@@ -90,21 +108,61 @@ def create_model(
     )
 
 
-def model_from_config(config, num_classes: int) -> ReIDNet | DistanceNet:
+def backbone_options(config) -> dict:
+    """The ResNet attributes set by config.model (pooling, GeM, non-local blocks, streams).
+
+    config.model.shared_from '' gives one stream; a stage name gives one stream per
+    modality of config.data.modalities, specific up to that stage.
+    """
+    model = config.model
+    return dict(
+        pooling=model.pooling,
+        gem_p=model.gem_p,
+        gem_learnable=model.gem_learnable,
+        non_local=tuple(model.non_local),
+        streams=len(config.data.modalities) if model.shared_from else 1,
+        shared_from=model.shared_from or "layer1",
+        last_stride=model.last_stride,
+    )
+
+
+def model_from_config(config, num_classes: int) -> ReIDNet | DistanceNet | BNNeckNet:
     """The network a run with this config (`jaxreid.config` schema) trains and evaluates.
 
-    The classifier is omitted for the pure triplet loss (it would receive no gradient).
+    The classifier is omitted for the pure metric losses ('triplet', 'wrt'; it would receive
+    no gradient).
     """
+    metric_only = "softmax" not in config.loss.name.split("+")
     return create_model(
         config.model.backbone,
-        num_classes=0 if config.loss.name == "triplet" else num_classes,
+        num_classes=0 if metric_only else num_classes,
         embedding_size=config.model.embedding_size or None,
         dropout_rate=config.model.dropout_rate,
         width=config.model.width,
         dtype=jnp.bfloat16 if config.model.half_precision else jnp.float32,
         head=config.model.head,
         distance=config.model.distance.to_dict(),
+        backbone_options=backbone_options(config),
     )
+
+
+# Labels of `param_group_labels`.
+PARAM_GROUPS = ("backbone", "head")
+
+
+def param_group_labels(params):
+    """A pytree like `params` with 'backbone' for every leaf under params['backbone'] (the
+    ResNet, with its non-local blocks and modality-specific stems) and 'head' for the rest
+    (embedding layer, BNNeck, classifier, distance-layer centres).
+
+    For separate learning rates, e.g. AGW's backbone at a tenth of the head's rate (Ye et al.
+    2021; `ignored_params` in the AGW code's train.py):
+    `optax.multi_transform({'backbone': sgd(0.1 * lr), 'head': sgd(lr)}, param_group_labels)`.
+    """
+    return {
+        key: jax.tree.map(lambda _, k=key: "backbone" if k == "backbone" else "head", subtree)
+        for key, subtree in params.items()
+    }
 
 
 def select_feature(embedding, intermediates: dict, feature: str = "", key="config.eval.feature"):
@@ -120,6 +178,16 @@ def select_feature(embedding, intermediates: dict, feature: str = "", key="confi
 
 __all__ = [
     "BACKBONES",
+    "BNNECK_FEATURES",
+    "BNNeckNet",
+    "GlobalPool",
+    "NonLocal",
+    "PARAM_GROUPS",
+    "POOLINGS",
+    "SHARED_FROM",
+    "backbone_options",
+    "gem",
+    "param_group_labels",
     "BasicBlock",
     "BatchNorm",
     "DistanceNet",

@@ -372,8 +372,12 @@ class DistanceNet(nn.Module):
         *,
         train: bool,
         mask: jax.Array | None = None,
+        modality: jax.Array | int | None = None,
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        output, intermediates = self.backbone(name="backbone")(x, train=train)
+        # modality: each image's modality for a partially shared two-stream backbone
+        # (jaxreid.models.resnet.ResNet streams > 1); not passed on when None.
+        call_kwargs = {} if modality is None else {"modality": modality}
+        output, intermediates = self.backbone(name="backbone")(x, train=train, **call_kwargs)
         if self.feature_key is None:
             features = output
         elif self.feature_key in intermediates:

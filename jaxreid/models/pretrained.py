@@ -261,6 +261,13 @@ def merge_into(
       pretrained: output of `load_torchvision_resnet` ({'params', 'batch_stats'}).
       prefix: path of the backbone inside each collection; () for a bare ResNet.
 
+    Layers that the torchvision ResNet lacks are mapped or kept: a modality-specific copy
+    (`modality<m>_conv1`, `modality<m>_layer1_0`, ...; a partially shared two-stream ResNet)
+    takes the pretrained weights of the layer it copies (AGW initialises both streams from
+    ImageNet), and non-local blocks (`non_local<i>_<k>`, `modality<m>_non_local<i>_<k>`) and
+    a learnable GeM exponent keep their initialisation (a zero-initialised non-local block
+    is the identity, so the pretrained function is kept).
+
     Returns:
       New variables dict; replaced leaves are jnp arrays in the target leaf's dtype,
       everything else is the original object.
@@ -283,20 +290,32 @@ def merge_into(
             )
         target = _flatten(node)
         source = _flatten(tree)
+        # Model path -> pretrained path; None = a new layer that keeps its initialisation.
+        origin = {path: _pretrained_origin(path) for path in target}
         name = lambda path: "/".join((collection,) + prefix + path)  # noqa: E731
-        missing += [name(p) for p in sorted(set(target) - set(source))]
-        unexpected += [name(p) for p in sorted(set(source) - set(target))]
-        for path in sorted(set(target) & set(source)):
-            if tuple(np.shape(source[path])) != tuple(target[path].shape):
+        used = {o for o in origin.values() if o is not None}
+        missing += [
+            name(p) for p in sorted(target) if origin[p] is not None and origin[p] not in source
+        ]
+        unexpected += [name(p) for p in sorted(set(source) - used)]
+        for path in sorted(target):
+            o = origin[path]
+            if (
+                o is not None
+                and o in source
+                and tuple(np.shape(source[o])) != tuple(target[path].shape)
+            ):
                 mismatched.append(
-                    f"{name(path)}: pretrained {tuple(np.shape(source[path]))} vs model "
+                    f"{name(path)}: pretrained {tuple(np.shape(source[o]))} vs model "
                     f"{tuple(target[path].shape)}"
                 )
         new_subtrees[collection] = _unflatten(
             {
-                path: jnp.asarray(source[path], dtype=target[path].dtype)
+                path: target[path]
+                if origin[path] is None
+                else jnp.asarray(source[origin[path]], dtype=target[path].dtype)
                 for path in target
-                if path in source
+                if origin[path] is None or origin[path] in source
             }
         )
     if missing or unexpected or mismatched:
@@ -321,3 +340,17 @@ def _replace_at(tree: Mapping[str, Any], prefix: tuple[str, ...], subtree: dict)
     copy = dict(tree)
     copy[prefix[0]] = _replace_at(tree[prefix[0]], prefix[1:], subtree)
     return copy
+
+
+_MODALITY_COPY = re.compile(r"modality\d+_(.+)")
+
+
+def _pretrained_origin(path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The torchvision-named path a model variable is loaded from, None for a new layer."""
+    first = path[0]
+    copy = _MODALITY_COPY.fullmatch(first)
+    if copy:
+        first = copy.group(1)
+    if first.startswith("non_local") or first == "gem":
+        return None
+    return (first,) + tuple(path[1:])

@@ -34,6 +34,9 @@ from jaxreid.models.resnet import BatchNorm
 
 Array = jax.Array
 Dtype = Any
+# The dropout before the classifier, named as Flax names it automatically: the name seeds its
+# random masks, so it must not change (checkpoints and results stay reproducible).
+DROPOUT = "Dropout_0"
 
 
 class ReIDNet(nn.Module):
@@ -61,9 +64,24 @@ class ReIDNet(nn.Module):
     dtype: Dtype = jnp.float32
     activation: Callable[[Array], Array] = nn.relu
 
+    def layer_order(self) -> list[tuple[str, ...]]:
+        """Paths of its layers in forward order: the backbone's ('backbone', ...), then
+        'embedding', 'embedding_bn', the classifier's dropout and 'classifier'."""
+        backbone = self.backbone(parent=None)
+        return [("backbone", *p) for p in backbone.layer_order()] + [
+            ("embedding",),
+            ("embedding_bn",),
+            (DROPOUT,),
+            ("classifier",),
+        ]
+
     @nn.compact
     def __call__(
-        self, x: Array, train: bool, labels: Array | None = None
+        self,
+        x: Array,
+        train: bool,
+        labels: Array | None = None,
+        modality: Array | int | None = None,
     ) -> tuple[Array, dict[str, Array]]:
         """Embeds images.
 
@@ -73,6 +91,9 @@ class ReIDNet(nn.Module):
             centres need them) is called the same way by the trainer.
           train: dropout on and BatchNorm in batch-statistics mode (pass
             mutable=['batch_stats'] and rngs={'dropout': key}).
+          modality: each image's modality ([N] int32 index in config.data.modalities, or
+            one int for the batch), passed to the backbone; needed only by a partially
+            shared two-stream backbone (`jaxreid.models.resnet.ResNet` streams > 1).
 
         Returns:
           embedding: [N, D] float32 (D = embedding_size, or num_classes when None).
@@ -93,11 +114,14 @@ class ReIDNet(nn.Module):
 
         # Passed only when changed, so backbones without an `activation` field still work.
         backbone_kwargs = {} if self.activation is nn.relu else {"activation": self.activation}
-        pooled, intermediates = self.backbone(name="backbone", **backbone_kwargs)(x, train)
+        call_kwargs = {} if modality is None else {"modality": modality}
+        pooled, intermediates = self.backbone(name="backbone", **backbone_kwargs)(
+            x, train, **call_kwargs
+        )
         intermediates = dict(intermediates)
         intermediates["pooled"] = pooled
 
-        dropout = nn.Dropout(rate=self.dropout_rate, deterministic=not train)
+        dropout = nn.Dropout(rate=self.dropout_rate, deterministic=not train, name=DROPOUT)
         classifier = (
             nn.Dense(
                 self.num_classes,

@@ -53,6 +53,8 @@ class BatchNorm(nn.Module):
       unbiased_running_var: store the unbiased batch variance in 'var' (torch) instead of
         the biased one (flax).
       scale_init: initialiser of 'scale' (ones; zeros for zero-init residual branches).
+      use_bias: learn a shift 'bias'; False = no shift at all (the BNNeck of Luo et al. 2019,
+        whose PyTorch code freezes the bias at 0).
     """
 
     momentum: float = BN_MOMENTUM
@@ -60,13 +62,25 @@ class BatchNorm(nn.Module):
     dtype: Dtype = jnp.float32
     unbiased_running_var: bool = True
     scale_init: Callable[..., Array] = nn.initializers.ones
+    use_bias: bool = True
 
     @nn.compact
-    def __call__(self, x: Array, train: bool) -> Array:
-        """x: [..., C] -> [..., C] in `self.dtype`."""
+    def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:
+        """x: [N, ..., C] -> [N, ..., C] in `self.dtype`.
+
+        mask: optional [N] bool; in training the batch statistics (and the running-statistics
+        update) use only the rows where it is True, so the other rows influence neither the
+        statistics nor, through them, the gradients (a modality-specific layer run on a mixed
+        batch). Rows where it is False are normalised with those statistics too; callers
+        discard them. A batch without any True row leaves the running statistics unchanged.
+        """
         features = x.shape[-1]
         scale = self.param("scale", self.scale_init, (features,), jnp.float32)
-        bias = self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+        bias = (
+            self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+            if self.use_bias
+            else jnp.zeros((features,), jnp.float32)
+        )
         running_mean = self.variable(
             "batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32)
         )
@@ -75,7 +89,7 @@ class BatchNorm(nn.Module):
         )
 
         x32 = x.astype(jnp.float32)
-        if train:
+        if train and mask is None:
             axes = tuple(range(x.ndim - 1))
             mean = jnp.mean(x32, axis=axes)
             # Two-pass variance: E[(x - mean)^2] is more accurate than E[x^2] - mean^2.
@@ -90,6 +104,28 @@ class BatchNorm(nn.Module):
                 )
                 running_var.value = (
                     self.momentum * running_var.value + (1.0 - self.momentum) * stored_var
+                )
+        elif train:
+            axes = tuple(range(x.ndim - 1))
+            per_row = 1
+            for axis in axes[1:]:
+                per_row *= x.shape[axis]
+            weight = mask.astype(jnp.float32).reshape((-1,) + (1,) * (x.ndim - 1))
+            n = jnp.sum(mask.astype(jnp.float32)) * per_row
+            mean = jnp.sum(x32 * weight, axis=axes) / jnp.maximum(n, 1.0)
+            var = jnp.sum(jnp.square(x32 - mean) * weight, axis=axes) / jnp.maximum(n, 1.0)
+            if not self.is_initializing():
+                stored_var = var * (n / jnp.maximum(n - 1, 1)) if self.unbiased_running_var else var
+                seen = n > 0
+                running_mean.value = jnp.where(
+                    seen,
+                    self.momentum * running_mean.value + (1.0 - self.momentum) * mean,
+                    running_mean.value,
+                )
+                running_var.value = jnp.where(
+                    seen,
+                    self.momentum * running_var.value + (1.0 - self.momentum) * stored_var,
+                    running_var.value,
                 )
         else:
             mean, var = running_mean.value, running_var.value
@@ -129,16 +165,19 @@ class BasicBlock(nn.Module):
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
     expansion = 1
+    # Its layers in forward order (the shortcut's, when present, run after the main path).
+    layers = ("conv1", "bn1", "conv2", "bn2", "downsample_conv", "downsample_bn")
 
     @nn.compact
-    def __call__(self, x: Array, train: bool) -> Array:
+    def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:
+        """mask: optional [N] bool rows for the BatchNorm statistics (see BatchNorm)."""
         bn = functools.partial(BatchNorm, dtype=self.dtype)
         last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
         out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv1")(x)
-        out = self.activation(bn(name="bn1")(out, train))
+        out = self.activation(bn(name="bn1")(out, train, mask))
         out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2")(out)
-        out = bn(name="bn2", scale_init=last_scale_init)(out, train)
-        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train)
+        out = bn(name="bn2", scale_init=last_scale_init)(out, train, mask)
+        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train, mask)
         return self.activation(out + shortcut)
 
 
@@ -154,22 +193,26 @@ class Bottleneck(nn.Module):
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
     expansion = 4
+    layers = ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "downsample_conv", "downsample_bn")
 
     @nn.compact
-    def __call__(self, x: Array, train: bool) -> Array:
+    def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:
+        """mask: optional [N] bool rows for the BatchNorm statistics (see BatchNorm)."""
         bn = functools.partial(BatchNorm, dtype=self.dtype)
         last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
         out = _conv(self.filters, 1, 1, 0, self.dtype, "conv1")(x)
-        out = self.activation(bn(name="bn1")(out, train))
+        out = self.activation(bn(name="bn1")(out, train, mask))
         out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv2")(out)
-        out = self.activation(bn(name="bn2")(out, train))
+        out = self.activation(bn(name="bn2")(out, train, mask))
         out = _conv(self.filters * self.expansion, 1, 1, 0, self.dtype, "conv3")(out)
-        out = bn(name="bn3", scale_init=last_scale_init)(out, train)
-        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train)
+        out = bn(name="bn3", scale_init=last_scale_init)(out, train, mask)
+        shortcut = _shortcut(x, self.filters * self.expansion, self.stride, self.dtype, train, mask)
         return self.activation(out + shortcut)
 
 
-def _shortcut(x: Array, out_channels: int, stride: int, dtype: Dtype, train: bool) -> Array:
+def _shortcut(
+    x: Array, out_channels: int, stride: int, dtype: Dtype, train: bool, mask: Array | None = None
+) -> Array:
     """Identity, or torchvision's `downsample` (1x1 conv stride s + BN) when the shape changes.
 
     Called inside a block's compact __call__, so the submodules are named in that block.
@@ -177,7 +220,18 @@ def _shortcut(x: Array, out_channels: int, stride: int, dtype: Dtype, train: boo
     if stride == 1 and x.shape[-1] == out_channels:
         return x
     x = _conv(out_channels, 1, stride, 0, dtype, "downsample_conv")(x)
-    return BatchNorm(dtype=dtype, name="downsample_bn")(x, train)
+    return BatchNorm(dtype=dtype, name="downsample_bn")(x, train, mask)
+
+
+# config.model.shared_from: the first stage a two-stream ResNet shares between modalities;
+# everything before it (the stem: conv1, bn1, ReLU, max-pool, and the stages before) has one
+# copy per modality. 'layer1' = AGW's partially shared network (Ye et al. 2021, TPAMI §4.1:
+# modality-specific first convolution block, shared residual stages).
+SHARED_FROM = ("layer1", "layer2", "layer3", "layer4")
+# Prefix of the modality-specific copies in the parameter tree: modality0_conv1, ...
+MODALITY_PREFIX = "modality"
+# Prefix of non-local blocks: non_local<stage>_<k> (k-th block of that stage).
+NON_LOCAL_PREFIX = "non_local"
 
 
 class ResNet(nn.Module):
@@ -193,6 +247,17 @@ class ResNet(nn.Module):
       activation: the non-linearity at every ReLU position (stem and blocks); `nn.relu`.
         Swapped only for analysis, e.g. `jaxreid.visualization.guided_relu`, which has the
         same forward pass and the parameters stay valid.
+      pooling: global pooling, one of `jaxreid.models.pooling.POOLINGS` ('avg' | 'gem' |
+        'max'); GeM uses `gem_p` (learned if `gem_learnable`).
+      non_local: non-local blocks per stage (`jaxreid.models.non_local.NonLocal`), inserted
+        after the last blocks of the stage; () = none. AGW: (0, 2, 3, 0) on ResNet50
+        (Ye et al. 2021 §4.1), i.e. after blocks 2, 3 of layer2 and 3, 4, 5 of layer3.
+      streams: 1 = one network for every modality; S > 1 = S modality-specific copies of
+        the layers before `shared_from` (a partially shared two-stream network; each image
+        goes through the copy of its modality, see `__call__`'s `modality`).
+      shared_from: the first shared stage when streams > 1, one of SHARED_FROM.
+      last_stride: stride of the first block of the last stage (2 = torchvision; AGW uses 1,
+        `last_conv_stride=1`, doubling the last feature map's height and width).
     """
 
     stage_sizes: Sequence[int]
@@ -201,44 +266,207 @@ class ResNet(nn.Module):
     dtype: Dtype = jnp.float32
     zero_init_residual: bool = False
     activation: Callable[[Array], Array] = nn.relu
+    pooling: str = "avg"
+    gem_p: float = 3.0
+    gem_learnable: bool = False
+    non_local: Sequence[int] = ()
+    streams: int = 1
+    shared_from: str = "layer1"
+    last_stride: int = 2
+
+    def layer_order(self) -> list[tuple[str, ...]]:
+        """Paths of its layers in forward order: ('conv1',), ('bn1',), ('layer1_0', 'conv1'),
+        ... ('layer4_1', 'bn2'). Layer freezing (jaxreid.training.freezing) addresses the
+        network by this list; a layer that a block does not create (a shortcut without
+        downsampling) is listed anyway and simply matches nothing. Non-local blocks follow
+        the block they come after; with streams > 1 each modality's copies come first
+        (modality 0's stem and specific stages, then modality 1's, ...), then the shared
+        stages; a learnable GeM exponent ('gem',) comes last."""
+        from jaxreid.models.non_local import NonLocal
+
+        num_stages = len(self.stage_sizes)
+        prefixes = (
+            [f"{MODALITY_PREFIX}{m}_" for m in range(self.streams)] if self.streams > 1 else [""]
+        )
+        specific = SHARED_FROM.index(self.shared_from) if self.streams > 1 else num_stages
+
+        def stage(i, prefix):
+            num_blocks = self.stage_sizes[i]
+            num_non_local = self.non_local[i] if self.non_local else 0
+            out = []
+            for j in range(num_blocks):
+                out += [(f"{prefix}layer{i + 1}_{j}", name) for name in self.block_cls.layers]
+                k = j - (num_blocks - num_non_local)
+                if k >= 0:
+                    block = f"{prefix}{NON_LOCAL_PREFIX}{i + 1}_{k}"
+                    out += [(block, name) for name in NonLocal.layers]
+            return out
+
+        order = []
+        for prefix in prefixes:
+            order += [(f"{prefix}conv1",), (f"{prefix}bn1",)]
+            for i in range(specific):
+                order += stage(i, prefix)
+        for i in range(specific, num_stages):
+            order += stage(i, "")
+        if self.pooling == "gem" and self.gem_learnable:
+            order.append(("gem",))
+        return order
 
     @nn.compact
-    def __call__(self, x: Array, train: bool) -> tuple[Array, dict[str, Array]]:
+    def __call__(
+        self, x: Array, train: bool, modality: Array | int | None = None
+    ) -> tuple[Array, dict[str, Array]]:
         """Embeds images.
 
         Args:
           x: [N, H, W, C] float images, any number of channels C.
           train: use batch statistics and update 'batch_stats' (pass mutable=['batch_stats']).
+          modality: which modality-specific stream each image goes through when
+            streams > 1: an [N] int array of stream indices (the training batches'
+            'modality', the index in config.data.modalities), or one Python int for the
+            whole batch (evaluation of one modality; only that stream is computed). With
+            an array every stream runs on the whole batch and each row keeps its own
+            stream's output; in training each stream's BatchNorm statistics use only the
+            rows of its modality, so a stream's parameters get gradients only from its own
+            images (through the shared layers too in inference mode; in training a shared
+            layer's BatchNorm statistics mix the modalities, as in AGW's code, which couples
+            every image with every other one). Ignored when streams == 1. Required when
+            streams > 1, except at `init`, which creates every stream.
 
         Returns:
-          pooled: [N, F] global-average-pooled features, F = 8 * num_filters * expansion
-            (512 for ResNet18/34, 2048 for ResNet50 at full width), dtype `self.dtype`.
+          pooled: [N, F] pooled features, F = 8 * num_filters * expansion (512 for
+            ResNet18/34, 2048 for ResNet50 at full width), dtype `self.dtype`.
           intermediates: 'stem' [N, H/4, W/4, num_filters] (after the max-pool),
             'layer1'..'layer4' stage outputs, 'pooled' [N, F].
+
+        Raises:
+          ValueError: an invalid attribute (names the config key), or modality=None with
+            streams > 1 outside `init`.
         """
+        self._check()
+        num_specific = SHARED_FROM.index(self.shared_from) if self.streams > 1 else -1
+        x = inputs = jnp.asarray(x, self.dtype)
+        if self.streams == 1:
+            x, intermediates = self._early(x, train, None, "")
+        elif isinstance(modality, int):
+            x, intermediates = self._early(x, train, None, f"{MODALITY_PREFIX}{modality}_")
+            # At init the other streams are created too (their outputs are discarded).
+            if self.is_initializing():
+                for m in range(self.streams):
+                    if m != modality:
+                        self._early(inputs, train, None, f"{MODALITY_PREFIX}{m}_")
+        else:
+            if modality is None:
+                if not self.is_initializing():
+                    raise ValueError(
+                        f"ResNet(streams={self.streams}, shared_from={self.shared_from!r}) "
+                        "needs `modality` (an [N] int32 array or an int) to choose each "
+                        "image's modality-specific layers (config.model.shared_from)."
+                    )
+                modality = jnp.zeros((x.shape[0],), jnp.int32)
+            modality = jnp.asarray(modality)
+            if modality.shape != x.shape[:1]:
+                raise ValueError(
+                    f"ResNet: modality must have shape {x.shape[:1]} (one per image), got "
+                    f"{modality.shape}."
+                )
+            outputs = []
+            for m in range(self.streams):
+                rows = modality == m
+                out = self._early(x, train, rows if train else None, f"{MODALITY_PREFIX}{m}_")
+                outputs.append((rows, out))
+            x, intermediates = outputs[0][1]
+            for rows, (x_m, inter_m) in outputs[1:]:
+                x = _select_rows(rows, x_m, x)
+                intermediates = {
+                    k: _select_rows(rows, inter_m[k], v) for k, v in intermediates.items()
+                }
+        shared_stages = range(num_specific, len(self.stage_sizes)) if self.streams > 1 else ()
+        for i in shared_stages:
+            x = self._stage(x, i, train, None, "")
+            intermediates[f"layer{i + 1}"] = x
+        from jaxreid.models.pooling import GlobalPool  # Here: keeps resnet's imports minimal.
+
+        pooled = GlobalPool(
+            self.pooling, self.gem_p, self.gem_learnable, name="gem" if self.gem_learnable else None
+        )(x).astype(self.dtype)
+        intermediates["pooled"] = pooled
+        return pooled, intermediates
+
+    def _check(self) -> None:
+        from jaxreid.models.pooling import POOLINGS
+
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"config.model.pooling={self.pooling!r}; expected one of {POOLINGS}.")
+        if self.streams < 1:
+            raise ValueError(f"ResNet.streams must be >= 1, got {self.streams}.")
+        if self.streams > 1 and self.shared_from not in SHARED_FROM:
+            raise ValueError(
+                f"config.model.shared_from={self.shared_from!r}; expected one of {SHARED_FROM} "
+                "(or '' for one stream)."
+            )
+        if self.last_stride not in (1, 2):
+            raise ValueError(f"config.model.last_stride={self.last_stride}; expected 1 or 2.")
+        if self.non_local:
+            if len(self.non_local) != len(self.stage_sizes):
+                raise ValueError(
+                    f"config.model.non_local={tuple(self.non_local)} needs one count per stage "
+                    f"({len(self.stage_sizes)} stages)."
+                )
+            for i, (count, size) in enumerate(zip(self.non_local, self.stage_sizes)):
+                if not 0 <= count <= size:
+                    raise ValueError(
+                        f"config.model.non_local={tuple(self.non_local)}: layer{i + 1} has "
+                        f"{size} blocks, so it takes 0..{size} non-local blocks, got {count}."
+                    )
+
+    def _early(self, x, train, mask, prefix, num_stages=None):
+        """The stem and the first `num_stages` stages (default: the modality-specific ones, or
+        every stage for one stream), with module names starting with `prefix`."""
+        if num_stages is None:
+            num_stages = (
+                SHARED_FROM.index(self.shared_from) if self.streams > 1 else len(self.stage_sizes)
+            )
         intermediates = {}
-        x = jnp.asarray(x, self.dtype)
-        x = _conv(self.num_filters, 7, 2, 3, self.dtype, "conv1")(x)
-        x = self.activation(BatchNorm(dtype=self.dtype, name="bn1")(x, train))
+        x = _conv(self.num_filters, 7, 2, 3, self.dtype, f"{prefix}conv1")(x)
+        x = self.activation(BatchNorm(dtype=self.dtype, name=f"{prefix}bn1")(x, train, mask))
         # reduce_window pads with the init value -inf, as torch's MaxPool2d(3, 2, padding=1).
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         intermediates["stem"] = x
-        for i, num_blocks in enumerate(self.stage_sizes):
-            for j in range(num_blocks):
-                stride = 2 if i > 0 and j == 0 else 1
-                x = self.block_cls(
-                    filters=self.num_filters * 2**i,
-                    stride=stride,
-                    dtype=self.dtype,
-                    zero_init_residual=self.zero_init_residual,
-                    activation=self.activation,
-                    name=f"layer{i + 1}_{j}",
-                )(x, train)
+        for i in range(num_stages):
+            x = self._stage(x, i, train, mask, prefix)
             intermediates[f"layer{i + 1}"] = x
-        # Average in float32: a bfloat16 sum over H*W positions loses precision.
-        pooled = jnp.mean(x.astype(jnp.float32), axis=(1, 2)).astype(self.dtype)
-        intermediates["pooled"] = pooled
-        return pooled, intermediates
+        return x, intermediates
+
+    def _stage(self, x, i, train, mask, prefix):
+        """Stage i (0-based) with its non-local blocks after its last blocks."""
+        from jaxreid.models.non_local import NonLocal  # Here: non_local uses BatchNorm.
+
+        num_blocks = self.stage_sizes[i]
+        num_non_local = self.non_local[i] if self.non_local else 0
+        for j in range(num_blocks):
+            last = i == len(self.stage_sizes) - 1
+            stride = 1 if i == 0 or j > 0 else self.last_stride if last else 2
+            x = self.block_cls(
+                filters=self.num_filters * 2**i,
+                stride=stride,
+                dtype=self.dtype,
+                zero_init_residual=self.zero_init_residual,
+                activation=self.activation,
+                name=f"{prefix}layer{i + 1}_{j}",
+            )(x, train, mask)
+            k = j - (num_blocks - num_non_local)
+            if k >= 0:
+                x = NonLocal(dtype=self.dtype, name=f"{prefix}{NON_LOCAL_PREFIX}{i + 1}_{k}")(
+                    x, train, mask
+                )
+        return x
+
+
+def _select_rows(rows: Array, a: Array, b: Array) -> Array:
+    """a where rows ([N] bool) is True, else b; a, b: [N, ...]."""
+    return jnp.where(rows.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
 
 
 ResNet18 = functools.partial(ResNet, stage_sizes=(2, 2, 2, 2), block_cls=BasicBlock)

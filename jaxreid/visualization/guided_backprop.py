@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreid import batching
+
 from jaxreid.visualization.images import new_figure, save_png, show_image, to_display_rgb
 
 # Keeps the gradient of the L2 norm finite at a zero embedding.
@@ -110,15 +112,12 @@ def guided_backprop(
 
     grad_fn = jax.jit(jax.grad(objective))
     n = x_all.shape[0]
-    bs = n if batch_size is None else max(1, min(int(batch_size), n))
-    out = np.empty_like(x_all)
-    for start in range(0, n, bs):
-        batch = x_all[start : start + bs]
-        m = batch.shape[0]
-        if m < bs:
-            batch = np.concatenate([batch, np.zeros((bs - m,) + batch.shape[1:], np.float32)])
-        out[start : start + m] = np.asarray(grad_fn(jnp.asarray(batch)))[:m]
-    return out
+    out = batching.map_padded(
+        lambda batch: grad_fn(jnp.asarray(batch)),
+        x_all,
+        batch_size=n if batch_size is None else max(1, int(batch_size)),
+    )
+    return np.empty_like(x_all) if out is None else out
 
 
 def activation_map(gradients) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Built-in synthetic RGB / depth / infrared re-id dataset.
 
 NumPy-only API (imported here): `SyntheticConfig`, `Camera`, `generate`, `iter_examples`,
-and the renderer in `render`. The TFDS builder (`synthetic_reid`) lives in `.builder`,
-which imports TensorFlow; import it explicitly.
+and the renderer in `render` (entry points; it re-exports the names of `people`, `scenes`,
+`pose`, `geometry` and `shading`, where the renderer's parts live). The TFDS builder
+(`synthetic_reid`) lives in `.builder`, which imports TensorFlow; import it explicitly.
 """
 
 from jaxreid.datasets.synthetic import render

@@ -25,7 +25,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from jaxreid.datasets.synthetic import render
+from jaxreid.datasets.synthetic import people, render, scenes
 
 SPLITS = ("train", "val", "test")
 
@@ -122,22 +122,22 @@ def _rng(*key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
 
 
-def identity(config: SyntheticConfig, person_id: int) -> render.IdentityParams:
-    return render.sample_identity(_rng(config.seed, _IDENTITY, person_id))
+def identity(config: SyntheticConfig, person_id: int) -> people.IdentityParams:
+    return people.sample_identity(_rng(config.seed, _IDENTITY, person_id))
 
 
-def camera_scene(config: SyntheticConfig, camera: Camera) -> render.CameraScene:
-    return render.sample_camera_scene(
+def camera_scene(config: SyntheticConfig, camera: Camera) -> scenes.CameraScene:
+    return scenes.sample_camera_scene(
         _rng(config.seed, _CAMERA, camera.camera_id), camera.camera_id, camera.indoor
     )
 
 
 def frame(
     config: SyntheticConfig, person_id: int, camera: Camera, index: int
-) -> render.FrameParams:
+) -> scenes.FrameParams:
     """Frame params of frame `index` (0-based) of `person_id` in `camera` (the RGB instant)."""
     scene = camera_scene(config, camera)
-    return render.sample_frame(_rng(config.seed, _FRAME, person_id, camera.camera_id, index), scene)
+    return scenes.sample_frame(_rng(config.seed, _FRAME, person_id, camera.camera_id, index), scene)
 
 
 def frame_id(camera_id: int, person_id: int, index: int) -> str:
@@ -164,16 +164,16 @@ def iter_examples(
     ids = config.split_person_ids(split)
     if person_ids is not None:
         ids = [p for p in ids if p in set(person_ids)]
-    scenes = {c.camera_id: camera_scene(config, c) for c in cameras}
+    scene_of = {c.camera_id: camera_scene(config, c) for c in cameras}
     jobs = []  # (person_id, camera_id, index, identity, frame)
     for pid in ids:
         ident = identity(config, pid)
         for cam in cameras:
             for index in range(per_camera):
                 rng = _rng(config.seed, _FRAME, pid, cam.camera_id, index)
-                fp = render.sample_frame(rng, scenes[cam.camera_id])
+                fp = scenes.sample_frame(rng, scene_of[cam.camera_id])
                 if modality == "depth":
-                    fp = render.advance_time(fp, config.depth_time_offset)
+                    fp = scenes.advance_time(fp, config.depth_time_offset)
                 jobs.append((pid, cam.camera_id, index, ident, fp))
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start : start + batch_size]

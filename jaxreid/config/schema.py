@@ -1,17 +1,16 @@
 """The configuration schema shared by every experiment.
 
 `default_config()` lists every key the trainer understands, with its default. Experiment
-configs in `configs/` start from it and override a few fields; `validate(config)` rejects any
-key that is not in the schema (a typo such as `config.lerning_rate`) before anything is
-compiled, naming the valid keys.
+configs in `configs/` start from it and override a few fields (`apply_quick` and
+`parse_args` are shared by their `get_config(arg)`). What each key may hold is checked by
+`jaxreid.config.validation` (one rule per key); a new key needs a line there too.
 """
 
 from __future__ import annotations
 
-import difflib
-from typing import Any
-
 import ml_collections
+
+from jaxreid.config.errors import ConfigError
 
 # Modalities the data layer knows. RGB-D datasets use ('rgb', 'depth'); RGB-IR datasets
 # ('rgb', 'infrared') or ('visible', 'thermal') for RegDB.
@@ -43,6 +42,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.train_split = "train"
     config.data.val_split = "val"
     config.data.test_split = "test"
+    # Split holding the test queries when they are not images of `test_split` itself:
+    # '' = none (every other protocol); Market-1501: 'query' (query/), with test_split
+    # 'gallery' (bounding_box_test/), Zheng et al. 2015.
+    config.data.query_split = ""
     config.data.fold = 0
     config.data.num_folds = 3
     config.data.fold_seed = 0
@@ -61,6 +64,18 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.center_depth = True
     config.data.random_flip = True
     config.data.pad_crop = 4  # Pixels of zero padding before the random crop; 0 disables it.
+    # Random erasing and channel augmentation (jaxreid.data.pipeline.train_batches), each a
+    # probability per training image, 0 = off. random_erasing: a rectangle of every channel
+    # set to 0 (Zhong et al. 2020). channel_erasing: the same in one random channel.
+    # channel_exchange: one random channel (R, G or B) copied to all three; random_gray:
+    # luma in all three (CAJ, Ye et al. 2021 ICCV §3.1). channel_modalities: the modalities
+    # whose images get the channel operations; () = all.
+    config.data.augment = ml_collections.ConfigDict()
+    config.data.augment.random_erasing = 0.0
+    config.data.augment.channel_erasing = 0.0
+    config.data.augment.channel_exchange = 0.0
+    config.data.augment.random_gray = 0.0
+    config.data.augment.channel_modalities = ()
     # Options of the synthetic generator (ignored by the real datasets).
     config.data.synthetic = ml_collections.ConfigDict()
     config.data.synthetic.seed = 0
@@ -94,18 +109,34 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.dropout_rate = 0.5  # Hafner 2018, §4.3.2.
     # 'linear': embedding layer + fully-connected classifier (Hafner 2018 §2.2.2).
     # 'distance': the classifier replaced by -distance to class centres (Tekeli 2019 §3);
-    # the embedding is then the pooled backbone output.
+    # the embedding is then the pooled backbone output. 'bnneck': BatchNorm without shift on
+    # the pooled features + bias-free classifier (Luo et al. 2019 §3.4; AGW); the embedding
+    # is the feature after the BN ('bnneck'), 'pooled' the one before.
     config.model.head = "linear"
     config.model.distance = ml_collections.ConfigDict()
     config.model.distance.metric = "l2"  # 'l1' | 'l2' | 'sql2' | 'linf' | 'dot' (Eqs. 4-8)
     config.model.distance.center_update = "ema"  # 'sgd' | 'ema' | 'median' | 'midrange'
     config.model.distance.momentum = 0.7  # β of the running average, Tekeli 2019 Table 1.
     config.model.half_precision = False  # bfloat16 compute on accelerators.
+    # Visible-infrared components of the AGW baseline (Ye et al. 2021, TPAMI §4.1):
+    # global pooling 'avg' | 'gem' | 'max' (jaxreid.models.POOLINGS); GeM exponent (AGW 3,
+    # fixed; Radenović et al. 2019 Eq. 2) and whether it is learned.
+    config.model.pooling = "avg"
+    config.model.gem_p = 3.0
+    config.model.gem_learnable = False
+    # Non-local blocks per ResNet stage after its last blocks (AGW: (0, 2, 3, 0)).
+    config.model.non_local = (0, 0, 0, 0)
+    # First stage shared by the modalities ('layer1'..'layer4', jaxreid.models.SHARED_FROM);
+    # the layers before it have one copy per modality. '' = one stream (AGW: 'layer1').
+    config.model.shared_from = ""
+    config.model.last_stride = 2  # Stride of the last stage (AGW: 1).
     config.model.pretrained = ""  # Path to torchvision ResNet weights (.pth/.safetensors/.npz).
 
     # --- loss -------------------------------------------------------------------------------
     config.loss = ml_collections.ConfigDict()
-    config.loss.name = "softmax"  # 'softmax' | 'triplet' | 'softmax+triplet'
+    # Parts joined by '+' (jaxreid.losses.LOSS_PARTS): 'softmax', 'triplet' (batch hard),
+    # 'wrt' (weighted regularised triplet, AGW; Ye et al. 2021 §4.1), e.g. 'softmax+wrt'.
+    config.loss.name = "softmax"
     config.loss.triplet_margin = 0.5  # Hafner 2018, §4.3.2.
     config.loss.soft_margin = False
     # Features the triplet loss compares: '' = the embedding (ReLU(BN(Dense(pooled)))), or a
@@ -113,6 +144,11 @@ def default_config() -> ml_collections.ConfigDict:
     # features; the "BNNeck" arrangement of Luo et al. 2019) avoids that the hinge drives
     # every ReLU unit of the embedding to zero, where both losses stop learning.
     config.loss.triplet_feature = ""
+    # Triplet / WRT mining (jaxreid.losses.MINING): 'batch' = every other sample of the batch;
+    # 'cross_modal' = positives and negatives only from the anchor's other modality.
+    config.loss.mining = "batch"
+    # Label smoothing of the softmax loss (Szegedy et al. 2016 §7: 0.1); AGW's code uses 0.
+    config.loss.label_smoothing = 0.0
 
     # --- optimiser --------------------------------------------------------------------------
     # Hafner 2018 §4.3.2: SGD with Nesterov momentum for softmax, Adam for triplet.
@@ -126,6 +162,15 @@ def default_config() -> ml_collections.ConfigDict:
     config.optim.step_boundaries = ()  # Fractions of training for 'step'.
     config.optim.step_factor = 0.1
     config.optim.grad_clip_norm = 0.0  # 0 disables clipping.
+    # Learning rate of params['backbone'] relative to the head's (jaxreid.models.
+    # param_group_labels); AGW: 0.1 (Ye et al. 2021, code train.py).
+    config.optim.backbone_lr_factor = 1.0
+    # Schedule 'agw' (jaxreid.schedules.agw_schedule): linear warm-up over warmup_epochs
+    # epochs, x0.1 at each of milestone_epochs (AGW code: 10; 20, 50). An epoch is
+    # steps_per_epoch steps (0 = training images of the larger modality / batch size).
+    config.optim.steps_per_epoch = 0
+    config.optim.warmup_epochs = 10
+    config.optim.milestone_epochs = (20, 50)
 
     # --- schedule of the run ----------------------------------------------------------------
     config.num_train_steps = 1500
@@ -147,6 +192,11 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval.metric = "euclidean"
     # The features ranked: '' = the model's embedding; or a named intermediate, e.g. 'pooled'.
     config.eval.feature = ""
+    # Flip test: rank the mean of the features of each image and of its mirror image.
+    config.eval.flip_test = False
+    # Average precision (jaxreid.evaluation.ranking.AP_DEFINITIONS): 'non_interpolated'
+    # (torchreid, SYSU-MM01 / RegDB code) or 'trapezoid' (Zheng et al. 2015's Market-1501 code).
+    config.eval.ap = "non_interpolated"
     config.eval.seed = 0
     # Validation mAP used to keep the best checkpoint: the mean over these query/gallery
     # modality pairs. Empty = the cross-modal pairs when two modalities are trained, else the
@@ -163,6 +213,18 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval.sysu_perm_file = ""
     # SYSU-MM01 settings to test (jaxreid.evaluation.SYSU_SETTINGS).
     config.eval.sysu_settings = ("all_single", "all_multi", "indoor_single", "indoor_multi")
+    # LLCM (Zhang & Wang 2023; jaxreid.evaluation.llcm): which computation 'vis_to_ir' is,
+    # 'released' (DEEN/test.py: sampled IR images rank every VIS image; the published
+    # figures) or 'vis_queries' (every VIS image against the sampled IR gallery); trials of
+    # the gallery draw (10 in the released test code).
+    config.eval.llcm_vis_to_ir = "released"
+    config.eval.llcm_trials = 10
+    # k-reciprocal re-ranking of the test distances (Zhong et al. 2017), off by default; when
+    # on, results carry 'rerank' and their titles say so. Paper defaults (§4.3): 20, 6, 0.3.
+    config.eval.rerank = False
+    config.eval.rerank_k1 = 20  # k1: k-reciprocal neighbourhood size (Eq. 8).
+    config.eval.rerank_k2 = 6  # k2: local query expansion neighbours (Eq. 14); 1 = none.
+    config.eval.rerank_lambda = 0.3  # lambda: weight of the original distance (final mix).
 
     # --- cross-modal distillation (jaxreid.distill; Hafner 2018 §3.3, Algorithm 1) ----------
     # Step I trains F on `source_modality` alone with the settings above (data.modalities
@@ -260,87 +322,15 @@ def apply_quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def parse_args(arg: str, known: tuple[str, ...]) -> dict[str, str]:
-    """'quick,trial=3' -> {'quick': '', 'trial': '3'}; unknown names fail listing `known`."""
+    """'quick,trial=3' -> {'quick': '', 'trial': '3'}.
+
+    Raises:
+      ConfigError: an argument not in `known` (the message lists them).
+    """
     out = {}
     for item in filter(None, arg.split(",")):
         name, _, value = item.partition("=")
         if name not in known:
-            raise ValueError(f"Unknown config argument {name!r}; expected some of {known}.")
+            raise ConfigError(f"Unknown config argument {name!r}; expected some of {known}.")
         out[name] = value
     return out
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError if `config` has a key the schema does not know.
-
-    Args:
-      config: an experiment config, usually `default_config()` with overrides.
-
-    Raises:
-      ValueError: naming the unknown key, a close match if there is one, and the valid keys
-        at that level.
-    """
-    _check_keys(config, default_config(), prefix="config")
-    if config.batch.images_per_identity % len(config.data.modalities):
-        raise ValueError(
-            f"config.batch.images_per_identity={config.batch.images_per_identity} must be a "
-            f"multiple of the number of modalities {tuple(config.data.modalities)} so that each "
-            "identity's K images split evenly over them."
-        )
-    for modality in config.data.modalities:
-        if modality not in MODALITIES:
-            raise ValueError(
-                f"config.data.modalities has {modality!r}; expected some of {MODALITIES}."
-            )
-    layouts = ("shared", "gray", "zero_pad", "zero_pad2")  # preprocessing.INPUT_LAYOUTS
-    if config.data.input_layout not in layouts:
-        raise ValueError(
-            f"config.data.input_layout={config.data.input_layout!r}; expected one of {layouts}."
-        )
-    if config.data.input_layout.startswith("zero_pad") and len(config.data.modalities) != 2:
-        raise ValueError(
-            f"config.data.input_layout={config.data.input_layout!r} needs two modalities; "
-            f"config.data.modalities={tuple(config.data.modalities)}."
-        )
-
-
-def check_override_flags(argv: list[str]) -> None:
-    """Raises ValueError for a `--config.<key>=...` flag whose key is not in the schema.
-
-    Runs before absl parses the flags, so a typo on the command line gets the same message
-    (with the valid keys) as a typo in a config file, instead of a traceback.
-    """
-    for arg in argv:
-        if not arg.startswith("--config."):
-            continue
-        path = arg[len("--config.") :].split("=", 1)[0].split(".")
-        node, prefix = default_config(), "config"
-        for key in path:
-            if not isinstance(node, ml_collections.ConfigDict) or key not in node:
-                valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
-                raise ValueError(
-                    f"Unknown config key {prefix}.{key} in flag {arg.split('=', 1)[0]}.{hint} "
-                    f"Valid keys of {prefix}: " + ", ".join(valid)
-                )
-            node, prefix = node[key], f"{prefix}.{key}"
-
-
-def _check_keys(config: Any, schema: Any, prefix: str) -> None:
-    for key in config.keys():
-        if key not in schema:
-            valid = sorted(schema.keys())
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {prefix}.{close[0]}?" if close else ""
-            raise ValueError(
-                f"Unknown config key {prefix}.{key}.{hint} Valid keys of {prefix}: "
-                + ", ".join(valid)
-            )
-        if isinstance(schema[key], ml_collections.ConfigDict):
-            if not isinstance(config[key], (ml_collections.ConfigDict, dict)):
-                raise ValueError(
-                    f"{prefix}.{key} must be a group of keys ({', '.join(sorted(schema[key].keys()))})"
-                    f", got {config[key]!r}."
-                )
-            _check_keys(config[key], schema[key], f"{prefix}.{key}")

@@ -1,0 +1,214 @@
+"""Rules across keys: each function takes a config whose single values are valid and yields
+one message per problem, naming every key involved and its value (`COMBINATIONS`); and the
+check that the training batch splits over the devices (`check_batch_sharding`).
+
+A new cross-key rule is a generator function added to `COMBINATIONS`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import ml_collections
+
+from jaxreid.config import choices
+
+
+def _modalities_split_k(c) -> Iterator[str]:
+    k, modalities = c.batch.images_per_identity, tuple(c.data.modalities)
+    if k % len(modalities):
+        yield (
+            f"config.batch.images_per_identity={k} must be a multiple of the number of "
+            f"modalities in config.data.modalities={modalities}, so that each identity's K "
+            "images split evenly over them."
+        )
+
+
+def _layout_modalities(c) -> Iterator[str]:
+    layout, modalities = c.data.input_layout, tuple(c.data.modalities)
+    if layout.startswith("zero_pad") and len(modalities) != 2:
+        yield (
+            f"config.data.input_layout={layout!r} gives each of two modalities its own "
+            f"channel; config.data.modalities={modalities} has {len(modalities)}."
+        )
+
+
+def _fold_in_range(c) -> Iterator[str]:
+    if c.data.fold >= c.data.num_folds:
+        yield (
+            f"config.data.fold={c.data.fold}: expected 0..{c.data.num_folds - 1} "
+            f"(config.data.num_folds={c.data.num_folds})."
+        )
+
+
+def _val_pairs_default(c) -> Iterator[str]:
+    modalities = tuple(c.data.modalities)
+    if len(modalities) > 2 and not c.eval.val_pairs:
+        yield (
+            f"config.data.modalities={modalities}: with more than two modalities name the "
+            f"validation pairs in config.eval.val_pairs, some of {choices.val_pair_names(c)}."
+        )
+
+
+def _head_and_loss(c) -> Iterator[str]:
+    parts = c.loss.name.split("+")
+    if c.model.head == "distance" and "softmax" not in parts:
+        yield (
+            f"config.model.head='distance' is trained by the softmax loss over its distance "
+            f"scores (Tekeli 2019 §3.3); config.loss.name={c.loss.name!r} has no 'softmax'."
+        )
+    if c.model.head == "linear" and c.model.embedding_size == 0 and c.loss.name == "triplet":
+        yield (
+            "config.model.embedding_size=0 makes the classification layer the embedding, but "
+            "config.loss.name='triplet' trains no classification layer; set an embedding "
+            "size or add the softmax loss."
+        )
+
+
+def _protocol_modalities() -> dict[str, tuple[str, ...]]:
+    from jaxreid.evaluation import experiment
+
+    return experiment.PROTOCOL_MODALITIES
+
+
+def _test_protocol_modalities(c) -> Iterator[str]:
+    needed = _protocol_modalities().get(c.eval.test_protocol, ())
+    modalities = tuple(c.data.modalities)
+    if any(m not in modalities for m in needed):
+        yield (
+            f"config.eval.test_protocol={c.eval.test_protocol!r} needs the modalities "
+            f"{needed}; config.data.modalities={modalities}."
+        )
+    if (
+        c.eval.test_protocol == "sysu"
+        and c.eval.sysu_sampler == "official"
+        and not c.eval.sysu_perm_file
+    ):
+        yield (
+            "config.eval.sysu_sampler='official' needs config.eval.sysu_perm_file (the "
+            "dataset's exp/rand_perm_cam.mat); or use config.eval.sysu_sampler='seeded'."
+        )
+
+
+def _warmup_shorter_than_training(c) -> Iterator[str]:
+    pairs = [("optim", c.optim.warmup_steps, "num_train_steps", c.num_train_steps)]
+    if c.distill.enabled:
+        pairs.append(
+            (
+                "distill.optim",
+                c.distill.optim.warmup_steps,
+                "distill.num_train_steps",
+                c.distill.num_train_steps,
+            )
+        )
+    for optim, warmup, steps, total in pairs:
+        if warmup >= total:
+            yield (
+                f"config.{optim}.warmup_steps={warmup} must be less than config.{steps}={total}."
+            )
+
+
+def _distillation(c) -> Iterator[str]:
+    if not c.distill.enabled:
+        return
+    d, modalities = c.distill, tuple(c.data.modalities)
+    if len(modalities) != 2 or d.source_modality not in modalities:
+        yield (
+            f"config.distill.source_modality={d.source_modality!r} and config.data.modalities="
+            f"{modalities}: distillation needs two modalities, the source one of them."
+        )
+    if c.data.input_layout not in choices.DISTILL_INPUT_LAYOUTS:
+        yield (
+            f"config.data.input_layout={c.data.input_layout!r}: F and G share one input "
+            f"format, expected one of {choices.DISTILL_INPUT_LAYOUTS} (zero padding is a one-network "
+            "method)."
+        )
+    if c.model.head != "linear":
+        yield (
+            f"config.model.head={c.model.head!r}: distillation freezes layers of ReIDNet's "
+            "linear head; expected 'linear'."
+        )
+
+
+def _freeze_from_in_model(c) -> Iterator[str]:
+    """config.distill.freeze_from names a layer of the network, in its own layer order
+    (`model.layer_order()`, resolved by jaxreid.training.freezing), that has parameters."""
+    if c.model.head != "linear":
+        return  # Distillation needs the linear head (above); nothing else freezes layers.
+    from jaxreid import models
+    from jaxreid.training import freezing
+
+    model = models.model_from_config(c, num_classes=1)  # Not initialised: a description.
+    try:
+        index = freezing.freeze_index(model, c.distill.freeze_from, c.model.backbone)
+    except ValueError as e:
+        yield str(e)
+        return
+    layer = model.layer_order()[index][0] if index is not None else None
+    if layer in ("embedding", "embedding_bn") and not c.model.embedding_size:
+        yield (
+            f"config.distill.freeze_from={c.distill.freeze_from!r}: with "
+            "config.model.embedding_size=0 the network has no embedding layer."
+        )
+    if layer in ("classifier", models.reid.DROPOUT) and c.loss.name == "triplet":
+        yield (
+            f"config.distill.freeze_from={c.distill.freeze_from!r}: with "
+            "config.loss.name='triplet' the network has no classifier."
+        )
+
+
+COMBINATIONS: tuple[Callable[[Any], Iterator[str]], ...] = (
+    _modalities_split_k,
+    _layout_modalities,
+    _fold_in_range,
+    _val_pairs_default,
+    _head_and_loss,
+    _test_protocol_modalities,
+    _warmup_shorter_than_training,
+    _distillation,
+    _freeze_from_in_model,
+)
+
+
+# --- devices -------------------------------------------------------------------------------
+
+
+def check_batch_sharding(
+    config: ml_collections.ConfigDict, num_devices: int, num_processes: int = 1
+) -> str | None:
+    """None if the global training batch P x K splits evenly over the devices and processes,
+    else a message naming the keys, the device count and the nearest P and K that do.
+
+    The batch of every training step (supervised, and both steps of distillation, which use
+    the same P and K) is sharded over all devices, so P*K must be a multiple of
+    lcm(num_devices, num_processes); K stays a multiple of the number of modalities.
+    """
+    p, k = config.batch.num_identities, config.batch.images_per_identity
+    n = math.lcm(num_devices, num_processes)
+    if (p * k) % n == 0:
+        return None
+    m = len(config.data.modalities)
+    p_step = n // math.gcd(k, n)  # P*K % n == 0  <=>  P is a multiple of this.
+    k_step = math.lcm(m, n // math.gcd(p, n))
+    ps = sorted(
+        {q for q in (p // p_step * p_step, -(-p // p_step) * p_step) if q >= 1},
+        key=lambda q: (abs(q - p), q),
+    )
+    ks = sorted(
+        {q for q in (k // k_step * k_step, -(-k // k_step) * k_step) if q >= 1},
+        key=lambda q: (abs(q - k), q),
+    )
+    over = f"{num_devices} devices" + (
+        f" in {num_processes} processes" if num_processes > 1 else ""
+    )
+    options = [f"--config.batch.num_identities={q} (batch {q * k})" for q in ps]
+    options += [f"--config.batch.images_per_identity={q} (batch {p * q})" for q in ks]
+    return (
+        f"config.batch.num_identities={p} x config.batch.images_per_identity={k} = {p * k} "
+        f"training images per step do not split evenly over {over} (the batch is sharded "
+        f"over the devices; it must be a multiple of {n}). Nearest valid values, e.g. "
+        + ", or ".join(options)
+        + "."
+    )

@@ -1,0 +1,1 @@
+"""LLCM TFDS builder (imports tensorflow_datasets): `from jaxreid.datasets.llcm import builder`."""
