@@ -148,6 +148,10 @@ def load_grid(spec: str) -> Grid:
 
 
 def _method(config) -> Callable[[ml_collections.ConfigDict, str], dict]:
+    if config.classical.enabled:
+        from jaxreid.classical import method
+
+        return method.train_and_evaluate
     if config.distill.enabled:
         from jaxreid.training import distillation
 

@@ -281,6 +281,22 @@ def default_config() -> ml_collections.ConfigDict:
     config.distill.optim.step_boundaries = ()
     config.distill.optim.step_factor = 0.1
     config.distill.optim.grad_clip_norm = 0.0
+
+    # --- conventional baselines (jaxreid.classical; Hafner 2018 §5.3, Tables 17/18) ---------
+    config.classical = ml_collections.ConfigDict()
+    # jaxreid.main / the experiment runner run jaxreid.classical.method instead of a network.
+    config.classical.enabled = False
+    config.classical.features = "lomo"  # 'lomo' (Liao 2015 §3) | 'whos' (Lisanti 2015 §3.1)
+    config.classical.matching = "xqda"  # 'euclidean' | 'xqda' (Liao 2015 §4)
+    config.classical.xqda_lambda = 0.001  # Σ_I regulariser of Liao's published XQDA code.
+    config.classical.qda_dims = -1  # XQDA subspace size; <= 0: eigenvalues > 1 (Liao 2015 §4.2).
+    config.classical.image_size = (128, 48)  # Extractor input; Liao 2015 §5.1 (WHOS: 128x64).
+    config.classical.batch_size = 64  # Images per jit-compiled extraction call.
+    # XQDA training images per identity and modality; 0 = all (a cap keeps Σ's size bounded).
+    config.classical.train_images_per_id = 0
+    # XQDA also learns from the fold's validation identities (the networks only select their
+    # checkpoint with them; the thesis does not say which identities its XQDA saw).
+    config.classical.use_val_ids = False
     return config
 
 

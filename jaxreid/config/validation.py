@@ -132,6 +132,7 @@ def _optim_rules(prefix: str) -> dict[str, Rule]:
 def rules() -> dict[str, Rule]:
     """The rule of every key of the schema, by its path below `config.` (the table)."""
     from jaxreid import datasets, losses, mixed_precision, models
+    from jaxreid.classical import method as classical_method
     from jaxreid.data import preprocessing, sampler
     from jaxreid.evaluation import distances, experiment, ranking, sysu
     from jaxreid.evaluation.llcm import LLCM_VIS_TO_IR_ROLES
@@ -250,6 +251,16 @@ def rules() -> dict[str, Rule]:
         "distill.num_train_steps": Integer(1),
         "distill.eval_every_steps": Integer(1),
         **_optim_rules("distill.optim"),
+        # --- conventional baselines (jaxreid.classical; Hafner 2018 §5.3)
+        "classical.enabled": Boolean(),
+        "classical.features": OneOf(classical_method.FEATURE_NAMES),
+        "classical.matching": OneOf(classical_method.MATCHINGS),
+        "classical.xqda_lambda": Number(0),
+        "classical.qda_dims": Integer(),  # <= 0: every eigenvalue > 1 (Liao 2015 §4.2)
+        "classical.image_size": IntTuple(2, 1, example=(128, 48)),
+        "classical.batch_size": Integer(1),
+        "classical.train_images_per_id": Integer(0),
+        "classical.use_val_ids": Boolean(),
     }
 
 
