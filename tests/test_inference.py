@@ -365,3 +365,63 @@ def test_inference_does_not_import_tensorflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_evaluate_command_re_tests_another_checkpoint_and_metric(trained):
+    """`python -m jaxreid.evaluate` with checkpoint 'latest' and cosine distance: equals the
+    protocol on inference's embeddings of that checkpoint; the training results stay as they
+    were; a new results file and TensorBoard events are written."""
+    from jaxreid import evaluate, evaluation, inference
+
+    workdir, config, _, test_sets = trained
+    before = {
+        f: open(os.path.join(workdir, f), "rb").read()
+        for f in ("results.json", "results.md", "run.json")
+    }
+    status = evaluate.main(
+        [
+            "jaxreid.evaluate",
+            f"--workdir={workdir}",
+            "--checkpoint=latest",
+            "--config.eval.metric=cosine",
+        ]
+    )
+    assert status == 0
+    after = {f: open(os.path.join(workdir, f), "rb").read() for f in before}
+    assert after == before
+    with open(os.path.join(workdir, "results-latest-metric_cosine.json")) as f:
+        written = json.load(f)
+    assert written["step"] == config.num_train_steps and written["eval"]["metric"] == "cosine"
+    assert os.path.exists(os.path.join(workdir, "results-latest-metric_cosine.md"))
+    assert any(
+        n.startswith("events.out")
+        for n in os.listdir(
+            os.path.join(workdir, "eval", "results-latest-metric_cosine".removeprefix("results-"))
+        )
+    )
+
+    model = inference.load_run(workdir, checkpoint="latest")
+    features = {
+        m: dict(
+            feats=model.embed(s.images, m),
+            ids=s.person_ids,
+            cams=s.camera_ids,
+            frames=s.frame_ids,
+        )
+        for m, s in test_sets.items()
+    }
+    ev = config.eval
+    want = evaluation.evaluate_modality_pairs(
+        features,
+        protocol=ev.protocol,
+        seed=ev.seed,
+        repeats=ev.repeats,
+        max_queries_per_id=ev.max_queries_per_id,
+        metric="cosine",
+    )
+    for pair, metrics in want.items():
+        np.testing.assert_allclose(written["test"][pair]["mAP"], metrics["mAP"], atol=1e-6)
+    # Only evaluation settings may change.
+    assert (
+        evaluate.main(["jaxreid.evaluate", f"--workdir={workdir}", "--config.model.width=4"]) == 2
+    )
