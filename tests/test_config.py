@@ -702,3 +702,12 @@ def test_nearest_valid_reference_is_right():
     # needs P*4 % 6 == 0, i.e. P a multiple of 3; the nearest to P=8 is 9.
     assert nearest_valid(8, lambda q: q * 4 % 6 == 0) == {9}
     assert nearest_valid(4, lambda q: q * 4 % 3 == 0) == {3}
+
+
+def test_float16_training_is_refused_until_loss_scaling_is_wired():
+    config = config_lib.default_config()
+    config.model.dtype = "float16"
+    with pytest.raises(ConfigError, match="config.model.dtype='float16' needs dynamic loss"):
+        config_lib.validate(config)
+    config.model.dtype = "bfloat16"
+    config_lib.validate(config)
