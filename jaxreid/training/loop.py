@@ -16,6 +16,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
+from jaxreid.data.device_prefetch import prefetch_to_device
 from jaxreid.training import steps
 from jaxreid.training.checkpoints import Checkpoints
 from jaxreid.training.progress import Preempted, Progress, StopRequest
@@ -75,7 +76,8 @@ def run(
 
     Args:
       step_fn: compiled `(state, batch, health) -> (state, metrics, health)`.
-      batches: this process's share of the batch of every remaining step.
+      batches: this process's share of the batch of every remaining step (NumPy; put on
+        the devices two steps ahead).
       writer: a clu metric writer (write_scalars).
       validate: evaluated every `eval_every` steps; its first dict goes to best/.
 
@@ -91,6 +93,8 @@ def run(
         images_per_step=phase.images_per_step,
     )
     health = jax.device_put(steps.healthy(), mesh.replicated)
+    # Two batches in flight on the devices: the copy of batch t+1 overlaps the step of t.
+    batches = prefetch_to_device(batches, 2, mesh.data)
     history: list[dict] = []
     multi_process = jax.process_count() > 1
 
@@ -116,7 +120,7 @@ def run(
     with StopRequest() as stop:
         for step in range(start + 1, phase.num_steps + 1):
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
-                state, metrics, health = step_fn(state, mesh.global_batch(next(batches)), health)
+                state, metrics, health = step_fn(state, next(batches), health)
             history.append(metrics)
             progress.update(step, lambda: float(jax.device_get(metrics["loss"])))
             is_last = step == phase.num_steps
