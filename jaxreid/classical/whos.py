@@ -1,6 +1,6 @@
 """WHOS: Weighted Histograms of Overlapping Stripes (Lisanti, Masi, Bagdanov & Del Bimbo,
 "Person re-identification by iterative re-weighted sparse ranking", IEEE TPAMI 37(8), 2015,
-§3.1), in JAX.
+the descriptor section; its section number is unverified), in JAX.
 
     features = whos(images)        # [N, 128, 64, 3] float32 in [0, 255] -> [N, 5700] float32
 
@@ -14,10 +14,15 @@ adds a HOG descriptor of the whole image. Stages (each tested on its own):
   hog                Dalal-Triggs HOG: 8x8-pixel cells, 9 unsigned orientations, 2x2-cell
                      blocks, L2 block normalisation
 
-Choice: the paper's text was not available to us while writing this; the numbers below are
-those we know from it and from the authors' descriptions (HS 8x8 + RGB 4x4x4 histograms on
-stripes weighted by an Epanechnikov centre kernel, plus HOG); stripe height, overlap,
-kernel support and the final normalisation are our choices and are marked "Choice:".
+Sources. The paper's text was not available to us. What the authors themselves publish
+(github.com/glisanti/WHOS: README.md and the descriptor figure media/descriptor.png) gives:
+the TPAMI descriptor is HS + RGB + HOG (the extended one with Lab and LBP is the ICDSC 2014
+variant, not used here); the stripes are two levels, 8 stripes over the image and 7 stripes
+overlapped between them ("Horizontal Stripes Second Level (Overlapped)"), i.e. the 15 stripes
+of `stripe_layout`; the pixel weights are an "Epanechnikov Mask" centred on the person. The
+figure gives no bin counts, stripe height in pixels, kernel bandwidth, HOG parameters or
+normalisation, so those remain marked "Choice:" below (bins 8x8 HS / 4x4x4 RGB as we know
+them from the paper's descriptions, unverified against its text).
 """
 
 from __future__ import annotations
@@ -29,10 +34,18 @@ import numpy as np
 
 from jaxreid.classical.lomo import rgb_to_hsv, to_gray
 
-IMAGE_SIZE = (128, 64)  # Lisanti 2015 §3.1: images normalised to 128x64.
-HS_BINS = (8, 8)  # Lisanti 2015 §3.1: hue-saturation histogram, 8x8 bins.
-RGB_BINS = 4  # Lisanti 2015 §3.1: RGB histogram, 4x4x4 bins.
-# Choice: stripes 1/8 of the image high, overlapping by half (15 stripes at 128 rows).
+# Unverified against the paper's text (its section number too): 128x64 images, 8x8 HS and
+# 4x4x4 RGB histograms per stripe; the same values in Kodirov's third-party re-implementation
+# (github.com/RSL-NEU/person-reid-benchmark, FeatureExtraction/util/demo_kcca_fea/
+# PETA_cal_color_histogram.m, whose author calls it possibly imperfect).
+IMAGE_SIZE = (128, 64)  # Lisanti 2015: images normalised to 128x64.
+HS_BINS = (8, 8)  # Lisanti 2015: hue-saturation histogram, 8x8 bins.
+RGB_BINS = 4  # Lisanti 2015: RGB histogram, 4x4x4 bins.
+# glisanti/WHOS media/descriptor.png (authors' figure): 8 first-level stripes plus 7 second-level
+# stripes overlapping them, 15 in all. Choice: the second level is offset by exactly half a
+# stripe (the figure shows it so, no number is given); the two levels come interleaved in the
+# output (stripe s covers rows [8s, 8s + 16) at 128 rows), a fixed permutation of the
+# level-by-level order that neither Euclidean nor XQDA matching depends on.
 STRIPES = 8
 HOG_CELL = 8  # Dalal & Triggs CVPR 2005 §6: 8x8-pixel cells, 9 unsigned orientation bins,
 HOG_ORIENTATIONS = 9  # 2x2-cell blocks with a one-cell stride, L2 normalisation.
@@ -45,7 +58,10 @@ def center_weights(width: int) -> np.ndarray:
 
     u is the distance of the column centre from the image's vertical axis in units of half
     the width, so the kernel is largest in the middle (the person) and falls to near 0 at the
-    sides (background). Choice: horizontal-only support, full width as bandwidth.
+    sides (background). Choice: horizontal-only support, full width as bandwidth. Unverified:
+    the authors' figure (glisanti/WHOS media/descriptor.png, "Epanechnikov Mask") shows a 2-D
+    elliptical mask that also falls off towards the top and bottom rows; its bandwidths are not
+    given there, so this 1-D form is kept until the paper's values can be checked.
     """
     u = (np.arange(width) + 0.5 - width / 2.0) / (width / 2.0)
     return np.maximum(0.0, 1.0 - u**2).astype(np.float32)
@@ -166,7 +182,7 @@ def whos(images: jax.Array) -> jax.Array:
 
 
 def whos_batch(images: jax.Array) -> jax.Array:
-    """WHOS descriptor of a batch (Lisanti et al. TPAMI 2015 §3.1).
+    """WHOS descriptor of a batch (Lisanti et al. TPAMI 2015).
 
     Args:
       images: [N, H, W, 3] float32 RGB in [0, 255]; the paper's size is 128 x 64
