@@ -114,6 +114,10 @@ class Checkpoints:
             raise NonFiniteCheckpointError(f"Step {step}: the train state is not finite.")
         metrics = {k: float(v) for k, v in metrics.items()}
         self.best.save(step, args=ocp.args.StandardSave(state), metrics=metrics, force=True)
+        if jax.process_count() > 1:
+            # Orbax names its cross-process barriers by step: a latest/ save of the same step
+            # while this one is still in flight would reuse them and fail.
+            self.best.wait_until_finished()
         return True
 
     def restore_latest(self, target):
