@@ -267,7 +267,7 @@ WRONG_VALUES = [
     (["eval_every_steps=0"], ["config.eval_every_steps=0", "an int >= 1"]),
     (["log_every_steps=-5"], ["config.log_every_steps=-5", "an int >= 1"]),
     (["checkpoint_every_steps=0"], ["config.checkpoint_every_steps=0", ">= 1"]),
-    (["distill.num_train_steps=0"], ["config.distill.num_train_steps=0", ">= 1"]),
+    (["distill.num_train_steps=-1"], ["config.distill.num_train_steps=-1", ">= 0"]),
     (["eval.repeats=0"], ["config.eval.repeats=0", ">= 1"]),
     (["data.num_folds=1"], ["config.data.num_folds=1", "an int >= 2"]),
     (["data.pad_crop=-1"], ["config.data.pad_crop=-1", "an int >= 0"]),

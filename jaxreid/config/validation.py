@@ -248,7 +248,7 @@ def rules() -> dict[str, Rule]:
         "distill.targets": OneOf(distillation_targets.TARGETS),
         "distill.loss_reduction": OneOf(losses.MSE_REDUCTIONS),
         "distill.early_stopping": OneOf(choices.DISTILL_EARLY_STOPPING),
-        "distill.num_train_steps": Integer(1),
+        "distill.num_train_steps": Integer(0),  # 0: G is tested as initialised.
         "distill.eval_every_steps": Integer(1),
         **_optim_rules("distill.optim"),
         # --- conventional baselines (jaxreid.classical; Hafner 2018 §5.3)

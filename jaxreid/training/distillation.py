@@ -43,6 +43,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
+from jaxreid import config as config_lib
 from jaxreid import workdir as workdir_lib
 from jaxreid.evaluation import experiment as evaluation
 from jaxreid.training import checkpoints as checkpoints_lib
@@ -94,7 +95,11 @@ def step2_config(
                     mine,
                 )
             step2[group][key] = tuple(value) if isinstance(value, list) else value
-    step2.optim = copy.deepcopy(config.distill.optim)
+    # Every key of the optimiser schema, the defaults where config.distill.optim has none
+    # (it lacks e.g. the parameter-group and epoch keys of config.optim).
+    step2.optim = config_lib.default_config().optim
+    for key, value in config.distill.optim.items():
+        step2.optim[key] = value
     step2.num_train_steps = config.distill.num_train_steps
     return step2
 
