@@ -162,6 +162,7 @@ class _ReadOnlyNotices(pylogging.Filter):
         return not (
             message.startswith("Given directory is read only")
             or message.startswith("CheckpointManagerOptions.read_only=True")
+            or message.startswith("Metadata file does not exist")
         )
 
 
@@ -236,6 +237,40 @@ def find_checkpoint(workdir, checkpoint: str | int = "best") -> tuple[str, int]:
     raise ValueError(f"checkpoint={checkpoint!r}; expected 'best', 'latest' or a step number")
 
 
+def _check_shapes(directory: str, step: int, target) -> None:
+    """Compares the checkpoint's array shapes with `target`'s before anything is read (a
+    failed Orbax restore leaves reads in flight that warn when garbage-collected).
+
+    Raises:
+      ValueError: naming the first differing or missing arrays.
+    """
+    path = os.path.join(directory, str(step), "default")
+    if not os.path.isdir(path):
+        return  # Another layout: let Orbax report it.
+    pylogging.getLogger("absl").addFilter(_READ_ONLY_NOTICES)
+    metadata = ocp.StandardCheckpointer().metadata(path)
+    metadata = getattr(metadata, "item_metadata", metadata)
+    metadata = getattr(metadata, "tree", metadata)
+    saved = {
+        jax.tree_util.keystr(k): tuple(v.shape)
+        for k, v in jax.tree_util.tree_flatten_with_path(metadata)[0]
+        if hasattr(v, "shape")
+    }
+    problems = []
+    for key, leaf in jax.tree_util.tree_flatten_with_path(target)[0]:
+        name = jax.tree_util.keystr(key)
+        if name not in saved:
+            problems.append(f"{name} missing")
+        elif saved[name] != tuple(leaf.shape):
+            problems.append(f"{name} has shape {saved[name]}, expected {tuple(leaf.shape)}")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ValueError(
+            f"{directory}/{step}: the checkpoint does not match the network described by "
+            f"{workdir_lib.RUN_FILE}: " + "; ".join(problems[:3]) + more
+        )
+
+
 def restore_variables(directory: str, step: int, variables_shape, sharding) -> dict:
     """The model variables ({'params': ..., **model_state}) of a train-state checkpoint.
 
@@ -260,6 +295,7 @@ def restore_variables(directory: str, step: int, variables_shape, sharding) -> d
         restore_args=ocp.checkpoint_utils.construct_restore_args(target),
         partial_restore=True,
     )
+    _check_shapes(directory, step, target)
     manager = read_only_manager(directory)
     try:
         restored = manager.restore(step, args=args)
