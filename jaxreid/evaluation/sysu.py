@@ -11,16 +11,8 @@ Follows the official MATLAB code (repository wuancong/SYSU-MM01, folder evaluati
   AP        non-interpolated over all kept gallery images (get_map_multi_cam.m);
   trials    10; the reported numbers are means over trials.
 
-Gallery selection:
-  'official'  rand_perm_cam{camera}{person}(trial, 1:shots): 1-based indices of the chosen
-              images among that (camera, person)'s images in file-name order. Gallery order:
-              camera, then person id, then the order of the permutation (get_testing_set.m).
-  'seeded'    the widely used Python re-implementation (mangye16/Cross-Modal-Re-ID-baseline,
-              data_manager.process_gallery_sysu): `random.seed(trial)`, then for each person
-              id in ascending order and each gallery camera in order, `random.choice` over that
-              folder's files sorted by name; trials are seeded 0..trials-1. That code has no
-              multi-shot; for shots > 1 jaxreid draws `random.sample(files, shots)` at the same
-              place in the same loop (a jaxreid extension, not a published protocol).
+Gallery selection ('official' permutation files or the 'seeded' re-implementation) and the
+split files: jaxreid.evaluation.sysu_gallery.
 """
 
 from __future__ import annotations
