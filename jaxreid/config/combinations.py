@@ -104,7 +104,7 @@ def _warmup_shorter_than_training(c) -> Iterator[str]:
             )
         )
     for optim, warmup, steps, total in pairs:
-        if warmup >= total:
+        if warmup and warmup >= total:  # No warm-up is fine for any length, even 0 steps.
             yield (
                 f"config.{optim}.warmup_steps={warmup} must be less than config.{steps}={total}."
             )
