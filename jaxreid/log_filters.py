@@ -13,7 +13,6 @@ import logging
 _NOISE = (
     ("tensorflow_datasets", ""),
     ("orbax", ""),
-    ("absl", "Setting work unit notes"),
 )
 
 

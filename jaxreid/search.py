@@ -38,6 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreid import batching
+
 from jaxreid.evaluation.distances import (
     as_features,
     canonical_metric,
@@ -102,15 +104,10 @@ def _check_chunk(value, name: str) -> int:
 
 def _device_chunks(gallery: np.ndarray, metric: str, chunk_size: int):
     """[N, D] float32 -> list of (chunk [C, D], aux [C]) device arrays, last chunk zero-padded."""
-    num, dim = gallery.shape
     chunks = []
-    for start in range(0, num, chunk_size):
-        block = gallery[start : start + chunk_size]
-        if block.shape[0] < chunk_size:  # pad: one compiled kernel serves every chunk
-            block = np.concatenate(
-                [block, np.zeros((chunk_size - block.shape[0], dim), np.float32)]
-            )
-        g = jnp.asarray(block)
+    for start in range(0, gallery.shape[0], chunk_size):
+        # Padded: one compiled kernel serves every chunk.
+        g = jnp.asarray(batching.pad_rows(gallery[start : start + chunk_size], chunk_size))
         chunks.append((g, gallery_aux(g, metric)))
     return chunks
 
@@ -118,7 +115,7 @@ def _device_chunks(gallery: np.ndarray, metric: str, chunk_size: int):
 def _search(
     queries: np.ndarray, num_gallery: int, chunks, k: int, metric: str, query_chunk_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    num_q, dim = queries.shape
+    num_q = queries.shape[0]
     k = min(k, num_gallery)
     distances = np.empty((num_q, k), np.float32)
     indices = np.empty((num_q, k), np.int64)
@@ -128,11 +125,8 @@ def _search(
     n_gal = jnp.int32(num_gallery)
     chunk_size = chunks[0][0].shape[0]
     for q_start in range(0, num_q, rows):
-        block = queries[q_start : q_start + rows]
-        n = block.shape[0]
-        if n < rows:
-            block = np.concatenate([block, np.zeros((rows - n, dim), np.float32)])
-        q = jnp.asarray(block)
+        n = min(rows, num_q - q_start)
+        q = jnp.asarray(batching.pad_rows(queries[q_start : q_start + rows], rows))
         best_d = jnp.full((rows, k), jnp.inf, jnp.float32)
         best_i = jnp.full((rows, k), -1, jnp.int32)
         for c, (g, g_aux) in enumerate(chunks):

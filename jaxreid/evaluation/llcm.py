@@ -33,7 +33,7 @@ import numpy as np
 from jaxreid.evaluation import ranking
 from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import canonical_metric, pairwise_distance
-from jaxreid.evaluation.sysu import _image_groups
+from jaxreid.evaluation.sysu_gallery import _image_groups
 
 LLCM_TRIALS = 10  # DEEN/test.py: `for trial in range(10)`
 LLCM_VIS_CAMERAS = (1, 2, 3, 4, 5, 6, 7, 8, 9)  # data_manager.py: test_vis/cam1 ... cam9

@@ -20,18 +20,17 @@ from jaxreid import workdir as workdir_lib
 
 @dataclasses.dataclass(frozen=True)
 class Start:
-    """A checked start: the absolute work directory and the recovery changes (see
-    `jaxreid.workdir.check_compatible`) with which a diverged run is resumed."""
+    """A checked start: the absolute work directory, the recovery changes (see
+    `jaxreid.workdir.check_compatible`) with which a diverged run is resumed, and whether
+    `check` created the directory."""
 
     workdir: str
     recovery: dict
+    created: bool
 
 
-def check(config: ml_collections.ConfigDict, workdir: str, *, compare_config=None) -> Start:
+def check(config: ml_collections.ConfigDict, workdir: str) -> Start:
     """Validates `config` for this device count, and `workdir` for it.
-
-    Args:
-      compare_config: the config that run.json must match (default `config`).
 
     Raises:
       jaxreid.config.ConfigError (a ValueError): a config value is wrong.
@@ -39,26 +38,20 @@ def check(config: ml_collections.ConfigDict, workdir: str, *, compare_config=Non
     """
     config_lib.validate(config, num_devices=jax.device_count(), num_processes=jax.process_count())
     workdir = os.path.abspath(os.path.expanduser(os.fspath(workdir)))
-    recovery = workdir_lib.check_compatible(
-        workdir, config if compare_config is None else compare_config
-    )
-    _created.discard(workdir)
-    if not os.path.exists(workdir):
-        _created.add(workdir)
+    recovery = workdir_lib.check_compatible(workdir, config)
+    created = not os.path.exists(workdir)
     workdir_lib.check_writable(workdir)
-    return Start(workdir, recovery)
-
-
-_created: set[str] = set()
+    return Start(workdir, recovery, created)
 
 
 @contextlib.contextmanager
-def cleanup_on_failure(workdir: str):
-    """Removes `workdir` again if `check` created it and it is still empty when the body fails
-    (for example, the dataset is missing)."""
+def cleanup_on_failure(start: Start):
+    """Removes the work directory again if `check` created it and it is still empty when the
+    body fails (for example, the dataset is missing)."""
     try:
         yield
     except BaseException:
-        if workdir in _created and os.path.isdir(workdir) and not os.listdir(workdir):
+        workdir = start.workdir
+        if start.created and os.path.isdir(workdir) and not os.listdir(workdir):
             os.rmdir(workdir)
         raise

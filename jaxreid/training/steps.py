@@ -25,7 +25,6 @@ from jaxreid.models.flip import flip_embed
 from jaxreid.training import freezing
 from jaxreid.training.state import TrainState
 
-LOSSES = losses.LOSS_NAMES
 # Bits of health[1]: what was not finite at the first bad step.
 NON_FINITE = {1: "loss", 2: "gradients", 4: "parameters", 8: "model state (BatchNorm statistics)"}
 

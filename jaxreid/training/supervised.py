@@ -118,7 +118,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     start = preflight.check(config, workdir)
     workdir = start.workdir
-    with preflight.cleanup_on_failure(workdir):
+    with preflight.cleanup_on_failure(start):
         splits, norms = load_data(config)
     train_sets = [splits["train"][m] for m in config.data.modalities]
     index = sampler.index_identities([s.person_ids for s in train_sets])
