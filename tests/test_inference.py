@@ -1,6 +1,6 @@
 """jaxreid.inference (load a run, embed, galleries) and the jaxreid.search_cli command line.
 
-One quick synthetic run is trained for the module (8 host devices, see conftest.py); the
+The session's quick synthetic run (conftest.quick_run, 8 host devices); the
 reference embeddings are the trainer's own (`training.engine.Engine.embed` on the restored TrainState).
 """
 
@@ -15,7 +15,6 @@ import sys
 import numpy as np
 import pytest
 
-from jaxreid.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Equal up to float32 rounding: other batch shapes (the trainer pads its last batch to the
@@ -23,22 +22,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLOSE = dict(atol=1e-5, rtol=1e-6)
 
 
-def quick_config(data_dir):
-    config = load_config("configs/synthetic.py:quick")
-    config.data.data_dir = data_dir
-    return config
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """(workdir, config, results, {modality: test ImageSet}) of one quick run."""
-    from jaxreid import train
+def trained(quick_run):
+    """(workdir, config, results, {modality: test ImageSet}) of the session's quick run."""
     from jaxreid.data import sources
 
-    data_dir = str(tmp_path_factory.mktemp("tfds"))
-    workdir = str(tmp_path_factory.mktemp("run"))
-    config = quick_config(data_dir)
-    results = train.train_and_evaluate(config, workdir)
+    workdir, config, results = quick_run
     test_sets = {m: sources.load_image_set(config.data, m, "test") for m in config.data.modalities}
     return workdir, config, results, test_sets
 
