@@ -14,22 +14,18 @@ skip the update when the gradients overflow (inf / nan), double it after `period
 steps in a row (the defaults of torch.cuda.amp.GradScaler: initial 2^16, growth 2,
 backoff 0.5, period 2000).
 
-The functions below are pure and jit-friendly; the train step uses them as
+In jaxreid the loss scale lives in the optimiser state: `with_loss_scaling(tx, dtype)` wraps
+the run's optax transformation for float16 (`dynamic_loss_scaling`), so the scale is
+checkpointed and restored with the rest of the state, and float32 / bfloat16 runs keep their
+optimiser state (and checkpoints) unchanged. The train step (jaxreid.training.steps) reads it
+before differentiating:
 
-    def loss_fn(params):
-        loss, aux = ...                                   # float32 scalar
-        return mixed_precision.scale_loss(loss, state.loss_scale), aux
-    scaled_grads, aux = jax.grad(loss_fn, has_aux=True)(state.params)
-    grads = mixed_precision.unscale(scaled_grads, state.loss_scale)
-    # (cross-device gradient averaging, if any, before the finite check, so every device
-    #  takes the same decision)
-    finite = mixed_precision.all_finite(grads)
-    new_state = <the usual optimiser update with grads>
-    new_state = mixed_precision.select_tree(finite, new_state, state)   # skip on overflow
-    new_state = new_state.replace(loss_scale=mixed_precision.adjust(state.loss_scale, finite))
+    loss_scale = mixed_precision.find_loss_scale(state.opt_state)      # None unless float16
+    scaled_grads = jax.grad(lambda p: scale_loss(loss_fn(p), loss_scale))(state.params)
+    grads = unscale(scaled_grads, loss_scale)
+    updates, opt_state = tx.update(grads, ...)   # zero updates on overflow, S adjusted
 
-For float32 / bfloat16 runs `LossScale` can be left out (or kept at scale 1, where these
-functions are exact no-ops up to the finite check).
+and does not count an overflow as a divergence while S can still be halved.
 
 We do not use `jmp` (google-deepmind/jmp): its last release is from 2023 and its
 DynamicLossScale has an open dtype-promotion bug with float16 scales (jmp issue #47).
@@ -41,6 +37,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 # Allowed values of config.model.dtype.
 DTYPES = ("float32", "bfloat16", "float16")
@@ -139,15 +136,87 @@ def select_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
+class DynamicLossScaleState(NamedTuple):
+    """Optimiser state of `dynamic_loss_scaling`: the loss scale and the wrapped state."""
+
+    loss_scale: LossScale
+    inner_state: Any
+
+
+def dynamic_loss_scaling(
+    inner: optax.GradientTransformation,
+    *,
+    initial_scale: float = DEFAULT_INITIAL_SCALE,
+    growth_factor: float = DEFAULT_GROWTH_FACTOR,
+    backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
+    growth_period: int = DEFAULT_GROWTH_PERIOD,
+    min_scale: float = 1.0,
+) -> optax.GradientTransformation:
+    """`inner` with dynamic loss scaling (Micikevicius et al. 2018, §3.2).
+
+    `update` takes the *unscaled* float32 gradients. If any is inf / nan (an overflow of the
+    scaled float16 backward pass) it returns zero updates and leaves `inner`'s state as it
+    was (the step is skipped, as torch.cuda.amp.GradScaler.step skips it); either way the
+    scale is adjusted (`adjust`). The state is a `DynamicLossScaleState`.
+    """
+
+    def init(params):
+        return DynamicLossScaleState(init_loss_scale(initial_scale), inner.init(params))
+
+    def update(grads, state, params=None):
+        finite = all_finite(grads)
+        updates, inner_state = inner.update(grads, state.inner_state, params)
+        updates = jax.tree_util.tree_map(
+            lambda u: jnp.where(finite, u, jnp.zeros_like(u)), updates
+        )
+        inner_state = select_tree(finite, inner_state, state.inner_state)
+        loss_scale = adjust(
+            state.loss_scale,
+            finite,
+            growth_factor=growth_factor,
+            backoff_factor=backoff_factor,
+            growth_period=growth_period,
+            min_scale=min_scale,
+        )
+        return updates, DynamicLossScaleState(loss_scale, inner_state)
+
+    return optax.GradientTransformation(init, update)
+
+
+def with_loss_scaling(tx: optax.GradientTransformation, dtype: str) -> optax.GradientTransformation:
+    """`dynamic_loss_scaling(tx)` for dtype 'float16', `tx` itself otherwise (config.model.dtype)."""
+    return dynamic_loss_scaling(tx) if needs_loss_scaling(dtype) else tx
+
+
+def find_loss_scale(opt_state: Any) -> LossScale | None:
+    """The LossScale inside an optimiser state made by `dynamic_loss_scaling` (at any depth of
+    optax's containers), or None if the state has none. Decided from the state's structure,
+    so it is a Python-level (trace-time) choice under jit."""
+    found = [
+        node.loss_scale
+        for node in jax.tree_util.tree_leaves(
+            opt_state, is_leaf=lambda x: isinstance(x, DynamicLossScaleState)
+        )
+        if isinstance(node, DynamicLossScaleState)
+    ]
+    if len(found) > 1:
+        raise ValueError(f"{len(found)} loss scales in one optimiser state; expected at most one.")
+    return found[0] if found else None
+
+
 __all__ = [
     "DTYPES",
+    "DynamicLossScaleState",
     "LossScale",
     "adjust",
     "all_finite",
     "compute_dtype",
+    "dynamic_loss_scaling",
+    "find_loss_scale",
     "init_loss_scale",
     "needs_loss_scaling",
     "scale_loss",
     "select_tree",
     "unscale",
+    "with_loss_scaling",
 ]

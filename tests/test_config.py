@@ -704,10 +704,11 @@ def test_nearest_valid_reference_is_right():
     assert nearest_valid(4, lambda q: q * 4 % 3 == 0) == {3}
 
 
-def test_float16_training_is_refused_until_loss_scaling_is_wired():
+def test_float16_and_bfloat16_are_valid_dtypes():
     config = config_lib.default_config()
-    config.model.dtype = "float16"
-    with pytest.raises(ConfigError, match="config.model.dtype='float16' needs dynamic loss"):
+    for dtype in ("float16", "bfloat16"):
+        config.model.dtype = dtype
         config_lib.validate(config)
-    config.model.dtype = "bfloat16"
-    config_lib.validate(config)
+    config.model.dtype = "half"
+    with pytest.raises(ConfigError, match="model.dtype"):
+        config_lib.validate(config)

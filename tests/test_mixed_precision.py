@@ -229,3 +229,112 @@ def test_all_finite_and_select_tree():
     new, old = {"p": jnp.ones(2)}, {"p": jnp.zeros(2)}
     np.testing.assert_array_equal(mixed_precision.select_tree(jnp.asarray(False), new, old)["p"], 0)
     np.testing.assert_array_equal(mixed_precision.select_tree(jnp.asarray(True), new, old)["p"], 1)
+
+
+# --- float16 in the train step (jaxreid.training.steps with dynamic_loss_scaling) -------------
+
+
+def _float16_engine(dtype="float16"):
+    from jaxreid import config as config_lib
+    from jaxreid.training.engine import Engine
+
+    config = config_lib.default_config()
+    config.model.width = 8
+    config.model.embedding_size = 16
+    config.model.dropout_rate = 0.0
+    config.model.dtype = dtype
+    config.data.image_size = (32, 16)
+    config.optim.learning_rate = 0.05
+    config.optim.warmup_steps = 0
+    config.num_train_steps = 100
+    return Engine(config, num_classes=4, image_shape=(32, 16, 3), devices=jax.devices()[:1])
+
+
+def _batch(images):
+    return {
+        "image": np.asarray(images, np.float32),
+        "label": np.repeat(np.arange(4), 4).astype(np.int32),
+        "modality": np.zeros(16, np.int32),
+    }
+
+
+def _with_scale(run, state, scale):
+    loss_scale = mixed_precision.init_loss_scale(scale)
+    opt_state = state.opt_state._replace(loss_scale=loss_scale)
+    return jax.device_put(state.replace(opt_state=opt_state), run.mesh.replicated)
+
+
+def _images(seed=0):
+    return np.random.default_rng(seed).normal(size=(16, 32, 16, 3)).astype(np.float32)
+
+
+def test_float16_step_skips_overflows_and_stops_only_at_scale_one():
+    """NaN images overflow at every scale: scale 4 -> 2 -> 1 with the parameters, optimiser
+    state and BatchNorm statistics untouched and `health` clean; at scale 1 the third step
+    is a divergence: health names step 3 (loss, gradients and the NaN batch statistics) and
+    the state stays at step 2."""
+    from jaxreid.training import steps
+
+    run = _float16_engine()
+    start = _with_scale(run, run.init_state(), 4.0)
+    assert float(mixed_precision.find_loss_scale(start.opt_state).scale) == 4.0
+    bad = run.mesh.global_batch(_batch(np.full((16, 32, 16, 3), np.nan)))
+    state, health = start, steps.healthy()
+    start = jax.tree.map(np.array, start)  # the step donates its input state
+    for expected_scale in (2.0, 1.0):
+        state, metrics, health = run.train_step(state, bad, health)
+        assert float(mixed_precision.find_loss_scale(state.opt_state).scale) == expected_scale
+        assert steps.describe_health(health) is None
+    assert int(state.step) == 2
+    for a, b in zip(jax.tree.leaves(start.variables), jax.tree.leaves(state.variables)):
+        np.testing.assert_array_equal(a, np.asarray(b))
+    inner = lambda s: jax.tree.leaves(s.opt_state.inner_state)
+    for a, b in zip(inner(start), inner(state)):
+        np.testing.assert_array_equal(a, np.asarray(b))
+    state, _, health = run.train_step(state, bad, health)
+    what = "loss, gradients, model state (BatchNorm statistics)"  # NaN batch statistics too
+    assert steps.describe_health(health) == (3, what)
+    assert int(state.step) == 2
+
+
+def test_float16_step_finds_a_scale_and_tracks_float32():
+    """From scale 2^40 the float16 backward pass overflows; each overflow halves the scale
+    and skips the step, until the first applied update. That update (float16 activations,
+    float32 parameters) equals the float32 step's within 3x the float32 network's own change
+    under a float16-sized rounding of its input (every pixel x (1 +- 2^-11), float16's
+    relative spacing), as the bfloat16 test above."""
+    from jaxreid.training import steps
+
+    images = _images()
+    signs = np.random.default_rng(1).choice([-1.0, 1.0], size=images.shape)
+    updates = {}
+    for name, dtype, x in [
+        ("float32", "float32", images),
+        ("perturbed", "float32", images * (1.0 + 2.0**-11 * signs)),
+        ("float16", "float16", images),
+    ]:
+        run = _float16_engine(dtype)
+        state = run.init_state()
+        if dtype == "float16":
+            state = _with_scale(run, state, 2.0**40)
+        start = _flat(state.params)
+        batch = run.mesh.global_batch(_batch(x))
+        skipped = 0
+        while True:
+            state, metrics, health = run.train_step(state, batch, steps.healthy())
+            assert steps.describe_health(health) is None
+            change = _flat(state.params) - start
+            if np.any(change != 0):
+                break
+            skipped += 1
+            assert skipped < 40, "no finite float16 step from scale 2^40 down to 2^1"
+        updates[name] = change
+        if dtype == "float16":
+            scale = float(mixed_precision.find_loss_scale(state.opt_state).scale)
+            assert skipped > 0 and scale == 2.0 ** (40 - skipped)  # halved once per overflow
+            assert float(metrics["loss_scale"]) == scale  # the scale the applied step used
+            assert np.isfinite(float(metrics["loss"]))
+        else:
+            assert skipped == 0 and "loss_scale" not in metrics
+    tolerance = 3 * _relative(updates["perturbed"], updates["float32"])
+    assert _relative(updates["float16"], updates["float32"]) <= tolerance

@@ -44,6 +44,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from jaxreid import config as config_lib
+from jaxreid import mixed_precision
 from jaxreid import workdir as workdir_lib
 from jaxreid.evaluation import experiment as evaluation
 from jaxreid.training import checkpoints as checkpoints_lib
@@ -245,7 +246,9 @@ def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
     params, model_state = init_student(engine, teacher, copy_weights=d.copy_weights)
     frozen_from = freezing.freeze_index(engine.model, d.freeze_from, cfg.model.backbone)
     frozen = freezing.frozen_mask(engine.model, params, frozen_from, d.freeze_from)
-    tx = optimizers.masked_optimizer(cfg.optim, engine.schedule, frozen)
+    tx = mixed_precision.with_loss_scaling(
+        optimizers.masked_optimizer(cfg.optim, engine.schedule, frozen), cfg.model.dtype
+    )
     state = engine.state_from_variables(params, model_state, tx)
     step_fn = engine.compile_step(
         functools.partial(

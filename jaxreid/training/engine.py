@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from jax.experimental import multihost_utils
 
-from jaxreid import batching, models
+from jaxreid import batching, mixed_precision, models
 from jaxreid.data import preprocessing
 from jaxreid.data.eval_batches import eval_batches
 from jaxreid.data.image_set import ImageSet
@@ -57,7 +57,9 @@ class Engine:
         self.num_steps = config.num_train_steps if num_steps is None else num_steps
         optim = config.optim if optim is None else optim
         self.schedule = optimizers.learning_rate_schedule(optim, self.num_steps)
-        self.tx = optimizers.create_optimizer(optim, self.schedule)
+        self.tx = mixed_precision.with_loss_scaling(
+            optimizers.create_optimizer(optim, self.schedule), config.model.dtype
+        )
         self.image_shape = tuple(image_shape)
         self.init_key, self.dropout_key = jax.random.split(jax.random.key(config.seed))
         self.eval_batch_size = batching.round_up(config.batch.eval_batch_size, self.mesh.size)

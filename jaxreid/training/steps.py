@@ -9,6 +9,12 @@ gradients, new parameters or new model state are not finite leaves the state unc
 records itself in `health`; once `health` is set, every later step leaves the state unchanged
 too. The loop reads `health` before it logs, validates or saves, so no checkpoint ever holds a
 non-finite value and the run stops naming the first bad step (`describe_health`).
+
+float16 (config.model.dtype): the loss is scaled before differentiation by the scale kept in
+the optimiser state (`mixed_precision.dynamic_loss_scaling`). An overflow (non-finite
+gradients) is then expected now and then: the update is skipped, the scale halved and the
+step counted, without touching `health`; only an overflow at the smallest scale (1) is
+recorded as non-finite gradients and stops the run.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxreid import losses, models
+from jaxreid import losses, mixed_precision, models
 from jaxreid.models.flip import flip_embed
 from jaxreid.training import freezing
 from jaxreid.training.state import TrainState
@@ -47,17 +53,41 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+def _value_and_grad(loss_fn, params, loss_scale):
+    """((loss, aux), gradients) of `loss_fn(params) -> (loss, aux)`; with a float16 loss scale
+    the gradients are those of S * loss, divided by S again (float32)."""
+    if loss_scale is None:
+        return jax.value_and_grad(loss_fn, has_aux=True)(params)
+
+    def scaled(p):
+        loss, aux = loss_fn(p)
+        return mixed_precision.scale_loss(loss, loss_scale), (loss, aux)
+
+    (_, (loss, aux)), grads = jax.value_and_grad(scaled, has_aux=True)(params)
+    return (loss, aux), mixed_precision.unscale(grads, loss_scale)
+
+
 def _apply_update(state, grads, loss, new_model_state, tx, health, frozen=None):
-    """The optimiser update of `state`, or `state` unchanged if anything is not finite."""
+    """The optimiser update of `state`, or `state` unchanged if anything is not finite (or,
+    with float16 loss scaling, the step skipped on an overflow; see the module docstring)."""
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     if frozen is not None:
         # Frozen parameters pass through untouched (x + 0.0 would turn -0.0 into +0.0).
         params = jax.tree.map(lambda new, old, f: old if f else new, params, state.params, frozen)
+    loss_scale = mixed_precision.find_loss_scale(state.opt_state)
+    skipped = jnp.array(False)
+    if loss_scale is not None:
+        # tx (dynamic_loss_scaling) returned zero updates on the overflow; the forward pass's
+        # BatchNorm statistics of that step are dropped too.
+        skipped = ~_all_finite(grads) & (loss_scale.scale > 1.0)
+        new_model_state = jax.tree.map(
+            lambda new, old: jnp.where(skipped, old, new), new_model_state, state.model_state
+        )
     finite = jnp.stack(
         [
-            jnp.isfinite(loss),
-            _all_finite(grads),
+            jnp.isfinite(loss) | skipped,
+            _all_finite(grads) | skipped,
             _all_finite(params),
             _all_finite(new_model_state),
         ]
@@ -71,6 +101,12 @@ def _apply_update(state, grads, loss, new_model_state, tx, health, frozen=None):
     bad_now = (bits != 0) & (health[0] == 0)
     health = jnp.where(bad_now, jnp.stack([state.step + 1, bits]), health)
     return new_state, health
+
+
+def _loss_scale_metrics(state) -> dict:
+    """{'loss_scale': S} for a float16 run (logged beside the loss), {} otherwise."""
+    loss_scale = mixed_precision.find_loss_scale(state.opt_state)
+    return {} if loss_scale is None else {"loss_scale": loss_scale.scale}
 
 
 def train_step(
@@ -108,10 +144,12 @@ def train_step(
         )
         return loss, (new_model_state, metrics)
 
-    grads, (new_model_state, metrics) = jax.grad(loss_fn, has_aux=True)(state.params)
+    loss_scale = mixed_precision.find_loss_scale(state.opt_state)
+    (_, (new_model_state, metrics)), grads = _value_and_grad(loss_fn, state.params, loss_scale)
     new_state, health = _apply_update(state, grads, metrics["loss"], new_model_state, tx, health)
     metrics["learning_rate"] = schedule(state.step)
     metrics["grad_norm"] = optax.tree.norm(grads)
+    metrics.update(_loss_scale_metrics(state))
     return new_state, metrics, health
 
 
@@ -162,8 +200,8 @@ def distill_step(
         per_sample = losses.mse_distillation(embedding, batch["teacher"], reduction="per_sample")
         return loss, (new_model_state, per_sample)
 
-    (loss, (new_model_state, per_sample)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params
+    (loss, (new_model_state, per_sample)), grads = _value_and_grad(
+        loss_fn, state.params, mixed_precision.find_loss_scale(state.opt_state)
     )
     new_state, health = _apply_update(state, grads, loss, new_model_state, tx, health, frozen)
     metrics = {
@@ -171,6 +209,7 @@ def distill_step(
         "per_sample_loss": per_sample,
         "learning_rate": schedule(state.step),
         "grad_norm": optax.tree.norm(grads),
+        **_loss_scale_metrics(state),
     }
     return new_state, metrics, health
 
