@@ -27,7 +27,7 @@ from jaxreid.config import default_config, parse_args
 
 DATASETS = ("synthetic", "synthetic_ir", "biwi", "robotpku", "sysu")
 # Published input sizes (jaxreid.classical.lomo.IMAGE_SIZE: Liao 2015 §5.1;
-# jaxreid.classical.whos.IMAGE_SIZE: Lisanti 2015 §3.1); written out so that loading a
+# jaxreid.classical.whos.IMAGE_SIZE: the WHOS authors' 128x64); written out so that loading a
 # config does not import JAX.
 IMAGE_SIZES = {"lomo": (128, 48), "whos": (128, 64)}
 

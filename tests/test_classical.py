@@ -219,10 +219,18 @@ def test_lomo_matches_the_numpy_pipeline_and_published_length():
 
 
 def test_center_weights_epanechnikov():
-    w = whos.center_weights(8)
+    w = whos.center_weights(6, 8)
     u = (np.arange(8) + 0.5 - 4) / 4
-    np.testing.assert_allclose(w, 1 - u**2, rtol=1e-6)
-    assert w[3] == w[4] == w.max() and w[0] == w[-1] == w.min()
+    v = (np.arange(6) + 0.5 - 3) / 3
+    expected = np.maximum(0, 1 - v[:, None] ** 2 - u[None, :] ** 2)
+    np.testing.assert_allclose(w, expected, rtol=1e-6)
+    assert w.shape == (6, 8) and w[2:4, 3:5].min() == w.max() and w[0, 0] == 0
+
+
+def test_inner_window_is_the_authors_at_128x64():
+    rows, cols = whos.inner_window(128, 64)
+    # [9:120, 9:56] in MATLAB's 1-based inclusive indexing.
+    assert (rows.start + 1, rows.stop, cols.start + 1, cols.stop) == (9, 120, 9, 56)
 
 
 def test_stripe_histograms_match_numpy():
@@ -230,11 +238,13 @@ def test_stripe_histograms_match_numpy():
     weights = RNG.uniform(0, 1, (32, 6)).astype(np.float32)
     got = np.asarray(whos.stripe_histograms(codes[None], weights, 5, stripes=4))[0]
     expected = []
-    for s in range(7):  # stripes of 8 rows at a stride of 4
-        rows = slice(4 * s, 4 * s + 8)
+    for s in range(4):  # 4 stripes of 8 rows
+        rows = slice(8 * s, 8 * s + 8)
         h = np.bincount(codes[rows].ravel(), weights[rows].ravel(), minlength=5)
-        expected.append(h / h.sum())
+        expected.append(h / np.linalg.norm(h))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="30 rows do not split into 4"):
+        whos.stripe_histograms(codes[None, :30], weights[:30], 5, stripes=4)
 
 
 def test_hs_and_rgb_bins():
@@ -246,14 +256,18 @@ def test_hs_and_rgb_bins():
     )
 
 
-def np_hog(gray, cell=8, orient=9):
-    h, w = gray.shape
-    p = np.pad(gray.astype(np.float64), 1, mode="edge")
+def np_hog(rgb, cell=8, orient=4):
+    """Dalal-Triggs HOG, a loop per pixel: the colour channel with the largest gradient."""
+    h, w, c = rgb.shape
+    p = np.pad(rgb.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="edge")
     cells = np.zeros((h // cell, w // cell, orient))
     for y in range(h // cell * cell):
         for x in range(w // cell * cell):
-            gx = p[y + 1, x + 2] - p[y + 1, x]
-            gy = p[y + 2, x + 1] - p[y, x + 1]
+            grads = [
+                (p[y + 1, x + 2, k] - p[y + 1, x, k], p[y + 2, x + 1, k] - p[y, x + 1, k])
+                for k in range(c)
+            ]
+            gx, gy = max(grads, key=lambda g: np.hypot(*g))
             angle = np.arctan2(gy, gx) % np.pi
             b = min(int(angle / np.pi * orient), orient - 1)
             cells[y // cell, x // cell, b] += np.hypot(gx, gy)
@@ -266,15 +280,16 @@ def np_hog(gray, cell=8, orient=9):
 
 
 def test_hog_cells_and_blocks_match_numpy():
-    gray = RNG.uniform(0, 1, (24, 16)).astype(np.float32)
-    cells, blocks = np_hog(gray)
-    got_cells = np.asarray(whos.hog_cells(gray[None]))[0]
+    rgb = RNG.uniform(0, 1, (24, 16, 3)).astype(np.float32)
+    cells, blocks = np_hog(rgb)
+    got_cells = np.asarray(whos.hog_cells(rgb[None]))[0]
     np.testing.assert_allclose(got_cells, cells, rtol=1e-4, atol=1e-5)  # float32 sums of ~64
     np.testing.assert_allclose(np.asarray(whos.hog_blocks(got_cells[None]))[0], blocks, atol=1e-5)
 
 
-def test_whos_length_and_groups():
-    assert whos.whos_length(128, 64) == 15 * 128 + 15 * 7 * 36 == 5700
+def test_whos_length_and_parts():
+    # 15 stripes x (64 HS + 64 RGB) + 13 x 5 blocks x 2x2 cells x 4 orientations.
+    assert whos.whos_length(128, 64) == 15 * 128 + 13 * 5 * 16 == 2960
     # Colours drawn in HSV away from the 8x8 bin edges (float32 and float64 HSV of a colour
     # on an edge may fall on either side), as RGB in [0, 255].
     hsv = (RNG.integers(0, 8, (2, 128, 64, 3)) + RNG.uniform(0.1, 0.9, (2, 128, 64, 3))) / 8
@@ -282,21 +297,29 @@ def test_whos_length_and_groups():
     image = 255 * np.apply_along_axis(lambda p: colorsys.hsv_to_rgb(*p), -1, hsv)
     image = image.astype(np.float32)
     f = np.asarray(whos.whos(image))
-    assert f.shape == (2, 5700)
-    for part in (slice(0, 960), slice(960, 1920), slice(1920, None)):  # HS, RGB, HOG
-        np.testing.assert_allclose(np.linalg.norm(f[:, part], axis=1), 1, rtol=1e-5)
-    # The HS part is the stripe histograms of the Epanechnikov-weighted pixels.
+    assert f.shape == (2, 2960) and np.all(f >= 0)
+    squared = f.astype(np.float64) ** 2  # undo the final square root
+    for k in range(30):  # 15 HS + 15 RGB stripe histograms, each of unit L2 norm before it
+        np.testing.assert_allclose(np.linalg.norm(squared[:, 64 * k : 64 * k + 64], axis=1), 1, rtol=1e-5)
+    # The HS part: 8 stripes of 16 rows over the whole image, then 7 of the inner window
+    # rows 8..119, columns 8..55, pixels weighted by the 2-D Epanechnikov mask.
     rgb = image[0] / 255.0
     hsv = np_hsv(rgb)
-    hs = np.minimum(np.floor(hsv[..., 0] * 8), 7) * 8 + np.minimum(np.floor(hsv[..., 1] * 8), 7)
-    wts = np.broadcast_to(whos.center_weights(64), (128, 64))
+    hs = (np.minimum(np.floor(hsv[..., 0] * 8), 7) * 8 + np.minimum(np.floor(hsv[..., 1] * 8), 7))
+    hs = hs.astype(int)
+    v = (np.arange(128) + 0.5 - 64) / 64
+    u = (np.arange(64) + 0.5 - 32) / 32
+    wts = np.maximum(0, 1 - v[:, None] ** 2 - u[None, :] ** 2)
     hists = []
-    for s in range(15):
-        rows = slice(8 * s, 8 * s + 16)
-        h = np.bincount(hs[rows].astype(int).ravel(), wts[rows].ravel(), minlength=64)
-        hists.append(h / h.sum())
-    hists = np.concatenate(hists)
-    np.testing.assert_allclose(f[0, :960], hists / np.linalg.norm(hists), atol=2e-4)
+    for top, count, cols in ((0, 8, slice(0, 64)), (8, 7, slice(8, 56))):
+        for s in range(count):
+            rows = slice(top + 16 * s, top + 16 * s + 16)
+            h = np.bincount(hs[rows, cols].ravel(), wts[rows, cols].ravel(), minlength=64)
+            hists.append(h / np.linalg.norm(h))
+    np.testing.assert_allclose(squared[0, :960], np.concatenate(hists), atol=2e-4)
+    # The HOG part: the inner window's HOG, unweighted.
+    _, blocks = np_hog(rgb[8:120, 8:56])
+    np.testing.assert_allclose(squared[0, 1920:], blocks, atol=1e-4)
 
 
 # --- extractor input -------------------------------------------------------------------------
@@ -497,7 +520,7 @@ def test_real_dataset_configs_run_the_classical_rows(tmp_path, dataset, manual, 
             "Q:rgb G:rgb",
             "Q:depth G:depth",
         }
-        expected_dim = {"lomo": 26960, "whos": 5700}[features]
+        expected_dim = {"lomo": 26960, "whos": 2960}[features]
         assert results["feature_dim"] == expected_dim
 
 

@@ -31,7 +31,7 @@ from jaxreid.classical import lomo as lomo_lib
 from jaxreid.classical import whos as whos_lib
 from jaxreid.classical import xqda as xqda_lib
 
-# config.classical.features: the extractor (lomo: Liao 2015 §3; whos: Lisanti 2015 §3.1).
+# config.classical.features: the extractor (lomo: Liao 2015 §3; whos: Lisanti 2015, the descriptor section).
 FEATURES = {"lomo": lomo_lib.lomo, "whos": whos_lib.whos}
 FEATURE_NAMES = tuple(FEATURES)
 # config.classical.matching: 'euclidean' (features compared directly) or 'xqda' (Liao 2015 §4).
@@ -54,11 +54,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             f"config.classical.image_size={tuple(c.image_size)}: LOMO's three scales need at "
             f"least {4 * lomo_lib.BLOCK_SIZE} pixels each way (published: {lomo_lib.IMAGE_SIZE})."
         )
-    if c.features == "whos" and (h % (2 * whos_lib.STRIPES) or w < 2 * whos_lib.HOG_CELL):
+    if c.features == "whos" and (h % (2 * whos_lib.STRIPES) or w % 8 or w < 24):
         raise ValueError(
             f"config.classical.image_size={tuple(c.image_size)}: WHOS needs a height that is a "
-            f"multiple of {2 * whos_lib.STRIPES} and a width >= {2 * whos_lib.HOG_CELL} "
-            f"(published: {whos_lib.IMAGE_SIZE})."
+            f"multiple of {2 * whos_lib.STRIPES} and a width that is a multiple of 8, at least "
+            f"24 (two HOG cells in the inner window; the authors': {whos_lib.IMAGE_SIZE})."
         )
     if c.batch_size < 1:
         raise ValueError(f"config.classical.batch_size={c.batch_size}; expected >= 1.")
