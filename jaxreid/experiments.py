@@ -12,6 +12,8 @@ from every finished experiment:
   <table>.md / <table>.csv   one `Table` each: rows = label values, columns R1/R5/R10/mAP per
                              query/gallery modality pair, "mean ± std" over folds
                              (evaluation.aggregate_folds; Hafner 2018 Tables 11-16 layout)
+  <table>_significance.md   each row's mAP against the best row of each pair column,
+                             Welch's t-test over the folds (jaxreid.significance)
   <curve>.csv                one `Curve` each: a metric against a label such as the embedding
                              size, per pair, mean and std over folds (Figures 35-37 as data)
   summary.md                 every table and curve, the runs with their status and times
@@ -297,6 +299,19 @@ def render_table(grid: Grid, table: Table, results: Mapping[str, dict], fmt: str
     return evaluation.modality_pairs_table(rows, row_header=headers, fmt=fmt)
 
 
+def significance_table(grid: Grid, table: Table, results: Mapping[str, dict]) -> str:
+    """mAP of every row against the best row of each pair column, Welch's t-test over the
+    folds (`jaxreid.significance.markdown`); '' when fewer than two rows have 2+ folds."""
+    from jaxreid import significance
+
+    rows = {}
+    for key, aggregate in table_results(grid, table, results).items():
+        folds = {pair: agg.get("folds", {}).get("mAP", []) for pair, agg in aggregate.items()}
+        if all(len(v) >= 2 for v in folds.values()):
+            rows[", ".join(key)] = folds
+    return significance.markdown(rows) if len(rows) >= 2 else ""
+
+
 def _x_order(value):
     return (0, float(value), "") if isinstance(value, (int, float)) else (1, 0.0, str(value))
 
@@ -379,6 +394,12 @@ def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = N
             os.path.join(workdir, f"{table.name}.csv"), render_table(grid, table, results, "csv")
         )
         parts.append(f"## {table.title}\n\n{markdown}")
+        tests = significance_table(grid, table, results)
+        if tests:
+            workdir_lib.write_text_atomically(
+                os.path.join(workdir, f"{table.name}_significance.md"), tests
+            )
+            parts.append(f"### {table.title}: significance\n\n{tests}")
     for curve in grid.curves:
         rows = curve_rows(grid, curve, results)
         workdir_lib.write_text_atomically(
