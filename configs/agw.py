@@ -77,14 +77,33 @@ def agw_config(arg: str = ""):
         config.data.pad_crop = 10
         config.model.backbone = "resnet50"
         config.model.width = 64  # The published network, so ImageNet weights load.
-        config.model.non_local = (0, 2, 3, 0)
         config.num_train_steps = AGW_EPOCHS * config.optim.steps_per_epoch
         config.eval_every_steps = 5 * config.optim.steps_per_epoch
         config.checkpoint_every_steps = config.optim.steps_per_epoch
         config.log_every_steps = 50
     config.batch.num_identities = 8
     config.batch.images_per_identity = 8  # 4 per modality
-    # Network.
+    apply_agw(config)
+    if "synthetic" in args:
+        # From random weights every layer is new: the backbone's tenth of the learning rate
+        # (which protects ImageNet weights) would only slow it down.
+        config.optim.backbone_lr_factor = 1.0
+    if "quick" in args:
+        apply_quick(config)
+        config.model.non_local = (0, 1, 1, 0) if "synthetic" in args else (0, 2, 3, 0)
+        config.optim.steps_per_epoch = 2
+        config.optim.warmup_epochs = 2
+        config.optim.milestone_epochs = (5, 8)
+    return config
+
+
+def apply_agw(config) -> None:
+    """AGW's network, loss, optimiser and evaluation settings (the module docstring) on
+    `config`, whatever its dataset, input size and schedule length; the grids use it too."""
+    # Network. Non-local blocks after the last 2 blocks of stage 2 and 3 of stage 3 (ResNet18
+    # has 2 blocks per stage: capped).
+    deep = config.model.backbone in ("resnet50", "resnet34")
+    config.model.non_local = (0, 2, 3, 0) if deep else (0, 2, 2, 0)
     config.model.head = "bnneck"
     config.model.pooling = "gem"
     config.model.gem_p = 3.0
@@ -112,27 +131,18 @@ def agw_config(arg: str = ""):
     config.eval.metric = "cosine"
     config.eval.feature = ""  # the BNNeck feature
     config.eval.flip_test = False
-    if "quick" in args:
-        apply_quick(config)
-        config.model.non_local = (0, 1, 1, 0) if "synthetic" in args else (0, 2, 3, 0)
-        config.optim.steps_per_epoch = 2
-        config.optim.warmup_epochs = 2
-        config.optim.milestone_epochs = (5, 8)
-    return config
 
 
 def _synthetic(config) -> None:
     """A ResNet18 of width 16 from scratch on the synthetic RGB-D set (as configs/synthetic.py,
-    the main job); AGW's stage-3 non-local blocks are capped at ResNet18's 2 blocks."""
+    the main job)."""
     config.data.modalities = ("rgb", "depth")
     config.data.synthetic.num_train_ids = 400
     config.model.backbone = "resnet18"
     config.model.width = 16
-    config.model.non_local = (0, 2, 2, 0)
     config.num_train_steps = 6000
     config.eval_every_steps = 1000
-    # 100 steps per "epoch": warm-up over 1,000 steps, x0.1 at 2,000 and 5,000; the published
-    # learning rates (from ImageNet weights) are kept until the engine can tune them.
+    # 100 steps per "epoch": warm-up over 1,000 steps, x0.1 at 2,000 and 5,000.
     config.optim.steps_per_epoch = 100
 
 

@@ -46,9 +46,14 @@ def _agw():
 
 def get_config(arg: str = ""):
     config = _agw().agw_config(arg)
+    apply_channel_augmentation(config)
+    return config
+
+
+def apply_channel_augmentation(config) -> None:
+    """CAJ's augmentations and flip test (the module docstring) on `config`."""
     config.data.augment.random_erasing = 0.5
     config.data.augment.channel_exchange = 0.5
     config.data.augment.random_gray = 0.0
     config.data.augment.channel_modalities = ("rgb",)
     config.eval.flip_test = True
-    return config

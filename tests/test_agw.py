@@ -51,6 +51,22 @@ def test_gem_approaches_max_pooling_for_large_exponents():
     np.testing.assert_allclose(GlobalPool("avg").apply({}, x), x.mean(axis=(1, 2)), rtol=1e-6)
 
 
+def test_gem_value_and_gradient_against_numpy_without_overflow():
+    """(mean x^p)^(1/p) and its gradient (1/P) x^(p-1) GeM^(1-p), in float64, for features
+    of ordinary size and of size 1e13, whose cube (1e39) overflows float32."""
+    rng = np.random.default_rng(3)
+    for magnitude in (1.0, 1e13):
+        x = (magnitude * rng.uniform(0.1, 2.0, size=(2, 3, 4, 5))).astype(np.float32)
+        x64 = x.astype(np.float64)
+        want = np.mean(x64**3, axis=(1, 2)) ** (1 / 3)
+        got = np.asarray(gem(x, 3.0))
+        # float32 cubes, a mean of 12 and a cube root: a few ulp relative.
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+        grad = np.asarray(jax.grad(lambda v: jnp.sum(gem(v, 3.0)))(x), np.float64)
+        want_grad = x64**2 / 12 * want[:, None, None, :] ** -2
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-4)
+
+
 def test_learnable_gem_exponent_is_a_parameter_with_a_gradient():
     x = np.random.default_rng(2).uniform(0.0, 1.0, size=(2, 3, 3, 4)).astype(np.float32)
     pool = GlobalPool("gem", gem_p=3.0, gem_learnable=True)

@@ -3,8 +3,12 @@
   python -m jaxreid.experiments --grid=configs/grids/synthetic.py:table11 --workdir=/tmp/jaxreid/t11
 
 The argument is `<grid>[,option...]`:
-  methods    one-stream vs zero-padding vs distillation depth->RGB and RGB->depth, ResNet18,
-             softmax (Hafner 2018 §5.2 / Table 17 comparison; the issue's central findings).
+  methods    ResNet18 on synthetic RGB-D: one-stream, zero-padding, distillation depth->RGB
+             and RGB->depth (Hafner 2018 §5.2 / Table 17 comparison), the distance-based
+             score layer (Tekeli & Can 2019: EMA centres, L2), AGW and AGW with channel
+             augmentation (configs/agw.py, configs/agw_ca.py, at the grid's scale and batch).
+             With the option 'infrared': the same on synthetic RGB-infrared (distillation
+             infrared->RGB and RGB->infrared, identity-mean targets: the images are unpaired).
   table11    distillation, softmax Step I: {ResNet18, ResNet50} x {depth->RGB, RGB->depth}
              (Hafner 2018 Table 11; Figure 31 is its cross-modal mAP columns).
   table12    the same with the batch-hard triplet loss (Adam) in Step I (Table 12).
@@ -18,7 +22,8 @@ The argument is `<grid>[,option...]`:
              depth->RGB: copy + freeze / copy, no freeze / no copy, no freeze, plus the frozen
              BatchNorm statistics updating (the author's code) instead of fixed.
 Options:
-  folds=N    N folds (default 3). Fold k uses synthetic generator seed k and training seed k
+  folds=N    N folds (default 3); summary.md adds Welch's t-test of each row against the best.
+  infrared   (methods) the RGB-infrared set instead of RGB-D. Fold k uses synthetic generator seed k and training seed k
              (the synthetic split is fixed, so folds are independent draws of the dataset).
   full       the published ResNet width 64: the thesis's architecture at 64x32 pixels,
              hours per grid on 2 CPU cores.
@@ -29,6 +34,8 @@ Default scale: ResNet width 16 on the default synthetic dataset (100/20/50 ident
 """
 
 import copy
+import importlib.util
+import os
 
 from jaxreid.config import default_config
 from jaxreid.experiments import Curve, Experiment, Grid, Table
@@ -41,6 +48,7 @@ DIRECTIONS = {  # label: (data.modalities, source modality)
     "Infrared to RGB": (("rgb", "infrared"), "infrared"),
     "RGB to Infrared": (("rgb", "infrared"), "rgb"),
 }
+HERE = os.path.dirname(os.path.abspath(__file__))
 RGBD_PAIRS = ("Q:rgb G:depth", "Q:depth G:rgb", "Q:rgb G:rgb", "Q:depth G:depth")
 
 
@@ -48,22 +56,26 @@ def get_grid(arg: str = "") -> Grid:
     name, *options = [a for a in arg.split(",") if a] or ["table11"]
     if name not in GRIDS:
         raise ValueError(f"Unknown grid {name!r}; expected one of {GRIDS}.")
-    folds, scale, loss = 3, "default", "softmax"
+    folds, scale, loss, infrared = 3, "default", "softmax", False
     for option in options:
         if option.startswith("folds="):
             folds = int(option.split("=", 1)[1])
+        elif option == "infrared" and name == "methods":
+            infrared = True
         elif option in ("quick", "full"):
             scale = option
         elif option == "triplet":
             loss = "triplet"
         else:
             raise ValueError(
-                f"Unknown grid option {option!r}; expected folds=N, quick, full or triplet."
+                f"Unknown grid option {option!r}; expected folds=N, quick, full, triplet or "
+                "(methods) infrared."
             )
     if name == "table12":
         name, loss = "table11", "triplet"
+    if name == "methods":
+        return _methods(range(folds), scale, loss, infrared)
     build = {
-        "methods": _methods,
         "table11": _table11,
         "table15": _table15,
         "embedding": _embedding,
@@ -132,36 +144,87 @@ def _slug(text) -> str:
 # --- grids -----------------------------------------------------------------------------------
 
 
-def _methods(folds, scale, loss) -> Grid:
+def _configs_module(name: str):
+    """configs/<name>.py (configs are files, not a package)."""
+    path = os.path.join(os.path.dirname(HERE), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"jaxreid_configs_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def distance_layer_config(scale, fold, **kwargs):
+    """The distance-based score layer of Tekeli & Can 2019 (EMA centres, L2 score; ranked by
+    L1 on the pooled features), as configs/tekeli.py sets it, at the grid's scale."""
+    config = base_config(scale, fold, **kwargs)
+    config.model.head = "distance"
+    config.model.embedding_size = 0
+    config.model.dropout_rate = 0.0
+    config.model.distance.center_update = "ema"
+    config.model.distance.metric = "l2"
+    config.model.distance.momentum = 0.7  # Tekeli 2019 Table 1.
+    config.eval.feature = "pooled"
+    config.eval.metric = "l1"
+    config.optim.name = "momentum"
+    return config
+
+
+def agw_config(scale, fold, channel_augmentation=False, **kwargs):
+    """AGW (configs/agw.py) at the grid's scale, batch and number of steps: its 81 epochs
+    mapped onto config.num_train_steps; from random weights, so one learning rate for all
+    layers (as configs/agw.py:synthetic)."""
+    config = base_config(scale, fold, **kwargs)
+    _configs_module("agw").apply_agw(config)
+    config.optim.backbone_lr_factor = 1.0
+    config.optim.steps_per_epoch = max(1, config.num_train_steps // 81)
+    if scale == "quick":
+        config.optim.warmup_epochs, config.optim.milestone_epochs = 1, (2, 3)
+    if channel_augmentation:
+        _configs_module("agw_ca").apply_channel_augmentation(config)
+    return config
+
+
+def _methods(folds, scale, loss, infrared=False) -> Grid:
+    other = "infrared" if infrared else "depth"
+    label = "Infrared" if infrared else "Depth"
     experiments = []
     for fold in folds:
         one = base_config(scale, fold, loss=loss)
         zero = base_config(scale, fold, loss=loss)
         zero.data.input_layout = "zero_pad"
         runs = [("One-stream", one), ("Zero-padding", zero)]
-        for direction in ("Depth to RGB", "RGB to Depth"):
+        for direction in (f"{label} to RGB", f"RGB to {label}"):
             runs.append(
                 (f"Distillation, {direction}", distill_config(scale, fold, direction, loss=loss))
             )
+        runs += [
+            ("Distance layer (EMA, L2)", distance_layer_config(scale, fold)),
+            ("AGW", agw_config(scale, fold)),
+            ("AGW + channel augmentation", agw_config(scale, fold, channel_augmentation=True)),
+        ]
         for method, config in runs:
+            config.data.modalities = ("rgb", other)
+            slug = _slug(method).replace(",", "").replace("(", "").replace(")", "")
             experiments.append(
                 Experiment(
-                    name=f"{_slug(method).replace(',', '')}/fold{fold}",
+                    name=f"{slug.replace('+', 'plus')}/fold{fold}",
                     config=config,
                     labels={"method": method, "fold": fold},
                 )
             )
+    pairs = (f"Q:rgb G:{other}", f"Q:{other} G:rgb", "Q:rgb G:rgb", f"Q:{other} G:{other}")
+    data = "RGB-infrared" if infrared else "RGB-D"
     return Grid(
-        name="Synthetic RGB-D: one-stream, zero-padding and cross-modal distillation (ResNet18)",
-        description=__doc__.split("\n\n")[0] + "\n\nResNet18, " + loss + f", scale {scale}.",
+        name=f"Synthetic {data}: cross-modal methods (ResNet18)",
+        description=__doc__.split("\n\n")[0] + f"\n\nResNet18, {loss}, scale {scale}.",
         experiments=experiments,
         tables=[
             Table(
-                "methods",
-                "Cross-modal methods, synthetic RGB-D (Hafner 2018 §5.2)",
+                "methods_infrared" if infrared else "methods",
+                f"Cross-modal methods, synthetic {data} (Hafner 2018 §5.2)",
                 rows=("method",),
                 headers=("Method",),
-                pairs=RGBD_PAIRS,
+                pairs=pairs,
             )
         ],
     )

@@ -33,9 +33,14 @@ def gem(x: Array, p: float | Array, eps: float = GEM_EPSILON) -> Array:
 
     Returns:
       [N, C] float32.
+
+    Computed as m * mean((x / m)^p)^(1/p) with m the channel's spatial maximum (a constant
+    for the gradient): the same value and gradient (GeM is positively homogeneous of degree
+    1), but x^p cannot overflow float32 (x = 1e13 and p = 3 would give inf).
     """
     x = jnp.maximum(x.astype(jnp.float32), eps)
-    return jnp.mean(x**p, axis=(1, 2)) ** (1.0 / p)
+    scale = jax.lax.stop_gradient(jnp.max(x, axis=(1, 2), keepdims=True))
+    return scale[:, 0, 0] * jnp.mean((x / scale) ** p, axis=(1, 2)) ** (1.0 / p)
 
 
 class GlobalPool(nn.Module):
