@@ -124,14 +124,16 @@ def stage_costs(sets, norms, index, height, width) -> dict[str, float]:
         lambda: preprocessing.normalize(gathered[1], plain, "shared", 1)
     )
     batch = np.zeros((P * K, height, width, 3), np.float32)
-    rng = np.random.default_rng(0)
-    mirror = rng.random(P * K) < 0.5
-    offsets = rng.integers(0, 2 * PAD + 1, size=(P * K, 2))
+    # The pipeline's own TensorFlow flip and pad-and-crop (jaxreid.data.pipeline._augment),
+    # on a tensor already in tf.data, as in the pipeline.
+    tensor = tf.constant(batch)
+    key = tf.constant([0, 1], tf.int32)
+    rows = (0, P * K, P * K)
     costs["augment (flip + pad-crop)"] = _best_of(
-        lambda: pipeline.augment(batch, mirror, offsets, PAD)
+        lambda: pipeline._augment(tensor, key, True, PAD, rows).numpy()
     )
     costs["  of which flip"] = costs["augment (flip + pad-crop)"] - _best_of(
-        lambda: pipeline.augment(batch, np.zeros_like(mirror), offsets, PAD)
+        lambda: pipeline._augment(tensor, key, False, PAD, rows).numpy()
     )
     costs["to tf.data tensor (copy)"] = _best_of(lambda: tf.constant(batch).numpy())
     return costs
