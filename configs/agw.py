@@ -91,6 +91,9 @@ def agw_config(arg: str = ""):
     if "quick" in args:
         apply_quick(config)
         config.model.non_local = (0, 1, 1, 0) if "synthetic" in args else (0, 2, 3, 0)
+        # From random weights on a builder's few dummy images, lr 0.1 makes the activations
+        # overflow within a few steps (measured: 1e9 after 4 steps on the SYSU-MM01 tree).
+        config.optim.learning_rate = 0.01
         config.optim.steps_per_epoch = 2
         config.optim.warmup_epochs = 2
         config.optim.milestone_epochs = (5, 8)

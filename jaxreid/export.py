@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreid import inference, models
+from jaxreid import inference
 from jaxreid.data import preprocessing
 
 FORMATS = ("saved_model", "tflite", "onnx")
@@ -149,20 +149,17 @@ def embedding_function(
 ) -> tuple[Callable, jax.ShapeDtypeStruct]:
     """(f(variables, images) -> [N, D] float32, the input [N, H, W, C] spec without N).
 
-    f is what every format exports: normalisation inside, eval-mode forward pass, the
-    feature the run ranks (`config.eval.feature`).
+    f is what every format exports: normalisation inside, then `ReidModel.features` (the
+    modality's stream, the feature the run ranks, the flip test if the run used it).
     """
     model._check_modality(modality)  # pylint: disable=protected-access
     norm = model.normalizations[modality]
     layout, slot = model.layout, model.modalities.index(modality)
-    feature = model.config.eval.feature
     channels = inference.MODALITY_CHANNELS.get(modality, 1)
     height, width = model.image_shape[:2]
 
     def embed(variables, images):
-        x = normalize_graph(images, norm, layout, slot)
-        embedding, intermediates = model.model.apply(variables, x, train=False)
-        return models.select_feature(embedding, intermediates, feature).astype(jnp.float32)
+        return model.features(variables, normalize_graph(images, norm, layout, slot), modality)
 
     spec = jax.ShapeDtypeStruct((height, width, channels), input_dtype(norm))
     return embed, spec

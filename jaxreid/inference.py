@@ -24,6 +24,7 @@ stored dtype; `resize_images`) and normalised by `jaxreid.data.preprocessing.nor
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Any, Mapping, Sequence
 
@@ -36,6 +37,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxreid import batching, models
+from jaxreid.models.flip import flip_embed
 from jaxreid.image_io import (  # noqa: F401 (re-exported: inference's public API)
     IMAGE_EXTENSIONS,
     MODALITY_CHANNELS,
@@ -178,14 +180,29 @@ class ReidModel(_Embedder):
         data = NamedSharding(self.mesh, P("data"))
         replicated = NamedSharding(self.mesh, P())
 
-        feature = self.config.eval.feature  # what the run's own evaluation ranked
+        self._data_sharding = data
+        self._forward = {
+            m: jax.jit(
+                functools.partial(self.features, modality=m),
+                in_shardings=(replicated, data),
+                out_shardings=replicated,
+            )
+            for m in self.modalities
+        }
 
-        def forward(variables, images):
-            embedding, intermediates = self.model.apply(variables, images, train=False)
+    def features(self, variables, images, modality: str) -> jax.Array:
+        """[B, D] float32: what the run's own evaluation ranks for normalised images [B, H, W,
+        C] of `modality` (training.steps.embed_step): eval mode, that modality's stream of a
+        two-stream network, `config.eval.feature`, the flip test if `config.eval.flip_test`.
+        Traceable (jit, jax2tf, jax2onnx); `export` exports it."""
+        slot = self.modalities.index(modality)
+        feature = self.config.eval.feature
+
+        def embed(x):
+            embedding, intermediates = self.model.apply(variables, x, train=False, modality=slot)
             return models.select_feature(embedding, intermediates, feature).astype(jnp.float32)
 
-        self._data_sharding = data
-        self._forward = jax.jit(forward, in_shardings=(replicated, data), out_shardings=replicated)
+        return flip_embed(embed, images) if self.config.eval.flip_test else embed(images)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -199,7 +216,7 @@ class ReidModel(_Embedder):
     def embedding_dim(self) -> int:
         return int(
             jax.eval_shape(
-                self._forward,
+                self._forward[self.modalities[0]],
                 self.variables,
                 jax.ShapeDtypeStruct((self.mesh.size, *self.image_shape), jnp.float32),
             ).shape[1]
@@ -248,7 +265,9 @@ class ReidModel(_Embedder):
         """
         x = self.preprocess(images, modality)
         out = batching.map_padded(
-            lambda batch: self._forward(self.variables, jax.device_put(batch, self._data_sharding)),
+            lambda batch: self._forward[modality](
+                self.variables, jax.device_put(batch, self._data_sharding)
+            ),
             x,
             batch_size=batch_size,
             num_devices=self.mesh.size,

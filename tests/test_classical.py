@@ -300,12 +300,14 @@ def test_whos_length_and_parts():
     assert f.shape == (2, 2960) and np.all(f >= 0)
     squared = f.astype(np.float64) ** 2  # undo the final square root
     for k in range(30):  # 15 HS + 15 RGB stripe histograms, each of unit L2 norm before it
-        np.testing.assert_allclose(np.linalg.norm(squared[:, 64 * k : 64 * k + 64], axis=1), 1, rtol=1e-5)
+        np.testing.assert_allclose(
+            np.linalg.norm(squared[:, 64 * k : 64 * k + 64], axis=1), 1, rtol=1e-5
+        )
     # The HS part: 8 stripes of 16 rows over the whole image, then 7 of the inner window
     # rows 8..119, columns 8..55, pixels weighted by the 2-D Epanechnikov mask.
     rgb = image[0] / 255.0
     hsv = np_hsv(rgb)
-    hs = (np.minimum(np.floor(hsv[..., 0] * 8), 7) * 8 + np.minimum(np.floor(hsv[..., 1] * 8), 7))
+    hs = np.minimum(np.floor(hsv[..., 0] * 8), 7) * 8 + np.minimum(np.floor(hsv[..., 1] * 8), 7)
     hs = hs.astype(int)
     v = (np.arange(128) + 0.5 - 64) / 64
     u = (np.arange(64) + 0.5 - 32) / 32
@@ -568,7 +570,7 @@ def test_classical_grids_build_and_validate():
     path = os.path.join(ROOT, "configs", "grids", "classical.py")
     for arg, runs in (
         ("synthetic", 12),
-        ("synthetic,networks", 24),
+        ("synthetic,networks", 12 + 21),  # + the methods grid: 7 networks x 3 folds
         ("synthetic_ir", 12),
         ("biwi", 12),
         ("robotpku", 12),

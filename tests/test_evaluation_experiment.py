@@ -31,9 +31,7 @@ def features(sets, rng):
     """Features with identity structure, fixed per image set (what `embed` returns)."""
     centres = rng.normal(size=(100, 8))
     return {
-        id(s): (centres[s.person_ids % 100] + 0.8 * rng.normal(size=(len(s), 8))).astype(
-            np.float32
-        )
+        id(s): (centres[s.person_ids % 100] + 0.8 * rng.normal(size=(len(s), 8))).astype(np.float32)
         for s in sets
     }
 

@@ -267,13 +267,9 @@ def test_market1501_average_precision_definitions(ap, expected):
     distmat = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
     gallery_ids = np.array([1, 1, -1, 2, 0, 1])
     gallery_cams = np.array([1, 2, 1, 1, 1, 3])
-    result = ev.market1501(
-        None, [1], [1], None, gallery_ids, gallery_cams, distmat=distmat, ap=ap
-    )
+    result = ev.market1501(None, [1], [1], None, gallery_ids, gallery_cams, distmat=distmat, ap=ap)
     assert result["mAP"] == pytest.approx(expected, abs=5e-7)
     assert result["ap_definition"] == ap
     # Feature input ranks the same way (1-D features at the distances above).
-    feats = ev.market1501(
-        np.zeros((1, 1)), [1], [1], distmat.T, gallery_ids, gallery_cams, ap=ap
-    )
+    feats = ev.market1501(np.zeros((1, 1)), [1], [1], distmat.T, gallery_ids, gallery_cams, ap=ap)
     assert feats["mAP"] == pytest.approx(expected, abs=5e-7)

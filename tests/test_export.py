@@ -158,7 +158,9 @@ def test_onnx_of_a_distillation_pair_from_the_command_line(quick_distillation, i
     # Step II changed G: an export that took F's weights for both graphs would fail below.
     f_leaves = jax.tree.leaves(pair.step1.variables["params"])
     g_leaves = jax.tree.leaves(pair.step2.variables["params"])
-    assert any(np.abs(np.asarray(f) - np.asarray(g)).max() > 1e-3 for f, g in zip(f_leaves, g_leaves))
+    assert any(
+        np.abs(np.asarray(f) - np.asarray(g)).max() > 1e-3 for f, g in zip(f_leaves, g_leaves)
+    )
     for modality, x in images.items():
         session = onnxruntime.InferenceSession(
             str(out / f"{modality}.onnx"), providers=["CPUExecutionProvider"]

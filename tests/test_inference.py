@@ -119,7 +119,9 @@ def test_other_device_count(trained, trainer_embeddings):
     leaf = jax.tree.leaves(three.variables)[0]
     assert len(leaf.sharding.device_set) == 3 and leaf.sharding.is_fully_replicated
     got = three.embed(test_sets["depth"].images[:7], "depth", batch_size=4)
-    np.testing.assert_allclose(got, trainer_embeddings["depth"][:7], **close(trainer_embeddings["depth"]))
+    np.testing.assert_allclose(
+        got, trainer_embeddings["depth"][:7], **close(trainer_embeddings["depth"])
+    )
 
 
 def test_embed_files_reads_8_and_16_bit_pngs(trained, trainer_embeddings, model, tmp_path):
@@ -140,10 +142,14 @@ def test_embed_files_reads_8_and_16_bit_pngs(trained, trainer_embeddings, model,
     assert read.dtype == np.uint16 and read.shape == depth[0].shape
     np.testing.assert_array_equal(read, depth[0])
     np.testing.assert_allclose(
-        model.embed_files(rgb_paths, "rgb"), trainer_embeddings["rgb"][:5], **close(trainer_embeddings["rgb"])
+        model.embed_files(rgb_paths, "rgb"),
+        trainer_embeddings["rgb"][:5],
+        **close(trainer_embeddings["rgb"]),
     )
     np.testing.assert_allclose(
-        model.embed_files(depth_paths, "depth"), trainer_embeddings["depth"][:5], **close(trainer_embeddings["depth"])
+        model.embed_files(depth_paths, "depth"),
+        trainer_embeddings["depth"][:5],
+        **close(trainer_embeddings["depth"]),
     )
 
 

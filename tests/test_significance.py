@@ -74,7 +74,9 @@ def test_runner_writes_significance_beside_its_tables(tmp_path):
     summary = experiments.write_summary(grid, str(tmp_path))
     text = (tmp_path / "methods_significance.md").read_text()
     assert text in summary
-    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    lines = {
+        line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")
+    }
     p = stats.ttest_ind(maps["distillation"], maps["one-stream"], equal_var=False).pvalue
     # Q:rgb G:depth: distillation best, one-stream significantly below; the other column the
     # reverse (1 - mAP).

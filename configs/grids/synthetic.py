@@ -177,8 +177,9 @@ def agw_config(scale, fold, channel_augmentation=False, **kwargs):
     _configs_module("agw").apply_agw(config)
     config.optim.backbone_lr_factor = 1.0
     config.optim.steps_per_epoch = max(1, config.num_train_steps // 81)
-    if scale == "quick":
+    if scale == "quick":  # 8 steps: lr 0.1 from random weights overflows (configs/agw.py)
         config.optim.warmup_epochs, config.optim.milestone_epochs = 1, (2, 3)
+        config.optim.learning_rate = 0.01
     if channel_augmentation:
         _configs_module("agw_ca").apply_channel_augmentation(config)
     return config
