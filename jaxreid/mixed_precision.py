@@ -166,7 +166,7 @@ def dynamic_loss_scaling(
     def update(grads, state, params=None):
         finite = all_finite(grads)
         updates, inner_state = inner.update(grads, state.inner_state, params)
-        updates = jax.tree_util.tree_map(lambda u: jnp.where(finite, u, jnp.zeros_like(u)), updates)
+        updates = select_tree(finite, updates, jax.tree_util.tree_map(jnp.zeros_like, updates))
         inner_state = select_tree(finite, inner_state, state.inner_state)
         loss_scale = adjust(
             state.loss_scale,

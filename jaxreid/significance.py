@@ -20,8 +20,9 @@ def welch_t_test(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     """(t, two-sided p) of Welch's t-test for equal means of samples `a` and `b`.
 
     t = (mean(a) - mean(b)) / sqrt(var(a)/n_a + var(b)/n_b), sample variances (ddof 1),
-    with the Welch-Satterthwaite degrees of freedom; p from Student's t distribution
-    (`scipy.stats.ttest_ind(a, b, equal_var=False)` computes the same).
+    with the Welch-Satterthwaite degrees of freedom; p from Student's t distribution,
+    computed by `scipy.stats.ttest_ind(a, b, equal_var=False)` (two constant samples, where
+    SciPy gives nan, are answered here).
 
     Raises:
       ValueError: fewer than 2 values in `a` or `b` (no variance to estimate).
@@ -31,14 +32,12 @@ def welch_t_test(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"Welch's t-test needs >= 2 values per sample; got {len(a)} and {len(b)}.")
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va + vb == 0:  # two constant samples: equal means, or different beyond any doubt
+    if a.var() + b.var() == 0:  # two constant samples (SciPy gives nan): equal or not
         if a.mean() == b.mean():
             return 0.0, 1.0
         return float(np.copysign(np.inf, a.mean() - b.mean())), 0.0
-    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return float(t), float(2 * stats.t.sf(abs(t), dof))
+    result = stats.ttest_ind(a, b, equal_var=False)
+    return float(result.statistic), float(result.pvalue)
 
 
 def against_best(

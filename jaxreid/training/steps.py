@@ -81,9 +81,7 @@ def _apply_update(state, grads, loss, new_model_state, tx, health, frozen=None):
         # tx (dynamic_loss_scaling) returned zero updates on the overflow; the forward pass's
         # BatchNorm statistics of that step are dropped too.
         skipped = ~_all_finite(grads) & (loss_scale.scale > 1.0)
-        new_model_state = jax.tree.map(
-            lambda new, old: jnp.where(skipped, old, new), new_model_state, state.model_state
-        )
+        new_model_state = mixed_precision.select_tree(skipped, state.model_state, new_model_state)
     finite = jnp.stack(
         [
             jnp.isfinite(loss) | skipped,
@@ -103,9 +101,8 @@ def _apply_update(state, grads, loss, new_model_state, tx, health, frozen=None):
     return new_state, health
 
 
-def _loss_scale_metrics(state) -> dict:
+def _loss_scale_metrics(loss_scale) -> dict:
     """{'loss_scale': S} for a float16 run (logged beside the loss), {} otherwise."""
-    loss_scale = mixed_precision.find_loss_scale(state.opt_state)
     return {} if loss_scale is None else {"loss_scale": loss_scale.scale}
 
 
@@ -149,7 +146,7 @@ def train_step(
     new_state, health = _apply_update(state, grads, metrics["loss"], new_model_state, tx, health)
     metrics["learning_rate"] = schedule(state.step)
     metrics["grad_norm"] = optax.tree.norm(grads)
-    metrics.update(_loss_scale_metrics(state))
+    metrics.update(_loss_scale_metrics(loss_scale))
     return new_state, metrics, health
 
 
@@ -200,8 +197,9 @@ def distill_step(
         per_sample = losses.mse_distillation(embedding, batch["teacher"], reduction="per_sample")
         return loss, (new_model_state, per_sample)
 
+    loss_scale = mixed_precision.find_loss_scale(state.opt_state)
     (loss, (new_model_state, per_sample)), grads = _value_and_grad(
-        loss_fn, state.params, mixed_precision.find_loss_scale(state.opt_state)
+        loss_fn, state.params, loss_scale
     )
     new_state, health = _apply_update(state, grads, loss, new_model_state, tx, health, frozen)
     metrics = {
@@ -209,7 +207,7 @@ def distill_step(
         "per_sample_loss": per_sample,
         "learning_rate": schedule(state.step),
         "grad_norm": optax.tree.norm(grads),
-        **_loss_scale_metrics(state),
+        **_loss_scale_metrics(loss_scale),
     }
     return new_state, metrics, health
 
