@@ -79,15 +79,17 @@ def test_two_processes_train_like_one_with_four_devices(runs):
         (1, 2, 2),
     ]
     # The same global batch, split: process 0 reads the first half of each, process 1 the rest.
-    assert len(single["batches"]) == len(p0["batches"]) == len(p1["batches"]) == 6
+    assert len(single["batches"]) == len(p0["batches"]) == len(p1["batches"]) == 2
     for whole, a, b in zip(single["batches"], p0["batches"], p1["batches"]):
         assert a["labels"] + b["labels"] == whole["labels"]
         np.testing.assert_allclose(a["image_sums"] + b["image_sums"], whole["image_sums"])
         assert len(a["labels"]) == len(whole["labels"]) // 2
-    # Same parameters after 6 steps. The gradient mean over 4 devices is reduced in another
-    # order across two processes; float32 round-off of a 16-image mean (~1e-7 relative per
-    # step) grows through 6 SGD steps and BatchNorm, so 1e-4 relative / 1e-5 absolute.
-    assert single["restored_step"] == p0["restored_step"] == p1["restored_step"] == 6
+    # Same parameters after 2 steps. The gradient mean over 4 devices and the BatchNorm
+    # statistics are reduced in another order across two processes; float32 round-off of a
+    # 16-image mean (~1e-7 relative) through two momentum steps and BatchNorm: 1e-4 relative /
+    # 1e-5 absolute (measured worst: 1.5e-6 absolute, conv1's kernel; worker.py says why the
+    # comparison stops at step 2).
+    assert single["restored_step"] == p0["restored_step"] == p1["restored_step"] == 2
     assert single["params"].keys() == p0["params"].keys()
     for name, value in single["params"].items():
         np.testing.assert_allclose(p0["params"][name], value, rtol=1e-4, atol=1e-5, err_msg=name)
@@ -97,7 +99,7 @@ def test_two_processes_train_like_one_with_four_devices(runs):
 def test_checkpoints_written_once_and_evaluation_identical_on_both(runs):
     tmp, single, (p0, p1) = runs
     steps = sorted(d for d in os.listdir(tmp / "multi" / "checkpoints") if d.isdigit())
-    assert steps == ["3", "6"]
+    assert steps == ["1", "2"]
     assert p0["test"] == p1["test"]
     for pair, metrics in single["test"].items():
         np.testing.assert_allclose(p0["test"][pair]["mAP"], metrics["mAP"], atol=1e-3)
