@@ -84,6 +84,8 @@ class _Embedder:
     """embed_files / build_gallery on top of a subclass's `embed`."""
 
     modalities: tuple[str, ...]
+    # The distance the run's own evaluation ranks by (config.eval.metric).
+    metric: str
 
     def embed(self, images, modality: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         raise NotImplementedError
@@ -109,7 +111,7 @@ class _Embedder:
         ids=None,
         cams=None,
         filenames=None,
-        metric: str = "euclidean",
+        metric: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Gallery:
         """A searchable `jaxreid.search.Gallery` of images of one modality.
@@ -119,7 +121,9 @@ class _Embedder:
             (then `filenames` defaults to the paths).
           ids, cams: [N] int person / camera ids (None: unknown, stored as -1).
           filenames: [N] str (None: the paths, or '').
-          metric: the gallery's default search metric.
+          metric: the gallery's default search metric; None = the run's own
+            (`config.eval.metric`: e.g. cosine for the main job and AGW, Euclidean for the
+            thesis's networks), so a search ranks as the run's evaluation did.
         """
         if _are_paths(images):
             paths = [os.fspath(p) for p in images]
@@ -128,7 +132,12 @@ class _Embedder:
         else:
             embeddings = self.embed(images, modality, batch_size=batch_size)
         return Gallery(
-            embeddings, ids=ids, cams=cams, modality=modality, filenames=filenames, metric=metric
+            embeddings,
+            ids=ids,
+            cams=cams,
+            modality=modality,
+            filenames=filenames,
+            metric=self.metric if metric is None else metric,
         )
 
     def _check_modality(self, modality: str) -> None:
@@ -207,6 +216,10 @@ class ReidModel(_Embedder):
     @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.config.data.modalities)
+
+    @property
+    def metric(self) -> str:
+        return self.config.eval.metric
 
     @property
     def layout(self) -> str:
@@ -370,6 +383,11 @@ class DistillationModel(_Embedder):
     @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.networks)
+
+    @property
+    def metric(self) -> str:
+        """Step I's: G is distilled into F's embedding space, which F's metric ranks."""
+        return self.step1.config.eval.metric
 
     def embed(self, images, modality: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """[N, D] float32 embeddings by the network of `modality` (see ReidModel.embed)."""

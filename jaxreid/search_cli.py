@@ -223,7 +223,7 @@ def search(
     stream = stream or sys.stdout
     gallery_modality = gallery_modality or query_modality
     model = load_model(run, str(checkpoint))
-    metric = metric or _run_metric(model)
+    metric = metric or model.metric
     if os.path.isfile(gallery) and gallery.endswith(".npz"):
         found = Gallery.load(gallery)
     else:
@@ -297,9 +297,6 @@ def search(
     return results
 
 
-def _run_metric(model) -> str:
-    config = getattr(model, "config", None) or model.step1.config
-    return config.eval.metric
 
 
 def main(argv):

@@ -197,25 +197,38 @@ def test_resize_weights_hand_worked():
     )
 
 
+def _brute_force(queries, gallery, metric):
+    """[Q, G] float64 distances: Euclidean, or cosine 1 - cos."""
+    q, g = queries.astype(np.float64), gallery.astype(np.float64)
+    if metric == "cosine":
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+        g = g / np.linalg.norm(g, axis=1, keepdims=True)
+        return 1.0 - q @ g.T
+    return np.sqrt(((q[:, None] - g[None]) ** 2).sum(-1))
+
+
 def test_gallery_search_against_numpy(trained, model, tmp_path):
+    """By default a gallery ranks by the run's own metric (the quick main job's: cosine);
+    an explicit metric overrides it."""
     _, _, _, test_sets = trained
     depth, rgb = test_sets["depth"], test_sets["rgb"]
-    gallery = model.build_gallery(
-        depth.images,
-        "depth",
-        ids=depth.person_ids,
-        cams=depth.camera_ids,
-        filenames=depth.filenames,
-    )
+    assert model.metric == model.config.eval.metric == "cosine"
     queries = model.embed(rgb.images[:7], "rgb")
-    distances, indices = gallery.search(queries, k=5)
-    brute = np.sqrt(
-        (
-            (queries[:, None].astype(np.float64) - gallery.embeddings[None].astype(np.float64)) ** 2
-        ).sum(-1)
-    )
-    np.testing.assert_array_equal(indices, np.argsort(brute, axis=1, kind="stable")[:, :5])
-    np.testing.assert_allclose(distances, np.sort(brute, axis=1)[:, :5], rtol=1e-4, atol=1e-4)
+    for metric in (None, "euclidean"):
+        gallery = model.build_gallery(
+            depth.images,
+            "depth",
+            ids=depth.person_ids,
+            cams=depth.camera_ids,
+            filenames=depth.filenames,
+            metric=metric,
+        )
+        want = metric or "cosine"
+        assert gallery.metric == want
+        distances, indices = gallery.search(queries, k=5)
+        brute = _brute_force(queries, gallery.embeddings, want)
+        np.testing.assert_array_equal(indices, np.argsort(brute, axis=1, kind="stable")[:, :5])
+        np.testing.assert_allclose(distances, np.sort(brute, axis=1)[:, :5], rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(gallery.ids, depth.person_ids)
     assert set(gallery.modality) == {"depth"}
     path = gallery.save(tmp_path / "g.npz")
@@ -273,6 +286,7 @@ def test_distillation_pair_dispatches_by_modality(trained, model, tmp_path):
     os.symlink(workdir, tmp_path / "step2")
     pair = inference.load_distillation_run(tmp_path)
     assert pair.networks["rgb"] is pair.step1 and pair.networks["depth"] is pair.step2
+    assert pair.metric == pair.step1.config.eval.metric
     for modality, image_set in test_sets.items():
         np.testing.assert_allclose(
             pair.embed(image_set.images[:4], modality),

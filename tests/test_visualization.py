@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxreid.models import ReIDNet, ResNet18, ResNet50
+from jaxreid import config as config_lib
+from jaxreid import models
+from jaxreid.models import BNNeckNet, ReIDNet, ResNet18, ResNet50
 from jaxreid.visualization import (
     activation_map,
     guided_backprop,
@@ -102,6 +104,36 @@ def test_every_relu_is_replaced():
     assert _count_activations(ResNet50(num_filters=4), shape) == 49
     head = ReIDNet(backbone=ResNet18, num_classes=3, embedding_size=8)
     assert _count_activations(head, shape) == 18
+    # The BNNeck head (the main job's) has no ReLU of its own: the backbone's 17.
+    assert _count_activations(BNNeckNet(backbone=ResNet18, num_classes=3), shape) == 17
+
+
+def test_guided_backprop_sends_each_modality_through_its_own_stem():
+    """A two-stream AGW network (modality-specific stems, BNNeck head): the map of modality 1
+    does not depend on modality 0's stem, and does on its own."""
+    config = config_lib.load_config("configs/agw.py:synthetic,quick")
+    model = models.model_from_config(config, num_classes=4)
+    images = np.random.default_rng(1).normal(size=(2, 32, 16, 3)).astype(np.float32)
+    variables = model.init(jax.random.key(0), images, train=False, modality=0)
+
+    def scaled_stem(stream, factor):
+        """The variables with stream `stream`'s first convolution scaled by `factor`."""
+        params = jax.tree_util.tree_map_with_path(
+            lambda path, x: x * factor
+            if f"modality{stream}_conv1" in jax.tree_util.keystr(path)
+            else x,
+            variables["params"],
+        )
+        return {**variables, "params": params}
+
+    def maps(v, modality):
+        return guided_backprop(model, v, images, modality=modality)
+
+    own = maps(variables, 1)
+    assert np.abs(own).max() > 0
+    np.testing.assert_array_equal(maps(scaled_stem(0, 3.0), 1), own)
+    assert not np.allclose(maps(scaled_stem(1, 3.0), 1), own)
+    assert not np.allclose(maps(variables, 0), own)
 
 
 @pytest.fixture(scope="module")

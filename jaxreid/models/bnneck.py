@@ -39,12 +39,16 @@ class BNNeckNet(nn.Module):
       num_classes: classifier size C; 0 omits the classifier (pure metric-loss training).
       dropout_rate: dropout before the classifier (AGW: none, 0).
       dtype: compute dtype of the classifier; outputs are float32.
+      activation: the backbone's non-linearity, passed to it only when not `nn.relu` (e.g.
+        `jaxreid.visualization.guided_relu` for guided backpropagation; the head itself has
+        none).
     """
 
     backbone: Callable[..., nn.Module]
     num_classes: int
     dropout_rate: float = 0.0
     dtype: jnp.dtype = jnp.float32
+    activation: Callable[[Array], Array] = nn.relu
 
     def layer_order(self) -> list[tuple[str, ...]]:
         """Paths of its layers in forward order (jaxreid.training.freezing): the backbone's
@@ -80,8 +84,12 @@ class BNNeckNet(nn.Module):
         """
         if self.num_classes < 0:
             raise ValueError(f"BNNeckNet.num_classes must be >= 0, got {self.num_classes}")
-        backbone_kwargs = {} if modality is None else {"modality": modality}
-        pooled, intermediates = self.backbone(name="backbone")(x, train, **backbone_kwargs)
+        # Passed only when changed, as ReIDNet does.
+        module_kwargs = {} if self.activation is nn.relu else {"activation": self.activation}
+        call_kwargs = {} if modality is None else {"modality": modality}
+        pooled, intermediates = self.backbone(name="backbone", **module_kwargs)(
+            x, train, **call_kwargs
+        )
         intermediates = dict(intermediates)
         intermediates["pooled"] = pooled.astype(jnp.float32)
         feature = BatchNorm(use_bias=False, name="bnneck_bn")(pooled, train).astype(jnp.float32)

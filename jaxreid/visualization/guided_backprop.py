@@ -56,18 +56,22 @@ def guided_backprop(
     target: str | int = "norm",
     output: str | None = None,
     batch_size: int | None = None,
+    modality: int | None = None,
 ) -> np.ndarray:
     """Guided-backpropagation gradients of a network's embedding w.r.t. its input images.
 
     Args:
       model: a flax module with an `activation` field whose __call__(x, train=...) returns
-        (embedding, intermediates) or an array, e.g. `ReIDNet` or `ResNet`.
+        (embedding, intermediates) or an array, e.g. `ReIDNet`, `BNNeckNet` or `ResNet`.
       variables: its variables ({'params': ..., 'batch_stats': ...}); eval mode is used.
       images: [N, H, W, C] float model inputs, preprocessed as for embedding.
       target: 'norm' — the L2 norm of each embedding; or an int — one embedding unit.
       output: take the target from `intermediates[output]` (e.g. 'pooled', 'logits',
         'layer4'; multi-dimensional maps are flattened per image) instead of the embedding.
       batch_size: images per compiled call (the last batch is padded); default all at once.
+      modality: the images' slot in config.data.modalities (an int, the same for every
+        image), passed to the model; needed by a two-stream backbone (`model.shared_from`),
+        whose stems differ per modality.
 
     Returns:
       [N, H, W, C] float32 NumPy gradients. Images do not interact (BatchNorm uses its
@@ -87,8 +91,10 @@ def guided_backprop(
     if x_all.ndim < 2:
         raise ValueError(f"guided_backprop: expected images [N, ...], got shape {x_all.shape}")
 
+    call_kwargs = {} if modality is None else {"modality": int(modality)}
+
     def objective(x):
-        out = guided.apply(variables, x, train=False)
+        out = guided.apply(variables, x, train=False, **call_kwargs)
         if output is not None:
             if not isinstance(out, tuple) or output not in out[1]:
                 have = sorted(out[1]) if isinstance(out, tuple) else []
