@@ -570,7 +570,7 @@ def test_classical_grids_build_and_validate():
     path = os.path.join(ROOT, "configs", "grids", "classical.py")
     for arg, runs in (
         ("synthetic", 12),
-        ("synthetic,networks", 12 + 21),  # + the methods grid: 7 networks x 3 folds
+        ("synthetic,networks", 12 + 24),  # + the methods grid: 8 networks x 3 folds
         ("synthetic_ir", 12),
         ("biwi", 12),
         ("robotpku", 12),

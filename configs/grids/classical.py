@@ -13,8 +13,8 @@ The argument is `<dataset>[,option...]`:
   sysu          SYSU-MM01 with its own protocol (one run per row; no folds)
 Options:
   networks   also the networks' rows of configs/grids/synthetic.py:methods (one-stream,
-             zero-padding, distillation both ways, distance layer, AGW, AGW + channel
-             augmentation; synthetic only): Table 17's full layout and more.
+             one-stream with BNNeck + cross-modal WRT, zero-padding, distillation both ways,
+             distance layer, AGW, AGW + channel augmentation; synthetic only): Table 17's full layout and more.
              Their experiments keep their names there, so a workdir that already holds
              that grid's runs reuses them.
   folds=N    N folds (default 3).

@@ -3,10 +3,12 @@
   python -m jaxreid.experiments --grid=configs/grids/synthetic.py:table11 --workdir=/tmp/jaxreid/t11
 
 The argument is `<grid>[,option...]`:
-  methods    ResNet18 on synthetic RGB-D: one-stream, zero-padding, distillation depth->RGB
-             and RGB->depth (Hafner 2018 §5.2 / Table 17 comparison), the distance-based
-             score layer (Tekeli & Can 2019: EMA centres, L2), AGW and AGW with channel
-             augmentation (configs/agw.py, configs/agw_ca.py, at the grid's scale and batch).
+  methods    ResNet18 on synthetic RGB-D: one-stream, the one-stream network with the main
+             job's BNNeck + cross-modal WRT (configs/synthetic.py), zero-padding,
+             distillation depth->RGB and RGB->depth (Hafner 2018 §5.2 / Table 17
+             comparison), the distance-based score layer (Tekeli & Can 2019: EMA centres,
+             L2), AGW and AGW with channel augmentation (configs/agw.py, configs/agw_ca.py,
+             at the grid's scale and batch).
              With the option 'infrared': the same on synthetic RGB-infrared (distillation
              infrared->RGB and RGB->infrared, identity-mean targets: the images are unpaired).
   table11    distillation, softmax Step I: {ResNet18, ResNet50} x {depth->RGB, RGB->depth}
@@ -193,7 +195,13 @@ def _methods(folds, scale, loss, infrared=False) -> Grid:
         one = base_config(scale, fold, loss=loss)
         zero = base_config(scale, fold, loss=loss)
         zero.data.input_layout = "zero_pad"
-        runs = [("One-stream", one), ("Zero-padding", zero)]
+        recipe = base_config(scale, fold, loss=loss)
+        _configs_module("synthetic").apply_bnneck_wrt(recipe)
+        runs = [
+            ("One-stream", one),
+            ("One-stream, BNNeck + cross-modal WRT (main job)", recipe),
+            ("Zero-padding", zero),
+        ]
         for direction in (f"{label} to RGB", f"RGB to {label}"):
             runs.append(
                 (f"Distillation, {direction}", distill_config(scale, fold, direction, loss=loss))
