@@ -11,7 +11,8 @@ from every finished experiment:
 
   <table>.md / <table>.csv   one `Table` each: rows = label values, columns R1/R5/R10/mAP per
                              query/gallery modality pair, "mean ± std" over folds
-                             (evaluation.aggregate_folds; Hafner 2018 Tables 11-16 layout)
+                             (evaluation.aggregate_folds; Hafner 2018 Tables 11-16 layout);
+                             the .md starts with the rows' protocol tag and checkpoint rule
   <table>_significance.md   each row's mAP against the best row of each pair column,
                              Welch's t-test over the folds (jaxreid.significance)
   <curve>.csv                one `Curve` each: a metric against a label such as the embedding
@@ -299,6 +300,25 @@ def render_table(grid: Grid, table: Table, results: Mapping[str, dict], fmt: str
     return evaluation.modality_pairs_table(rows, row_header=headers, fmt=fmt)
 
 
+def protocol_notes(grid: Grid, table: Table) -> str:
+    """The protocol tag and checkpoint rule of a table's rows, so that every results table
+    says how it was measured: one line when every row shares them, else one line per row."""
+    from jaxreid.evaluation import experiment as evaluation
+
+    tags: dict[str, set[str]] = {}
+    for experiment in grid.experiments:
+        if _matches(experiment.labels, table.where) and set(table.rows) <= set(experiment.labels):
+            row = ", ".join(str(experiment.labels[k]) for k in table.rows)
+            config = experiment.config
+            tag = f"{evaluation.protocol_tag(config)}; {evaluation.checkpoint_rule(config)}"
+            tags.setdefault(row, set()).add(tag)
+    distinct = set().union(*tags.values()) if tags else set()
+    if len(distinct) == 1:
+        return f"Protocol: {distinct.pop()}.\n"
+    lines = [f"- {row}: {' / '.join(sorted(t))}" for row, t in tags.items()]
+    return "Protocol per row:\n\n" + "\n".join(lines) + "\n"
+
+
 def significance_table(grid: Grid, table: Table, results: Mapping[str, dict]) -> str:
     """mAP of every row against the best row of each pair column, Welch's t-test over the
     folds (`jaxreid.significance.markdown`); '' when fewer than two rows have 2+ folds."""
@@ -386,7 +406,9 @@ def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = N
     results = load_results(grid, workdir)
     parts = [f"# {grid.name}\n", grid.description.strip() + "\n"]
     for table in grid.tables:
-        markdown = render_table(grid, table, results, "markdown")
+        markdown = (
+            f"{protocol_notes(grid, table)}\n{render_table(grid, table, results, 'markdown')}"
+        )
         workdir_lib.write_text_atomically(
             os.path.join(workdir, f"{table.name}.md"), f"### {table.title}\n\n{markdown}"
         )

@@ -93,6 +93,7 @@ def test_runner_resumes_and_writes_tables(tmp_path):
     assert float(row[0]["mAP"]) == pytest.approx(100 * np.mean(folds), abs=0.006)
     assert float(row[0]["mAP std"]) == pytest.approx(100 * np.std(folds), abs=0.006)
     assert "±" in read(os.path.join(workdir, "table.md"))
+    assert "\nProtocol: protocol pairs," in read(os.path.join(workdir, "table.md"))
     # Curve: numeric x in increasing order (16 before 32), one fold per point.
     curve = list(csv.DictReader(io.StringIO(read(os.path.join(workdir, "curve.csv")))))
     assert [r["embedding"] for r in curve] == ["16", "32"]
@@ -102,6 +103,30 @@ def test_runner_resumes_and_writes_tables(tmp_path):
     assert [int(r["folds"]) for r in curve] == [1, 1]
     summary = read(os.path.join(workdir, "summary.md"))
     assert "2 of 2 finished" in summary and "Tiny table" in summary and "Tiny curve" in summary
+
+
+def test_tables_carry_the_protocol_and_checkpoint_rule_of_their_rows(tmp_path):
+    """One line when every row was measured alike; one per row when the rows differ (the
+    methods grid ranks by Euclidean, cosine and L1, and distillation keeps Step II's best
+    validation loss)."""
+    same = experiments.protocol_notes(tiny_grid(str(tmp_path)), tiny_grid("").tables[0])
+    assert same == (
+        "Protocol: protocol pairs, hafner (2 repeats of a single-shot gallery), "
+        "non-interpolated AP, no flip test, feature embedding, metric euclidean, no "
+        "re-ranking; checkpoint with the best validation mAP (validation identities).\n"
+    )
+    methods = experiments.load_grid(f"{GRIDS}:methods,quick,folds=2")
+    notes = experiments.protocol_notes(methods, methods.tables[0]).splitlines()
+    assert notes[0] == "Protocol per row:"
+    rows = {line[2:].split(": ", 1)[0]: line.split(": ", 1)[1] for line in notes[2:]}
+    assert len(rows) == 8 and " / " not in "".join(rows.values())  # folds measured alike
+    assert "metric euclidean" in rows["One-stream"]
+    assert "metric cosine" in rows["AGW"] and "no flip test" in rows["AGW"]
+    assert ", flip test, " in rows["AGW + channel augmentation"]  # configs/agw_ca.py
+    assert "feature pooled, metric l1" in rows["Distance layer (EMA, L2)"]
+    assert rows["Distillation, Depth to RGB"].endswith(
+        "Step II checkpoint with the best validation loss (validation identities)"
+    )
 
 
 def test_shipped_grids_build_and_list():

@@ -255,6 +255,17 @@ def protocol_tag(config: ml_collections.ConfigDict) -> str:
     return ", ".join(parts)
 
 
+def checkpoint_rule(config: ml_collections.ConfigDict) -> str:
+    """Which checkpoint a run's test figures come from; never one chosen on test identities
+    (tests/test_validation_identities.py)."""
+    if config.classical.enabled:
+        return "no checkpoint (hand-crafted features)"
+    if config.distill.enabled:
+        measure = config.distill.early_stopping.removeprefix("val_").replace("_", " ")
+        return f"Step II checkpoint with the best validation {measure} (validation identities)"
+    return "checkpoint with the best validation mAP (validation identities)"
+
+
 def pair_scalars(prefix: str, results: Mapping[str, dict]) -> dict[str, float]:
     """{'<prefix>/<pair>/<metric>': value} for the numeric summaries of every pair."""
     return {
