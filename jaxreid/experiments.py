@@ -312,7 +312,9 @@ def protocol_notes(grid: Grid, table: Table) -> str:
             config = experiment.config
             tag = f"{evaluation.protocol_tag(config)}; {evaluation.checkpoint_rule(config)}"
             tags.setdefault(row, set()).add(tag)
-    distinct = set().union(*tags.values()) if tags else set()
+    if not tags:
+        return ""
+    distinct = set().union(*tags.values())
     if len(distinct) == 1:
         return f"Protocol: {distinct.pop()}.\n"
     lines = [f"- {row}: {' / '.join(sorted(t))}" for row, t in tags.items()]
@@ -406,9 +408,8 @@ def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = N
     results = load_results(grid, workdir)
     parts = [f"# {grid.name}\n", grid.description.strip() + "\n"]
     for table in grid.tables:
-        markdown = (
-            f"{protocol_notes(grid, table)}\n{render_table(grid, table, results, 'markdown')}"
-        )
+        notes = protocol_notes(grid, table)
+        markdown = (notes and notes + "\n") + render_table(grid, table, results, "markdown")
         workdir_lib.write_text_atomically(
             os.path.join(workdir, f"{table.name}.md"), f"### {table.title}\n\n{markdown}"
         )

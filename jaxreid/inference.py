@@ -386,8 +386,8 @@ class DistillationModel(_Embedder):
 
     @property
     def metric(self) -> str:
-        """Step I's: G is distilled into F's embedding space, which F's metric ranks."""
-        return self.step1.config.eval.metric
+        """The metric Step II's test ranked the pair by (step2/run.json's config.eval)."""
+        return self.step2.config.eval.metric
 
     def embed(self, images, modality: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """[N, D] float32 embeddings by the network of `modality` (see ReidModel.embed)."""

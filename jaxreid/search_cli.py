@@ -297,8 +297,6 @@ def search(
     return results
 
 
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")

@@ -16,8 +16,9 @@ jax.config.update("jax_disable_most_optimizations", True)
 
 
 # --- trained runs shared by the modules that only read them ------------------------------------
-# Training is the slowest part of the suite; these are trained once per session. Tests that
-# change a run directory (resume, delete checkpoints) train their own.
+# Training is the slowest part of the suite; these are trained once per session (once per
+# pytest-xdist worker that uses them). Tests that change a run directory (resume, delete
+# checkpoints) train their own.
 import pytest  # noqa: E402
 
 

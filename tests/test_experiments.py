@@ -121,6 +121,7 @@ def test_tables_carry_the_protocol_and_checkpoint_rule_of_their_rows(tmp_path):
     rows = {line[2:].split(": ", 1)[0]: line.split(": ", 1)[1] for line in notes[2:]}
     assert len(rows) == 8 and " / " not in "".join(rows.values())  # folds measured alike
     assert "metric euclidean" in rows["One-stream"]
+    assert "feature embedding, metric cosine" in rows["One-stream, BNNeck + cross-modal WRT"]
     assert "metric cosine" in rows["AGW"] and "no flip test" in rows["AGW"]
     assert ", flip test, " in rows["AGW + channel augmentation"]  # configs/agw_ca.py
     assert "feature pooled, metric l1" in rows["Distance layer (EMA, L2)"]

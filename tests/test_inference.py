@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -283,10 +284,15 @@ def test_distillation_pair_dispatches_by_modality(trained, model, tmp_path):
 
     workdir, _, _, test_sets = trained
     os.symlink(workdir, tmp_path / "step1")
-    os.symlink(workdir, tmp_path / "step2")
+    # Step II's copy ranks by L1 (its run.json): the pair ranks as Step II's test did.
+    shutil.copytree(workdir, tmp_path / "step2")
+    run_json = tmp_path / "step2" / "run.json"
+    info = json.loads(run_json.read_text())
+    info["config"]["eval"]["metric"] = "l1"
+    run_json.write_text(json.dumps(info))
     pair = inference.load_distillation_run(tmp_path)
     assert pair.networks["rgb"] is pair.step1 and pair.networks["depth"] is pair.step2
-    assert pair.metric == pair.step1.config.eval.metric
+    assert (pair.step1.metric, pair.metric) == ("cosine", "l1")
     for modality, image_set in test_sets.items():
         np.testing.assert_allclose(
             pair.embed(image_set.images[:4], modality),

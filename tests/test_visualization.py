@@ -119,9 +119,9 @@ def test_guided_backprop_sends_each_modality_through_its_own_stem():
     def scaled_stem(stream, factor):
         """The variables with stream `stream`'s first convolution scaled by `factor`."""
         params = jax.tree_util.tree_map_with_path(
-            lambda path, x: x * factor
-            if f"modality{stream}_conv1" in jax.tree_util.keystr(path)
-            else x,
+            lambda path, x: (
+                x * factor if f"modality{stream}_conv1" in jax.tree_util.keystr(path) else x
+            ),
             variables["params"],
         )
         return {**variables, "params": params}

@@ -195,11 +195,13 @@ def _methods(folds, scale, loss, infrared=False) -> Grid:
         one = base_config(scale, fold, loss=loss)
         zero = base_config(scale, fold, loss=loss)
         zero.data.input_layout = "zero_pad"
+        # The main job's head and losses; the grid's optimiser and learning rate, so that the
+        # row differs from 'One-stream' in these alone.
         recipe = base_config(scale, fold, loss=loss)
         _configs_module("synthetic").apply_bnneck_wrt(recipe)
         runs = [
             ("One-stream", one),
-            ("One-stream, BNNeck + cross-modal WRT (main job)", recipe),
+            ("One-stream, BNNeck + cross-modal WRT", recipe),
             ("Zero-padding", zero),
         ]
         for direction in (f"{label} to RGB", f"RGB to {label}"):

@@ -244,12 +244,16 @@ def protocol_tag(config: ml_collections.ConfigDict) -> str:
     elif ev.test_protocol == "llcm":
         parts.append(f"{ev.llcm_trials} trials")
     ap = ev.ap if ev.test_protocol == "market" else "non_interpolated"
-    parts += [
-        f"{ap.replace('_', '-')} AP",
-        "flip test" if ev.flip_test else "no flip test",
-        f"feature {ev.feature or 'embedding'}",
-        f"metric {ev.metric}",
-    ]
+    parts.append(f"{ap.replace('_', '-')} AP")
+    if config.classical.enabled:  # jaxreid.classical ranks its own features, its own way.
+        matching = "XQDA" if config.classical.matching == "xqda" else "Euclidean"
+        parts.append(f"{config.classical.features.upper()} features, {matching} matching")
+    else:
+        parts += [
+            "flip test" if ev.flip_test else "no flip test",
+            f"feature {ev.feature or 'embedding'}",
+            f"metric {ev.metric}",
+        ]
     rerank = rerank_lib.describe(rerank_lib.RerankParams.from_config(ev))
     parts.append(rerank or "no re-ranking")
     return ", ".join(parts)

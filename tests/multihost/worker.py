@@ -1,10 +1,12 @@
 """One process of the multi-host test (tests/test_multihost.py).
 
-  python tests/multihost/worker.py PROCESS_ID NUM_PROCESSES PORT WORKDIR DATA_DIR OUT_JSON
+  python tests/multihost/worker.py PROCESS_ID NUM_PROCESSES PORT WORKDIR DATA_DIR OUT_JSON \
+      CONFIG_ARG STEPS
 
 Each process has the host devices XLA_FLAGS gives it; with NUM_PROCESSES=1 it is the
-single-process reference. It trains the quick synthetic config, records the rows of every
-batch this process loaded, restores the latest checkpoint again, and writes what it saw.
+single-process reference. It trains `configs/synthetic.py:<CONFIG_ARG>` for STEPS steps
+(a checkpoint and a validation every STEPS / 2), records the rows of every batch this
+process loaded, restores the latest checkpoint again, and writes what it saw.
 """
 
 import json
@@ -12,7 +14,8 @@ import os
 import sys
 
 process_id, num_processes, port = (int(a) for a in sys.argv[1:4])
-workdir, data_dir, out_path = sys.argv[4:7]
+workdir, data_dir, out_path, config_arg = sys.argv[4:8]
+num_steps = int(sys.argv[8])
 
 import jax  # noqa: E402
 
@@ -36,19 +39,12 @@ from jaxreid.training import supervised  # noqa: E402
 from jaxreid.training.engine import Engine  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# The main job's network and losses (BNNeck, softmax + cross-modal WRT), compared after two
-# steps: from the third step on, this quick config amplifies float32 round-off about 25x per
-# step whatever causes it. Measured 2026-11-29 (CPU), largest parameter difference from one
-# process with 4 devices: two processes 1.5e-6 after 2 steps, 3.6e-5 after 3, 2.1e-2 after 6;
-# one process with 2 devices 3.1e-6, 5.2e-5, 2.4e-2: the same growth without any second
-# process, so it is the trajectory's sensitivity, not multi-host error (README, "Multi-host").
-config = config_lib.load_config(os.path.join(ROOT, "configs", "synthetic.py") + ":quick")
+config = config_lib.load_config(os.path.join(ROOT, "configs", "synthetic.py") + ":" + config_arg)
 config.data.data_dir = data_dir
-config.num_train_steps = 2
-config.optim.warmup_steps = 1
+config.num_train_steps = num_steps
+config.optim.warmup_steps = min(config.optim.warmup_steps, num_steps - 1)
 config.log_every_steps = 1
-config.eval_every_steps = 1
-config.checkpoint_every_steps = 1
+config.eval_every_steps = config.checkpoint_every_steps = num_steps // 2
 config.model.dropout_rate = 0.0  # Dropout masks depend on the device layout.
 
 # Record which rows of each global batch this process loaded.
