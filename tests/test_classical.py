@@ -559,8 +559,13 @@ def test_grid_writes_the_four_classical_rows_with_spread_over_folds(tmp_path, mo
     assert "LOMO, XQDA" in (run / "results.md").read_text()
     table = (tmp_path / "grid" / "table17.md").read_text()
     for row in ("WHOS, Euclidean", "WHOS, XQDA", "LOMO, Euclidean", "LOMO, XQDA"):
-        line = next(l for l in table.splitlines() if row in l)
+        line = next(l for l in table.splitlines() if l.startswith(f"| {row} |"))
         assert "±" in line and "Q:RGB, G:D" in table
+        # The protocol line names the row's own features and matching, not a network's.
+        features, matching = row.split(", ")
+        protocol = next(l for l in table.splitlines() if l.startswith(f"- {row}: "))
+        assert f"{features} features, {matching} matching" in protocol, protocol
+        assert "no checkpoint" in protocol and "metric" not in protocol, protocol
 
 
 def test_classical_grids_build_and_validate():
