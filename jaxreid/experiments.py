@@ -243,18 +243,23 @@ def _matches(labels: Mapping, where: Mapping) -> bool:
     return all(labels.get(k) == v for k, v in where.items())
 
 
-def _groups(
-    grid: Grid, results: Mapping[str, dict], keys: Sequence[str], where: Mapping, fold_key: str
-) -> dict[tuple, dict]:
-    """{row key: {'folds': [test results], 'expected': number of experiments}} in grid order."""
-    groups: dict[tuple, dict] = {}
+def _keyed_experiments(grid: Grid, keys: Sequence[str], where: Mapping):
+    """(row key, experiment) for the experiments matching `where`, in grid order."""
     for experiment in grid.experiments:
         if not _matches(experiment.labels, where):
             continue
         missing = [k for k in keys if k not in experiment.labels]
         if missing:
             raise ValueError(f"Experiment {experiment.name!r} has no label(s) {missing}.")
-        key = tuple(experiment.labels[k] for k in keys)
+        yield tuple(experiment.labels[k] for k in keys), experiment
+
+
+def _groups(
+    grid: Grid, results: Mapping[str, dict], keys: Sequence[str], where: Mapping, fold_key: str
+) -> dict[tuple, dict]:
+    """{row key: {'folds': [test results], 'expected': number of experiments}} in grid order."""
+    groups: dict[tuple, dict] = {}
+    for key, experiment in _keyed_experiments(grid, keys, where):
         group = groups.setdefault(key, {"folds": [], "expected": 0, "fold_ids": []})
         group["expected"] += 1
         if experiment.name in results:
@@ -306,12 +311,10 @@ def protocol_notes(grid: Grid, table: Table) -> str:
     from jaxreid.evaluation import experiment as evaluation
 
     tags: dict[str, set[str]] = {}
-    for experiment in grid.experiments:
-        if _matches(experiment.labels, table.where) and set(table.rows) <= set(experiment.labels):
-            row = ", ".join(str(experiment.labels[k]) for k in table.rows)
-            config = experiment.config
-            tag = f"{evaluation.protocol_tag(config)}; {evaluation.checkpoint_rule(config)}"
-            tags.setdefault(row, set()).add(tag)
+    for key, experiment in _keyed_experiments(grid, table.rows, table.where):
+        config = experiment.config
+        tag = f"{evaluation.protocol_tag(config)}; {evaluation.checkpoint_rule(config)}"
+        tags.setdefault(", ".join(map(str, key)), set()).add(tag)
     if not tags:
         return ""
     distinct = set().union(*tags.values())

@@ -14,7 +14,8 @@ The argument is `<dataset>[,option...]`:
 Options:
   networks   also the networks' rows of configs/grids/synthetic.py:methods (one-stream,
              one-stream with BNNeck + cross-modal WRT, zero-padding, distillation both ways,
-             distance layer, AGW, AGW + channel augmentation; synthetic only): Table 17's full layout and more.
+             distance layer, AGW, AGW + channel augmentation; synthetic only): Table 17's
+             full layout and more.
              Their experiments keep their names there, so a workdir that already holds
              that grid's runs reuses them.
   folds=N    N folds (default 3).
