@@ -63,6 +63,11 @@ def against_best(
     return out
 
 
+def format_p(p: float) -> str:
+    """'p = 0.021', or 'p < 0.001' where three decimals would print a misleading 0.000."""
+    return "p < 0.001" if p < 0.0005 else f"p = {p:.3f}"
+
+
 def markdown(
     rows: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "mAP", alpha: float = ALPHA
 ) -> str:
@@ -89,7 +94,7 @@ def markdown(
             elif p is None:  # fewer than 2 folds: no test
                 cells.append(f"{100 * mean:.2f}")
             else:
-                cells.append(f"{100 * mean:.2f} (p = {p:.3f}){' *' if below else ''}")
+                cells.append(f"{100 * mean:.2f} ({format_p(p)}){' *' if below else ''}")
         lines.append(f"| {row} | {' | '.join(cells)} |")
     note = (
         f"\n{metric} in %, mean over folds; best row of each column in bold; p: Welch's t-test "

@@ -80,5 +80,15 @@ def test_runner_writes_significance_beside_its_tables(tmp_path):
     p = stats.ttest_ind(maps["distillation"], maps["one-stream"], equal_var=False).pvalue
     # Q:rgb G:depth: distillation best, one-stream significantly below; the other column the
     # reverse (1 - mAP).
-    assert "**41.00**" in lines["distillation"] and f"21.00 (p = {p:.3f}) *" in lines["one-stream"]
-    assert "**79.00**" in lines["one-stream"] and f"59.00 (p = {p:.3f}) *" in lines["distillation"]
+    assert p < 0.0005  # printed as a bound
+    assert "**41.00**" in lines["distillation"] and "21.00 (p < 0.001) *" in lines["one-stream"]
+    assert "**79.00**" in lines["one-stream"] and "59.00 (p < 0.001) *" in lines["distillation"]
+
+
+def test_tiny_p_values_print_as_a_bound():
+    # Means 50 vs 10 with spread 0.01 (percent): Welch's t ~ 4900, p far below 0.001.
+    rows = {"a": {"x": [0.5, 0.5001, 0.4999]}, "b": {"x": [0.1, 0.1001, 0.0999]}}
+    line = next(ln for ln in significance.markdown(rows).splitlines() if ln.startswith("| b "))
+    assert "10.00 (p < 0.001) *" in line
+    assert significance.format_p(0.0213) == "p = 0.021"
+    assert significance.format_p(0.0004) == "p < 0.001"
