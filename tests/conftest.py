@@ -37,6 +37,27 @@ import pytest
 jax.config.update("jax_disable_most_optimizations", True)  # also if a plugin imported JAX first
 
 
+# --- slowest files first -------------------------------------------------------------------------
+# pytest-xdist (--dist loadfile) hands out whole files in collection order; when a two-minute
+# file comes last, one worker idles while the other finishes it. Longest first, by
+# `pytest --durations` on the 2-core CI machine (2026-11-30); the rest keep their order.
+SLOWEST_FILES = (
+    "test_multihost.py",
+    "test_training_robustness.py",
+    "test_notebooks.py",
+    "test_real_dataset_runs.py",
+    "test_experiments.py",
+    "test_end_to_end.py",
+    "test_train_step.py",
+    "test_distill.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable within a file
+
+
 # --- trained runs shared by the modules that only read them ------------------------------------
 # Training is the slowest part of the suite; these are trained once per session (once per
 # pytest-xdist worker that uses them). Tests that change a run directory (resume, delete
