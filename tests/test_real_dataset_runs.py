@@ -114,17 +114,17 @@ def write_regdb_tree(root, num_ids=7, num_test_ids=2, images_per_id=4):
     "arg,manual,settings",
     [
         ("quick", "sysu_mm01/dummy_data", {"all_single", "indoor_single"}),
-        ("regdb,quick", "<regdb tree>", {"visible_to_thermal", "thermal_to_visible"}),
+        ("regdb,quick", None, {"visible_to_thermal", "thermal_to_visible"}),
     ],
 )
 def test_agw_config_runs_on_the_builders_tree(tmp_path, arg, manual, settings):
     """configs/agw.py (the AGW network: two-stream stem, non-local blocks, GeM, BNNeck, WRT,
     the 'agw' schedule) trains and tests with SYSU-MM01's and RegDB's own protocols. RegDB
-    runs on a tree written here (`write_regdb_tree`: 5 design identities, one held out for
-    validation) since the builder's dummy tree has too few identities to train on."""
+    runs on a tree written here (`manual` None: `write_regdb_tree`, 5 design identities, one
+    held out for validation) since the builder's dummy tree has too few identities to train on."""
     from jaxreid import train
 
-    if manual == "<regdb tree>":
+    if manual is None:
         manual = str(write_regdb_tree(tmp_path / "RegDB"))
     cfg = config("agw", arg, str(tmp_path / "tfds"), manual)
     cfg.batch.images_per_identity = 4  # 2 per modality: the dummy trees are small
