@@ -105,3 +105,28 @@ def test_notebook_runs_headless_in_tiny_mode(name, data_dir, tmp_path, monkeypat
     ]
     assert images, "the notebook displayed no figure"
     print(f"{name}: {elapsed:.1f} s")
+
+
+def test_documented_papermill_commands_match_the_notebooks():
+    """docs/getting-started.md's headless commands name every notebook, and set only
+    parameters its parameters cell defines (papermill only warns about unknown ones)."""
+    import shlex
+
+    with open(os.path.join(ROOT, "docs", "getting-started.md"), encoding="utf-8") as f:
+        text = f.read().replace("\\\n", " ")
+    documented = {}
+    for line in text.splitlines():
+        if line.startswith("papermill colab/"):
+            tokens = shlex.split(line)
+            names = [tokens[i + 1] for i, t in enumerate(tokens) if t == "-p"]
+            documented[os.path.basename(tokens[1])] = names
+    assert sorted(documented) == sorted(NOTEBOOKS)
+    for name, names in documented.items():
+        cell = parameters_cell(read(name))
+        defined = {
+            target.id
+            for node in ast.parse(cell.source).body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+        }
+        assert "TINY" in names and set(names) <= defined, (name, names, defined)
