@@ -185,8 +185,8 @@ def command_problems(command: str) -> list[str]:
             continue
         name, has_value, value = arg[2:].partition("=")
         if name.startswith(("config.", "noconfig.")):
-            overrides[name.split(".", 1)[1]] = value if has_value else str(
-                not name.startswith("no")
+            overrides[name.split(".", 1)[1]] = (
+                value if has_value else str(not name.startswith("no"))
             )
         elif name not in known and not (name.startswith("no") and name[2:] in known):
             problems.append(f"--{name}: not a flag of {module} (it has {sorted(known)})")
@@ -261,7 +261,7 @@ def documented_failure(problem: str, text: str) -> bool:
     """Whether `problem` is a validation error that the page shows as the command's output
     (`Error: <message>`, as `python -m jaxreid.main` prints it): an example of a mistake."""
     prefix = "ConfigError: "
-    return problem.startswith(prefix) and f"Error: {problem[len(prefix):]}\n" in text
+    return problem.startswith(prefix) and f"Error: {problem[len(prefix) :]}\n" in text
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: os.path.relpath(p, ROOT))
