@@ -11,6 +11,9 @@
   (jaxreid.experiments.load_grid) and every experiment, with the `--override=` values,
   validates.
 - Every config spec written anywhere (`configs/<name>.py[:arg]`, `configs/grids/...`) loads.
+- Every dotted name `jaxreid.<module>[.<name>]` in code, and every `from jaxreid... import ...`
+  of a Python block, names a module of the package and a name that module defines or imports
+  (read from its source: nothing is imported).
 
 The checks read the files only; no command is run.
 """
@@ -237,6 +240,71 @@ def spec_problems(path: str) -> list[str]:
     return problems
 
 
+# --- names of the package -----------------------------------------------------------------
+
+
+def module_source(module: str, root: str = ROOT) -> str | None:
+    """The file that defines `module` (a .py file or a package's __init__.py), if any."""
+    base = os.path.join(root, *module.split("."))
+    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def top_level_names(path: str) -> set[str]:
+    """Names a module binds at its top level: defs, classes, assignments, imports."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def name_problem(dotted: str, root: str = ROOT) -> str | None:
+    """Why `dotted` ('jaxreid.search.Gallery', 'jaxreid.evaluation') names nothing, or None.
+
+    The longest prefix that is a module must exist; the next part, if any, must be a
+    submodule or a name that module binds (deeper attributes are not checked)."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        path = module_source(".".join(parts[:end]), root)
+        if path is None:
+            continue
+        if end == len(parts):
+            return None
+        name = parts[end]
+        if name in top_level_names(path) or module_source(".".join(parts[: end + 1]), root):
+            return None
+        return f"{dotted}: {'.'.join(parts[:end])} ({os.path.relpath(path, root)}) has no {name!r}"
+    return f"{dotted}: no module {parts[0]}"
+
+
+def names(path: str) -> list[tuple[int, str]]:
+    """(line, dotted name) for every jaxreid name in `path`'s code: `jaxreid.a.b` in inline
+    code or code blocks, and `from jaxreid.a import b, c` as `jaxreid.a.b`, `jaxreid.a.c`."""
+    with open(path, encoding="utf-8") as f:
+        prose, code = prose_and_code(f.read())
+    pieces = list(code) + [
+        (number, span) for number, line in prose for span in _INLINE_CODE.findall(line)
+    ]
+    found = []
+    for number, text in pieces:
+        for match in re.finditer(r"from (jaxreid(?:\.\w+)*) import ([\w, ]+)", text):
+            imported = [n.split(" as ")[0].strip() for n in match.group(2).split(",")]
+            found += [(number, f"{match.group(1)}.{n}") for n in imported if n]
+        text = re.sub(r"python -m jaxreid(?:\.\w+)*", "", text)  # commands are checked above
+        found += [(number, m) for m in re.findall(r"(?<![\w/.])jaxreid(?:\.\w+)+", text)]
+    return found
+
+
 # --- the tests ----------------------------------------------------------------------------
 
 DOCS = doc_files()
@@ -276,6 +344,17 @@ def test_commands_parse_and_configs_validate(path):
         if not documented_failure(problem, text)
     ]
     problems += spec_problems(path)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: os.path.relpath(p, ROOT))
+def test_named_modules_and_functions_exist(path):
+    problems = [
+        f"{os.path.relpath(path, ROOT)}:{line}: {problem}"
+        for line, dotted in names(path)
+        for problem in [name_problem(dotted)]
+        if problem
+    ]
     assert not problems, "\n".join(problems)
 
 
@@ -335,6 +414,26 @@ def test_slug_follows_githubs_rule():
     )
     assert slug("`config.eval.*` keys") == "configeval-keys"
     assert slug("One-stream / zero-padding") == "one-stream--zero-padding"
+
+
+def test_checker_reports_names_that_do_not_exist(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "`jaxreid.evaluation.rank` `jaxreid.evaluation.ranking` `jaxreid.config` "
+        "`jaxreid.search.Gallery.load`\n"
+        "```python\nfrom jaxreid.visualization import plot_rank_list, plot_rank_lsts\n"
+        "from jaxreid import nomodule\n```\n"
+        "`jaxreid.evaluation.rankk` `jaxreid.nothere.x`\n"
+    )
+    found = names(str(page))
+    problems = [p for _, dotted in found for p in [name_problem(dotted)] if p]
+    assert len(found) == 10, found  # the import line also names its module
+    assert [p.split(":")[0] for p in problems] == [
+        "jaxreid.visualization.plot_rank_lsts",
+        "jaxreid.nomodule",
+        "jaxreid.evaluation.rankk",
+        "jaxreid.nothere.x",
+    ], problems
 
 
 def test_checker_reports_bad_commands(tmp_path):
