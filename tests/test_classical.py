@@ -396,16 +396,17 @@ def direct_xqda_distance(x, ids, z, z_ids, q, g, lam=0.001):
     return np.einsum("ijk,kl,ijl->ij", diff, m, diff), w, values[:r]
 
 
-def test_xqda_equals_the_direct_generalised_eigensolution_and_separates_classes():
+def test_xqda_eig_equals_the_direct_generalised_eigensolution_and_separates_classes():
     x, z, ids = gaussian_problem()
-    model = xqda.fit_xqda(x, ids, z, ids)
+    model = xqda.fit_xqda(x, ids, z, ids, solver="eig")
     expected, w, values = direct_xqda_distance(x, ids, z, ids, x, z)
-    np.testing.assert_allclose(model.eigenvalues, values, rtol=1e-8)
+    np.testing.assert_allclose(model.latent, values, rtol=1e-8)
     # Eigenvectors up to sign (the distance is invariant to it).
     signs = np.sign(np.sum(model.projection * w, axis=0))
     np.testing.assert_allclose(model.projection * signs, w, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(model.distance(x, z), expected, rtol=1e-6, atol=1e-9)
     # The Euclidean embedding reproduces the metric (M is PSD when eigenvalues > 1 are kept).
+    assert model.negative_metric_mass() == 0
     ex, ez = model.embed(x).astype(np.float64), model.embed(z).astype(np.float64)
     sq = ((ex[:, None] - ez[None]) ** 2).sum(-1)
     np.testing.assert_allclose(sq, expected, rtol=1e-4, atol=1e-4)  # float32 embedding
@@ -416,11 +417,83 @@ def test_xqda_equals_the_direct_generalised_eigensolution_and_separates_classes(
     assert xqda_rank1 >= 0.95 and euclid_rank1 < 0.6
 
 
-def test_xqda_in_the_span_of_high_dimensional_features_equals_the_full_space_solution():
+def test_xqda_eig_in_the_span_of_high_dimensional_features_equals_the_full_space_solution():
     x, z, ids = gaussian_problem(num_ids=4, per_id=3, d=40, seed=2)
-    model = xqda.fit_xqda(x, ids, z, ids)  # 40 > 24 images: solved in their span
+    model = xqda.fit_xqda(x, ids, z, ids, solver="eig")  # 40 > 24 images: solved in their span
     expected, _, _ = direct_xqda_distance(x, ids, z, ids, x, z)
     np.testing.assert_allclose(model.distance(x, z), expected, rtol=1e-6, atol=1e-8)
+
+
+def xqda_m(gal_x, prob_x, gal_labels, prob_labels, lam=0.001):
+    """A line-by-line NumPy transcription of XQDA.m (LOMO_XQDA release, v1.0, 2015-04-30):
+    thin QR when d > n + m, class-sum covariances, `[V, S] = svd(inCov \\ exCov)`, r = the
+    number of singular values > 1 (at least 1), M = inv(V'inCov V) - inv(V'exCov V).
+    Returns (W, M, latent)."""
+    num_gals, d = gal_x.shape
+    num_probs = len(prob_x)
+    q = None
+    if d > num_gals + num_probs:
+        q, r_mat = np.linalg.qr(np.concatenate([gal_x, prob_x]).T)  # MATLAB qr(., 0)
+        gal_x, prob_x = r_mat[:, :num_gals].T, r_mat[:, num_gals:].T
+        d = r_mat.shape[0]
+    labels = np.unique(np.concatenate([gal_labels, prob_labels]))
+    gal_w, prob_w = np.zeros(num_gals), np.zeros(num_probs)
+    gal_class_sum, prob_class_sum = np.zeros((len(labels), d)), np.zeros((len(labels), d))
+    ni = 0
+    for k, label in enumerate(labels):
+        gal_index = np.flatnonzero(gal_labels == label)
+        prob_index = np.flatnonzero(prob_labels == label)
+        gal_class_sum[k] = gal_x[gal_index].sum(axis=0)
+        prob_class_sum[k] = prob_x[prob_index].sum(axis=0)
+        ni += len(gal_index) * len(prob_index)
+        gal_w[gal_index] = np.sqrt(len(prob_index))
+        prob_w[prob_index] = np.sqrt(len(gal_index))
+    gal_sum, prob_sum = gal_class_sum.sum(axis=0), prob_class_sum.sum(axis=0)
+    gal_cov, prob_cov = gal_x.T @ gal_x, prob_x.T @ prob_x
+    gx, px = gal_w[:, None] * gal_x, prob_w[:, None] * prob_x
+    in_cov = gx.T @ gx + px.T @ px - gal_class_sum.T @ prob_class_sum
+    in_cov = in_cov - prob_class_sum.T @ gal_class_sum
+    ex_cov = num_probs * gal_cov + num_gals * prob_cov - np.outer(gal_sum, prob_sum)
+    ex_cov = ex_cov - np.outer(prob_sum, gal_sum) - in_cov
+    ne = num_gals * num_probs - ni
+    in_cov = in_cov / ni + lam * np.eye(d)
+    ex_cov = ex_cov / ne
+    u, latent, _ = np.linalg.svd(np.linalg.solve(in_cov, ex_cov))
+    r = max(1, int(np.sum(latent > 1)))
+    v = u[:, :r]
+    w = v if q is None else q @ v
+    m = np.linalg.inv(v.T @ in_cov @ v) - np.linalg.inv(v.T @ ex_cov @ v)
+    return w, m, latent[:r]
+
+
+def xqda_distance(w, m, q, g):
+    diff = (q @ w)[:, None, :] - (g @ w)[None, :, :]
+    return np.einsum("ijk,kl,ijl->ij", diff, m, diff)
+
+
+@pytest.mark.parametrize("d, num_ids, per_id", [(5, 6, 8), (40, 4, 3)])
+def test_xqda_svd_equals_a_transcription_of_the_published_xqda_m(d, num_ids, per_id):
+    """Low-dimensional (no QR) and high-dimensional (QR there, span_basis here) problems;
+    the z view has an identity the x view lacks, so the class sums see unequal classes."""
+    x, z, ids = gaussian_problem(num_ids=num_ids, per_id=per_id, d=d, seed=d)
+    z_ids = ids.copy()
+    z_ids[-2:] = 99
+    model = xqda.fit_xqda(x, ids, z, z_ids)  # solver='svd' is the default
+    w, m, latent = xqda_m(x, z, ids, z_ids)
+    assert model.solver == "svd" and model.projection.shape == w.shape
+    np.testing.assert_allclose(model.latent, latent, rtol=1e-8)
+    # float64 throughout; QR vs Gram-eigen bases differ by rounding only.
+    np.testing.assert_allclose(
+        model.distance(x, z), xqda_distance(w, m, x, z), rtol=1e-6, atol=1e-8
+    )
+    # The paper's Eq. 14 ranks differently here (Σ_I is far from a multiple of I).
+    eig = xqda.fit_xqda(x, ids, z, z_ids, solver="eig")
+    assert not np.allclose(eig.distance(x, z), model.distance(x, z), rtol=1e-3)
+
+
+def test_xqda_solver_is_checked_before_any_work():
+    with pytest.raises(ValueError, match="solver='qr'; expected one of \\('svd', 'eig'\\)"):
+        xqda.fit_xqda(np.zeros((2, 3)), np.zeros(2), np.zeros((0, 3)), np.zeros(0), solver="qr")
 
 
 # --- the method ------------------------------------------------------------------------------
@@ -494,6 +567,13 @@ def test_config_values_are_checked():
         method.check_config(config)
     with pytest.raises(ValueError, match="dataset='market'"):
         load_config("dataset=market")
+    from jaxreid import config as config_lib
+
+    config = load_config("features=lomo")
+    assert config.classical.xqda_solver == "svd"  # XQDA.m, which produced Tables 17/18
+    config.classical.xqda_solver = "qr"
+    with pytest.raises(ValueError, match=r"config.classical.xqda_solver='qr': expected one of"):
+        config_lib.validate(config)
 
 
 @pytest.mark.parametrize(
