@@ -652,6 +652,15 @@ def test_xqda_svd_equals_a_transcription_of_the_published_xqda_m(d, num_ids, per
     assert not np.allclose(eig.distance(x, z), model.distance(x, z), rtol=1e-3)
 
 
+def test_negative_metric_mass_is_the_clipped_share_of_the_metric():
+    """M = diag(3, -1): the embedding keeps sqrt(3) x_1 and clips x_2; a quarter of
+    |M|'s spectrum (1 of 3 + 1) is clipped."""
+    model = xqda.XQDA(np.eye(2), np.diag([3.0, -1.0]), np.array([2.0, 1.5]), 2, "svd")
+    assert model.negative_metric_mass() == pytest.approx(0.25)
+    emb = model.embed(np.array([[1.0, 1.0]]))
+    np.testing.assert_allclose(np.abs(emb), [[0.0, np.sqrt(3)]], atol=1e-6)  # float32
+
+
 def test_xqda_solver_is_checked_before_any_work():
     with pytest.raises(ValueError, match="solver='qr'; expected one of \\('svd', 'eig'\\)"):
         xqda.fit_xqda(np.zeros((2, 3)), np.zeros(2), np.zeros((0, 3)), np.zeros(0), solver="qr")

@@ -60,8 +60,12 @@ RGB_BINS = 4  # [K], 4x4x4 = 64 values per stripe [A3].
 STRIPES = 8  # [A1]: 8 first-level stripes; 7 second-level ones between them.
 HOG_CELL = 8  # [A2]: "pooling 8 px per cell"
 HOG_ORIENTATIONS = 4  # [A2]: "quantized the gradients in 4 bins", unsigned ("no 360 degree")
-HOG_BLOCK = 2  # [A2]: "using block 2x2" (a stride of one cell, Dalal & Triggs 2005 §6.4)
-HOG_EPS = 1e-3  # Dalal & Triggs §6.4: ε in v / sqrt(|v|² + ε²) (images in [0, 1]).
+# [A2]: "using block 2x2". Choice: a stride of one cell (Dalal & Triggs 2005 §6.4's default;
+# the authors give no stride).
+HOG_BLOCK = 2
+# The ε of Dalal & Triggs §6.4's v / sqrt(|v|² + ε²). Choice: its value (they call it "a
+# small constant"); 1e-3 against gradients of images in [0, 1].
+HOG_EPS = 1e-3
 
 
 def inner_window(height: int, width: int) -> tuple[slice, slice]:
