@@ -171,11 +171,11 @@ def test_siltp_codes_hand_worked_and_against_loops():
     got = np.asarray(lomo.siltp_codes(gray[None], radius=1))[0]
     assert got[3, 3] == 2 * 1 + 1 * 3
     # Ties, frequent on whole-number grey images, are not beyond the bounds (SILTP.m decides
-    # them in exact double arithmetic): 130 = 1.3 * 100 and 70 = 0.7 * 100 code 0, although
-    # float32 puts 1.3 * 100 at 129.999995.
-    gray[3, 4], gray[2, 3], gray[4, 3] = 130, 70, 131
+    # them in double arithmetic, exact here): around a centre of 90, 117 = 1.3 * 90 and
+    # 63 = 0.7 * 90 code 0, although float32 puts 1.3 * 90 at 116.99999.
+    gray[3, 3], gray[3, 4], gray[2, 3], gray[3, 2], gray[4, 3] = 90, 117, 63, 100, 118
     got = np.asarray(lomo.siltp_codes(gray[None], radius=1))[0]
-    assert got[3, 3] == 2 * 27  # only the neighbour below (k=3), 131 > 130
+    assert got[3, 3] == 2 * 27  # only the neighbour below (k=3): 118 > 117
     image = RNG.uniform(0, 255, (12, 9)).astype(np.float32)
     for radius in (3, 5):
         np.testing.assert_array_equal(

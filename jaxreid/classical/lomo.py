@@ -12,7 +12,8 @@ a whole image set through it in padded batches). The stages, each tested on its 
                      (§3.2, Liao et al. CVPR 2010; tau = 0.3, R = 3 and 5; 3^4 = 81 codes)
   window_histograms  histograms of 10x10 sub-windows with stride 5 (§3.2)
   max_occurrence     the maximum of every bin over the sub-windows of one horizontal strip
-  average_pool       2x2 average pooling (the three scales of §3.2)
+  average_pool       2x2 average pooling (the three scales of §3.2); pool_levels for the
+                     quantised HSV levels
   log_normalize      log(x + 1) and unit L2 norm (§3.2, end)
 
 The pipeline is that of the authors' released MATLAB code, LOMO.m (v1.0, 2015-04-29, in Liao's
