@@ -341,7 +341,9 @@ def np_hog(rgb, cell=8, orient=4):
     def shares(i, count):  # [(cell, weight)] along one axis
         pos = (i + 0.5) / cell - 0.5
         low = int(np.floor(pos))
-        return [(k, wt) for k, wt in ((low, 1 - (pos - low)), (low + 1, pos - low)) if 0 <= k < count]
+        return [
+            (k, wt) for k, wt in ((low, 1 - (pos - low)), (low + 1, pos - low)) if 0 <= k < count
+        ]
 
     for y in range(h):
         for x in range(w):

@@ -395,7 +395,7 @@ def lomo_batch(images: jax.Array, num_scales: int = NUM_SCALES) -> jax.Array:
     wide enough is coded with replicated borders (SILTP.m would stop with an error).
     """
     images = images.astype(jnp.float32)
-    n, height, width = images.shape[:3]
+    height, width = images.shape[1:3]
     levels = hsv_levels(rgb_to_hsv(retinex(images)))
     parts = []
     colour = []
@@ -412,6 +412,4 @@ def lomo_batch(images: jax.Array, num_scales: int = NUM_SCALES) -> jax.Array:
                 gray = average_pool(gray)
             texture.append(strip_maxima(siltp_codes(gray, r), SILTP_CODES))
         parts.append(texture)
-    return jnp.concatenate(
-        [log_normalize(jnp.concatenate(p, axis=1)) for p in parts if p], axis=1
-    )
+    return jnp.concatenate([log_normalize(jnp.concatenate(p, axis=1)) for p in parts if p], axis=1)

@@ -160,7 +160,9 @@ def cell_weights(size: int, cell: int = HOG_CELL) -> np.ndarray:
 
 
 def hog_votes(
-    magnitude: jax.Array, angle: jax.Array, cell: int = HOG_CELL,
+    magnitude: jax.Array,
+    angle: jax.Array,
+    cell: int = HOG_CELL,
     orientations: int = HOG_ORIENTATIONS,
 ) -> jax.Array:
     """Orientation histograms of cells with trilinear votes (Dalal & Triggs 2005 §6.3).
@@ -176,7 +178,7 @@ def hog_votes(
       cells whose centres enclose it (`cell_weights`), i.e. trilinearly.
       Choice: the bin centres (the authors name no HOG implementation; [A2]).
     """
-    n, h, w = magnitude.shape
+    h, w = magnitude.shape[1:]
     t = angle / (jnp.pi / orientations) - 0.5
     low = jnp.floor(t)
     frac = t - low

@@ -156,9 +156,7 @@ def span_basis(features: np.ndarray, rtol: float = 1e-10) -> tuple[np.ndarray, n
     return features.T @ (vectors / scale[None, :]), vectors * scale[None, :]
 
 
-def subspace(
-    intra: np.ndarray, extra: np.ndarray, solver: str
-) -> tuple[np.ndarray, np.ndarray]:
+def subspace(intra: np.ndarray, extra: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
     """All candidate directions of W and their latent values, latent values descending.
 
     Args:
