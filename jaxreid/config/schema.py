@@ -290,7 +290,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.classical.features = "lomo"  # 'lomo' (Liao 2015 §3) | 'whos' (Lisanti 2015 §3.1)
     config.classical.matching = "xqda"  # 'euclidean' | 'xqda' (Liao 2015 §4)
     config.classical.xqda_lambda = 0.001  # Σ_I regulariser of Liao's published XQDA code.
-    config.classical.qda_dims = -1  # XQDA subspace size; <= 0: eigenvalues > 1 (Liao 2015 §4.2).
+    config.classical.qda_dims = -1  # XQDA subspace size; <= 0: latent values > 1 (Liao 2015 §4.2).
+    # How XQDA finds its subspace: 'svd' as the published XQDA.m (which produced Hafner 2018
+    # Tables 17/18) or 'eig', the generalised eigenproblem of Liao 2015 Eq. 14.
+    config.classical.xqda_solver = "svd"
     config.classical.image_size = (128, 48)  # Extractor input; Liao 2015 §5.1 (WHOS: 128x64).
     config.classical.batch_size = 64  # Images per jit-compiled extraction call.
     # XQDA training images per identity and modality; 0 = all (a cap keeps Σ's size bounded).

@@ -256,7 +256,8 @@ def rules() -> dict[str, Rule]:
         "classical.features": OneOf(classical_method.FEATURE_NAMES),
         "classical.matching": OneOf(classical_method.MATCHINGS),
         "classical.xqda_lambda": Number(0),
-        "classical.qda_dims": Integer(),  # <= 0: every eigenvalue > 1 (Liao 2015 §4.2)
+        "classical.qda_dims": Integer(),  # <= 0: every latent value > 1 (Liao 2015 §4.2)
+        "classical.xqda_solver": OneOf(classical_method.XQDA_SOLVERS),
         "classical.image_size": IntTuple(2, 1, example=(128, 48)),
         "classical.batch_size": Integer(1),
         "classical.train_images_per_id": Integer(0),
