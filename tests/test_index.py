@@ -73,6 +73,19 @@ def test_add_to_an_existing_index_and_save_load(tmp_path):
             np.testing.assert_array_equal(a, b)
 
 
+def test_a_small_ivf_build_prints_nothing(capfd):
+    """FAISS writes "WARNING clustering 200 points to 16 centroids" to the C-level stderr
+    when a list gets fewer than 39 training rows; the build must stay quiet (capfd sees the
+    file descriptors, not only sys.stdout / sys.stderr) and still find every row itself."""
+    g = np.random.default_rng(1).standard_normal((200, 8)).astype(np.float32)
+    capfd.readouterr()
+    index = index_lib.make_index("faiss", embeddings=g, kind="ivf", nlist=16, nprobe=16)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+    # All 16 lists probed: IVF is exact, so each row's nearest neighbour is itself.
+    np.testing.assert_array_equal(index.search(g, 1)[1][:, 0], np.arange(200))
+
+
 def test_approximate_recall_on_100k_random_embeddings():
     """IVF (64 lists, 16 probed) on 100,000 i.i.d. Gaussian 128-d embeddings: recall@10
     against the exact top-10 is measured at 0.55. The bound 0.40: probing a quarter of the
