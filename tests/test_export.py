@@ -187,6 +187,7 @@ def test_onnx_of_a_distillation_pair_from_the_command_line(quick_distillation, i
         assert meta["input"]["shape"] == [None, HEIGHT, WIDTH, x.shape[-1]]
         assert meta["input"]["dtype"] == x.dtype.name
         norm = network.normalizations[modality]
+        # Means through JSON and back: Python floats round-trip exactly (approx's rel 1e-6).
         assert meta["normalization"]["mean"] == pytest.approx(list(norm.mean))
         assert meta["embedding_size"] == want.shape[1] and meta["metric"] == "euclidean"
         assert meta["source"]["workdir"] == network.workdir

@@ -193,6 +193,7 @@ def test_resize_weights_hand_worked():
 
     row = np.array([[0.0, 4.0, 8.0, 12.0]]).reshape(1, 1, 4, 1)
     got = resize_images(row, (1, 2))[0, 0, :, 0]
+    # float64 resize weights vs decimal fractions: rounding only (default rtol 1e-7).
     np.testing.assert_allclose(
         got, [(0.75 * 0 + 0.75 * 4 + 0.25 * 8) / 1.75, (0.25 * 4 + 0.75 * 8 + 0.75 * 12) / 1.75]
     )
@@ -229,6 +230,7 @@ def test_gallery_search_against_numpy(trained, model, tmp_path):
         distances, indices = gallery.search(queries, k=5)
         brute = _brute_force(queries, gallery.embeddings, want)
         np.testing.assert_array_equal(indices, np.argsort(brute, axis=1, kind="stable")[:, :5])
+        # float32 embeddings' distances vs float64; cosine 1 - cos cancels: ~1e-6, bound 1e-4.
         np.testing.assert_allclose(distances, np.sort(brute, axis=1)[:, :5], rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(gallery.ids, depth.person_ids)
     assert set(gallery.modality) == {"depth"}
@@ -318,6 +320,7 @@ def test_distillation_pair_dispatches_by_modality(trained, model, tmp_path):
     assert pair.networks["rgb"] is pair.step1 and pair.networks["depth"] is pair.step2
     assert (pair.step1.metric, pair.metric) == ("cosine", "l1")
     for modality, image_set in test_sets.items():
+        # The same network and images through two wrappers: XLA fusion rounding only (~1e-7).
         np.testing.assert_allclose(
             pair.embed(image_set.images[:4], modality),
             model.embed(image_set.images[:4], modality),
@@ -476,6 +479,7 @@ def test_evaluate_command_re_tests_another_checkpoint_and_metric(trained):
         metric="cosine",
     )
     for pair, metrics in want.items():
+        # A rank swap moves mAP by >= 1e-4: 1e-6 allows none, only the float64 mean's order.
         np.testing.assert_allclose(written["test"][pair]["mAP"], metrics["mAP"], atol=1e-6)
     # Only evaluation settings may change.
     assert (
