@@ -414,6 +414,9 @@ def main(argv):  # pragma: no cover - exercised through a subprocess in the test
 
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from jaxreid import log_filters  # pylint: disable=import-outside-toplevel
+
+    log_filters.install()  # Orbax's per-file and JAX's TPU-probe INFO lines
     values = flags.FLAGS
     checkpoint = values.checkpoint
     checkpoint = int(checkpoint) if checkpoint.lstrip("-").isdigit() else checkpoint
