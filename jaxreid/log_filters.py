@@ -49,8 +49,7 @@ class _QuietCustomConfigs(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (
-            "tensorflow_datasets" in record.pathname
-            and str(record.msg).startswith(_CUSTOM_CONFIG)
+            "tensorflow_datasets" in record.pathname and str(record.msg).startswith(_CUSTOM_CONFIG)
         )
 
 

@@ -10,8 +10,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from jaxreid import log_filters
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,13 +26,16 @@ def test_the_filter_drops_the_noise_and_keeps_real_warnings():
     assert not quiet.filter(_record("jax._src.xla_bridge", logging.INFO, tpu))
     # The same module's warnings, another backend's failure, and jaxreid's own lines pass.
     assert quiet.filter(_record("jax._src.xla_bridge", logging.WARNING, tpu))
-    assert quiet.filter(_record("jax._src.xla_bridge", logging.INFO, "Unable to initialize backend 'cuda'"))
-    assert quiet.filter(_record("absl", logging.INFO, "Training step 5/20", "/x/jaxreid/training/progress.py"))
+    cuda = "Unable to initialize backend 'cuda'"
+    assert quiet.filter(_record("jax._src.xla_bridge", logging.INFO, cuda))
+    progress = "/x/jaxreid/training/progress.py"
+    assert quiet.filter(_record("absl", logging.INFO, "Training step 5/20", progress))
     custom = log_filters._QuietCustomConfigs()  # pylint: disable=protected-access
     tfds_file = "/site-packages/tensorflow_datasets/core/dataset_builder.py"
-    assert not custom.filter(_record("absl", logging.WARNING, "Using custom data configuration: rgb", tfds_file))
+    warning = "Using custom data configuration: rgb"
+    assert not custom.filter(_record("absl", logging.WARNING, warning, tfds_file))
     assert custom.filter(_record("absl", logging.WARNING, "Some other TFDS warning", tfds_file))
-    assert custom.filter(_record("absl", logging.WARNING, "Using custom data configuration", "/x/mine.py"))
+    assert custom.filter(_record("absl", logging.WARNING, warning, "/x/mine.py"))
 
 
 def test_a_first_quick_run_prints_none_of_the_noises(tmp_path):
@@ -53,7 +54,12 @@ def test_a_first_quick_run_prints_none_of_the_noises(tmp_path):
         "--config.checkpoint_every_steps=4",
     ]
     done = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
         env={**os.environ, "XLA_FLAGS": ""},
     )
     assert done.returncode == 0, done.stderr[-3000:]
