@@ -193,6 +193,7 @@ def test_maximal_occurrence_over_each_strip():
 
 def test_average_pooling_drops_odd_edges():
     x = RNG.uniform(0, 1, (9, 7, 3)).astype(np.float32)
+    # Means of 2x2 float32 blocks vs NumPy's float32: summation order only (rtol 1e-6).
     np.testing.assert_allclose(np.asarray(lomo.average_pool(x[None]))[0], np_pool(x), rtol=1e-6)
 
 
@@ -200,6 +201,7 @@ def test_log_normalize():
     v = RNG.uniform(0, 20, (2, 13)).astype(np.float32)
     v[1] = 0
     got = np.asarray(lomo.log_normalize(v))
+    # float32 log(1 + v) and an L2 norm of 13 terms vs float64: a few ulp (rtol 1e-6).
     np.testing.assert_allclose(got[0], np_lognorm(v[0].astype(np.float64)), rtol=1e-6)
     np.testing.assert_array_equal(got[1], 0)
 
@@ -237,6 +239,7 @@ def test_lomo_matches_the_numpy_pipeline_and_published_length():
     assert lomo.lomo_length(40, 40) == 512 * (7 + 3 + 1) + 81 * (7 + 3 + 1) + 81 * (7 + 3)
     assert got.shape == expected.shape == (lomo.lomo_length(40, 40),)
     colour = 512 * (7 + 3 + 1)
+    # Texture part: the same float32 values; an L2 norm over 9,000 terms in another order.
     np.testing.assert_allclose(got[colour:], expected[colour:], atol=1e-6)
     # Float32 Retinex may move a pixel whose HSV value lies within ~1e-3 of a bin edge into
     # the neighbouring bin; allow a few such pixels (each changes one count by 1).
@@ -297,6 +300,7 @@ def test_center_weights_epanechnikov():
     u = (np.arange(8) + 0.5 - 4) / 4
     v = (np.arange(6) + 0.5 - 3) / 3
     expected = np.maximum(0, 1 - v[:, None] ** 2 - u[None, :] ** 2)
+    # The float32 mask vs float64: one rounding of 1 - v^2 - u^2 (rtol 1e-6).
     np.testing.assert_allclose(w, expected, rtol=1e-6)
     assert w.shape == (6, 8) and w[2:4, 3:5].min() == w.max() and w[0, 0] == 0
 
@@ -316,6 +320,7 @@ def test_stripe_histograms_match_numpy():
         rows = slice(8 * s, 8 * s + 8)
         h = np.bincount(codes[rows].ravel(), weights[rows].ravel(), minlength=5)
         expected.append(h / np.linalg.norm(h))
+    # float32 weights vs float64 bincount and norm (sum order): ~1e-6, rtol 1e-5.
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     with pytest.raises(ValueError, match="30 rows do not split into 4"):
         whos.stripe_histograms(codes[None, :30], weights[:30], 5, stripes=4)
@@ -481,6 +486,7 @@ def test_whos_length_and_parts():
             rows = slice(top + 16 * s, top + 16 * s + 16)
             h = np.bincount(hs[rows, cols].ravel(), wts[rows, cols].ravel(), minlength=64)
             hists.append(h / np.linalg.norm(h))
+    # float32 bin weights and sqrt vs float64 (~1e-6); one pixel in another bin moves ~1e-2.
     np.testing.assert_allclose(squared[0, :960], np.concatenate(hists), atol=2e-4)
     # The HOG part: the inner window's HOG, unweighted.
     _, blocks = np_hog(rgb[8:120, 8:56])
@@ -536,6 +542,7 @@ def test_pair_covariances_enumerate_all_cross_view_pairs():
                 extra, n_e = extra + d @ d.T, n_e + 1
     got_i, got_e, gi, ge = xqda.pair_covariances(x, ids, z, z_ids)
     assert (gi, ge) == (n_i, n_e)
+    # float64 both sides, the same products summed in another order (~1e-14 relative).
     np.testing.assert_allclose(got_i, intra / n_i, rtol=1e-10)
     np.testing.assert_allclose(got_e, extra / n_e, rtol=1e-10)
 
@@ -563,6 +570,7 @@ def test_xqda_eig_equals_the_direct_generalised_eigensolution_and_separates_clas
     x, z, ids = gaussian_problem()
     model = xqda.fit_xqda(x, ids, z, ids, solver="eig")
     expected, w, values = direct_xqda_distance(x, ids, z, ids, x, z)
+    # float64 eigenvalues by two routes (generalised vs direct): ~1e-12, rtol 1e-8.
     np.testing.assert_allclose(model.latent, values, rtol=1e-8)
     # Eigenvectors up to sign (the distance is invariant to it).
     signs = np.sign(np.sum(model.projection * w, axis=0))
@@ -706,6 +714,7 @@ def test_euclidean_lomo_ranking_through_the_protocol():
         for m in images
     }
     feats = {m: method.extract_features(lomo.lomo, s.images, batch_size=3) for m, s in sets.items()}
+    # Batched (3 images) vs one call: the same float32 ops, batch-dependent sum order.
     np.testing.assert_allclose(
         feats["rgb"][:3], np.asarray(lomo.lomo(images["rgb"][:3].astype(np.float32))), atol=1e-6
     )
@@ -719,6 +728,7 @@ def test_euclidean_lomo_ranking_through_the_protocol():
     ]
     r = results["Q:rgb G:depth"]
     assert 0 < r["rank1"] < 1 and r["mAP"] < 1
+    # float64 means of 0/1 matches and of APs, summed in another order: rounding only.
     assert r["rank1"] == pytest.approx(matches[:, 0].mean())
     assert r["mAP"] == pytest.approx(np.mean(ap))
 

@@ -47,6 +47,7 @@ def test_train_and_evaluate_writes_results_for_every_modality_pair(tmp_path, dat
     # Re-running a finished run resumes at its last step and trains no further.
     again = train.train_and_evaluate(config, str(tmp_path))
     assert again["final_step"] == results["final_step"] == config.num_train_steps
+    # The same checkpoint and data evaluated again: equal (default rtol 1e-7 only).
     np.testing.assert_allclose(
         again["test"]["Q:rgb G:depth"]["mAP"], results["test"]["Q:rgb G:depth"]["mAP"]
     )

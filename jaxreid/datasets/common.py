@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxreid import log_filters
 from jaxreid.datasets.manual_files import (
     IMAGE_SUFFIXES,
     SPLIT_FIX,
@@ -106,7 +107,9 @@ class LocalDatasetInfo(tfds.core.DatasetInfo):
         return None
 
 
-class ReidBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class ReidBuilder(
+    log_filters.QuietTfdsBuild, tfds.core.GeneratorBasedBuilder, skip_registration=True
+):
     """Base of the four builders: manual-folder checks, image reading, skip reporting.
 
     Args (besides those of tfds.core.DatasetBuilder):
