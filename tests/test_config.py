@@ -219,7 +219,7 @@ WRONG_VALUES = [
         ],
     ),
     (["distill.optim.schedule=linear"], ["config.distill.optim.schedule='linear'"]),
-    (["eval.protocol=hafnr"], ["config.eval.protocol='hafnr'", "Did you mean 'hafner'?"]),
+    (["eval.protocol=hafnr"], ["config.eval.protocol='hafnr'", "Did you mean 'hafner_text'?"]),
     (["eval.val_protocol=ful"], ["config.eval.val_protocol='ful'", "Did you mean 'full'?"]),
     (
         ["eval.sysu_sampler=oficial"],
