@@ -112,6 +112,11 @@ def test_tie_grouped_ap_matches_sklearn_definition():
     # 1/2 (1 + 2/3)).
     for y in ([1, 1, 0, 0], [1, 0, 1, 0]):
         assert hc.tie_grouped_average_precision([1, 2, 2, 3], y) == pytest.approx(5 / 6)
+    # mINP reads the last true match's rank at the end of its tie group too: 2 / 3.
+    res = hc.code_pair_metrics(
+        np.array([[1, 2, 2, 3]], np.float32), [1], [1, 1, 2, 2], rng=np.random.default_rng(0)
+    )
+    assert res["mAP"] == pytest.approx(5 / 6) and res["mINP"] == pytest.approx(2 / 3)
     rng = np.random.default_rng(3)
     for _ in range(200):
         d = np.sort(rng.integers(0, 5, 12)).astype(np.float32)
