@@ -294,3 +294,50 @@ def test_bad_input_is_refused():
         ev.evaluate_modality_pairs(no_cams, protocol="hafner_code", camera_rule=True)
     with pytest.raises(ValueError, match=r"dist has shape \(1, 2\); expected \[1, 3\]"):
         hc.code_pair_metrics(np.zeros((1, 2)), [1], [1, 2, 3], rng=np.random.default_rng(0))
+
+
+# ------------------------------------------------------------ as a config selects it
+
+
+def test_config_selects_the_camera_rule_for_the_test_only():
+    from jaxreid import config as config_lib
+    from jaxreid.data.image_set import ImageSet
+    from jaxreid.evaluation import experiment
+
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(5), 8).astype(np.int32)
+    cams = np.tile([0, 1], 20).astype(np.int32)
+    sets = {
+        m: ImageSet(
+            modality=m,
+            images=np.zeros((40, 4, 2, 1), np.uint8),
+            person_ids=ids,
+            camera_ids=cams + (2 if m == "depth" else 0),
+            frame_ids=np.asarray([f"f{i}" for i in range(40)], object),
+            file_index=np.arange(40, dtype=np.int32),
+            filenames=np.asarray([f"{m}/{i}.png" for i in range(40)], object),
+        )
+        for m in ("rgb", "depth")
+    }
+    feats = {m: rng.normal(size=(40, 4)).astype(np.float32) + ids[:, None] for m in sets}
+    embed = lambda modality, image_set: feats[modality]
+    config = config_lib.default_config()
+    config.eval.protocol, config.eval.camera_rule = "hafner_code", True
+    data = {
+        m: dict(feats=feats[m], ids=ids, cams=s.camera_ids, frames=s.frame_ids)
+        for m, s in sets.items()
+    }
+    got = experiment.test(embed, sets, config.eval)
+    want = ev.evaluate_modality_pairs(data, protocol="hafner_code", camera_rule=True)
+    relaxed = ev.evaluate_modality_pairs(data, protocol="hafner_code")
+    for pair in want:
+        assert got[pair]["mAP"] == want[pair]["mAP"] and got[pair]["camera_rule"]
+    # Single-modal pairs: the rule takes out the query's camera (half the gallery).
+    assert got["Q:rgb G:rgb"]["mAP"] != relaxed["Q:rgb G:rgb"]["mAP"]
+    # Validation (thesis §4.3.1: relaxed on every validation set) never applies the rule.
+    val = experiment.evaluate_pairs(embed, sets, config.eval, "hafner_code")
+    assert val["Q:rgb G:rgb"]["mAP"] == relaxed["Q:rgb G:rgb"]["mAP"]
+    assert not val["Q:rgb G:rgb"]["camera_rule"]
+    config.eval.test_protocol = "pairs"
+    assert "hafner_code (50 draws per person with replacement" in experiment.protocol_tag(config)
+    assert "camera rule" in experiment.protocol_tag(config)
