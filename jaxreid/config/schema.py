@@ -209,6 +209,8 @@ def default_config() -> ml_collections.ConfigDict:
     # mask is taken in gallery order, not ranked order; jaxreid.evaluation.hafner_code).
     config.eval.hafner_code_use_all_quirk = False
     config.eval.repeats = 10
+    # 'hafner_text': at most this many queries per identity; 'hafner_code': exactly this many
+    # query and gallery draws per identity, with replacement (50 in both, thesis §4.3.1).
     config.eval.max_queries_per_id = 50
     config.eval.metric = "euclidean"
     # The features ranked: '' = the model's embedding; or a named intermediate, e.g. 'pooled'.
