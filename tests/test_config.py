@@ -316,7 +316,11 @@ WRONG_COMBINATIONS = [
         ["config.eval.camera_rule=True", "config.eval.protocol='hafner_code'", "'hafner_text'"],
     ),
     (
-        ["eval.protocol=hafner_code", "eval.camera_rule=true", "eval.hafner_code_use_all_quirk=true"],
+        [
+            "eval.protocol=hafner_code",
+            "eval.camera_rule=true",
+            "eval.hafner_code_use_all_quirk=true",
+        ],
         ["config.eval.hafner_code_use_all_quirk=True", "config.eval.camera_rule=True"],
     ),
     (

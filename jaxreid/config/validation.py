@@ -132,8 +132,10 @@ def _optim_rules(prefix: str) -> dict[str, Rule]:
 _RETIRED_PAIR_PROTOCOLS = (
     (
         "hafner",
-        "it is now 'hafner_text' (the thesis text's protocol, the former 'hafner') or "
-        "'hafner_code' (the author's evaluation code, which produced the published tables)",
+        (
+            "it is now 'hafner_text' (the thesis text's protocol, the former 'hafner') or "
+            "'hafner_code' (the author's evaluation code, which produced the published tables)"
+        ),
     ),
 )
 

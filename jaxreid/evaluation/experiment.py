@@ -20,7 +20,8 @@ from absl import logging
 
 from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import is_collapsed
-from jaxreid.evaluation.hafner import PAIR_PROTOCOLS, evaluate_modality_pairs, pair_name
+from jaxreid.evaluation.hafner import PAIR_PROTOCOLS  # noqa: F401 (config validation reads it)
+from jaxreid.evaluation.hafner import evaluate_modality_pairs, pair_name
 from jaxreid.evaluation.llcm import LLCM_DIRECTIONS, llcm
 from jaxreid.evaluation.market import market1501
 from jaxreid.evaluation.regdb import regdb_trial

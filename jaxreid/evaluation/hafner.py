@@ -205,8 +205,7 @@ def _modality_arrays(name: str, entry: Mapping) -> dict:
         out[key] = None if value is None else np.asarray(value)
         if value is not None and len(out[key]) != len(out["ids"]):
             raise ValueError(
-                f"features_by_modality[{name!r}]: {len(out['ids'])} ids but "
-                f"{len(out[key])} {key}"
+                f"features_by_modality[{name!r}]: {len(out['ids'])} ids but {len(out[key])} {key}"
             )
     return out
 

@@ -286,7 +286,9 @@ def evaluate_modality_pairs_code(
     if camera_rule:
         lacking = [name for name, d in data.items() if d.get("cams") is None]
         if lacking:
-            raise ValueError(f"camera_rule=True needs 'cams' of every modality; {lacking} lack them")
+            raise ValueError(
+                f"camera_rule=True needs 'cams' of every modality; {lacking} lack them"
+            )
     draws = {}
     for name, d in data.items():
         key = _modality_key(name)
