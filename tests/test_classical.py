@@ -682,7 +682,15 @@ def test_xqda_solver_is_checked_before_any_work():
 def eval_config(protocol="full"):
     config = ml_collections.ConfigDict()
     config.eval = ml_collections.ConfigDict(
-        dict(test_protocol="pairs", protocol=protocol, seed=0, repeats=10, max_queries_per_id=50)
+        dict(
+            test_protocol="pairs",
+            protocol=protocol,
+            seed=0,
+            repeats=10,
+            max_queries_per_id=50,
+            camera_rule=False,
+            hafner_code_use_all_quirk=False,
+        )
     )
     return config
 
@@ -862,3 +870,50 @@ def test_sysu_config_runs_the_sysu_protocol_on_the_dummy_tree(tmp_path):
     results = method.train_and_evaluate(config, str(tmp_path / "run"))
     assert set(results["test"]) == {"all_single"}
     assert 0 <= results["test"]["all_single"]["mAP"] <= 1
+
+
+def test_the_code_protocols_camera_rule_reaches_the_classical_test():
+    """evaluate_features passes eval.camera_rule to the 'hafner_code' protocol: its result
+    equals the protocol called with the rule, and differs from the relaxed one."""
+    from jaxreid import evaluation
+    from jaxreid.data.image_set import ImageSet
+
+    rng = np.random.default_rng(5)
+    ids = np.repeat(np.arange(4), 4).astype(np.int32)
+    cams = np.tile([1, 1, 2, 2], 4).astype(np.int32)  # two images per person and camera
+    sets = {
+        m: ImageSet(
+            m,
+            np.zeros((16, 4, 4, 3), np.uint8),
+            ids,
+            cams,
+            np.array([f"f{i}" for i in range(16)], object),
+            np.ones(16, np.int32),
+            np.array([""] * 16, object),
+        )
+        for m in ("rgb", "depth")
+    }
+    # Same-camera images of a person are near each other, other cameras farther.
+    centre = rng.normal(0, 1, (4, 8))[ids] + 0.6 * rng.normal(0, 1, (2, 8))[cams - 1]
+    feats = {m: (centre + 0.3 * rng.normal(0, 1, centre.shape)).astype(np.float32) for m in sets}
+    config = eval_config("hafner_code")
+    config.eval.camera_rule = True
+    results = method.evaluate_features(config, sets, feats)
+    by_protocol = {
+        rule: evaluation.evaluate_modality_pairs(
+            {
+                m: dict(feats=feats[m], ids=ids, cams=cams, frames=sets[m].frame_ids)
+                for m in sets
+            },
+            protocol="hafner_code",
+            seed=0,
+            metric="euclidean",
+            max_queries_per_id=50,
+            camera_rule=rule,
+        )
+        for rule in (True, False)
+    }
+    for pair in ("Q:rgb G:depth", "Q:depth G:rgb"):
+        # The same draws and the same float arithmetic: exactly equal.
+        assert results[pair]["mAP"] == by_protocol[True][pair]["mAP"]
+        assert results[pair]["mAP"] != by_protocol[False][pair]["mAP"]

@@ -324,10 +324,6 @@ WRONG_COMBINATIONS = [
         ["config.eval.hafner_code_use_all_quirk=True", "config.eval.camera_rule=True"],
     ),
     (
-        ["eval.protocol=hafner_code", "eval.camera_rule=true", "classical.enabled=true"],
-        ["config.eval.camera_rule=True", "config.classical.enabled=True"],
-    ),
-    (
         ["eval.protocol=hafner_code", "eval.rerank=true"],
         ["config.eval.rerank=True", "'hafner_code' protocol has no re-ranking"],
     ),

@@ -162,6 +162,8 @@ def evaluate_features(config, sets, feats) -> dict:
             repeats=ev.repeats,
             max_queries_per_id=ev.max_queries_per_id,
             metric="euclidean",
+            camera_rule=ev.camera_rule,
+            use_all_quirk=ev.hafner_code_use_all_quirk,
         )
     if ev.test_protocol == "sysu":
         q, g = sets["infrared"], sets["rgb"]

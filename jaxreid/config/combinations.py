@@ -102,11 +102,6 @@ def _hafner_code_options(c) -> Iterator[str]:
                 f"config.eval.test_protocol='pairs'; got {c.eval.protocol!r} and "
                 f"{c.eval.test_protocol!r}."
             )
-    for key in ("camera_rule", "hafner_code_use_all_quirk"):
-        # jaxreid.classical.method.evaluate_features does not pass them (yet): refuse rather
-        # than silently test the classical rows with the relaxed rule.
-        if c.eval[key] and c.classical.enabled:
-            yield f"config.eval.{key}=True is not passed to config.classical.enabled=True runs."
     if c.eval.camera_rule and c.eval.hafner_code_use_all_quirk:
         yield (
             "config.eval.hafner_code_use_all_quirk=True is the masking of the relaxed rule "
