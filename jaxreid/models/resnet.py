@@ -91,6 +91,8 @@ class BatchNorm(nn.Module):
         )
 
         x32 = x.astype(jnp.float32)
+        if train and not self.is_initializing():
+            self._check_values_per_channel(x)
         if train and mask is None:
             axes = tuple(range(x.ndim - 1))
             mean = jnp.mean(x32, axis=axes)
@@ -135,6 +137,24 @@ class BatchNorm(nn.Module):
         multiplier = scale * jax.lax.rsqrt(var + self.epsilon)
         y = (x32 - mean) * multiplier + bias
         return y.astype(self.dtype)
+
+    def _check_values_per_channel(self, x: Array) -> None:
+        """Raises ValueError, at trace time (shapes are static), when a training batch gives
+        fewer than 2 values per channel: the batch variance would be 0, every output 0 and the
+        running variance pulled toward 0. torch.nn.BatchNorm refuses the same ("Expected more
+        than 1 value per channel when training"). With a mask only the upper bound (every row
+        selected) is static; `jaxreid.config.validate` checks the rows of each stream."""
+        values = 1
+        for size in x.shape[:-1]:
+            values *= size
+        if values < 2:
+            layer = "/".join(str(p) for p in self.scope.path) or self.name or "(top level)"
+            raise ValueError(
+                f"BatchNorm {layer} in training mode got input of shape {tuple(x.shape)}: "
+                f"{values} value per channel, expected at least 2 (the batch variance of one "
+                "value is 0). Train with more images per step (config.batch.num_identities x "
+                "config.batch.images_per_identity) or larger images (config.data.image_size)."
+            )
 
 
 def _conv(
