@@ -202,9 +202,9 @@ def batch_norm_values(c) -> list[tuple[str, int, int]]:
     """[(layer, images, positions)] of every group of BatchNorm layers a training step runs,
     in forward order: each normalises over `images` x `positions` values per channel.
 
-    The stem ('bn1') and the stages 'layer1'.. see H x W positions of their own feature map
-    (torchvision's strides: /4 after the stem's conv and max-pool, /2 at each later stage, the
-    last by config.model.last_stride); the head's BatchNorm ('embedding_bn' of the linear head
+    The stem's 'bn1' and the stages 'layer1'.. see the H x W positions of their own feature
+    map (torchvision's strides, each rounding up: /2 at the stem's conv, /2 at its max-pool,
+    /2 at each stage after layer1, the last by config.model.last_stride); the head's BatchNorm ('embedding_bn' of the linear head
     with an embedding layer, 'bnneck_bn' of the BNNeck) one position. A modality-specific
     layer of a partially shared network (config.model.shared_from) sees only its modality's
     P x K / M images; everything else the whole P x K batch, which is one modality in each
@@ -221,8 +221,9 @@ def batch_norm_values(c) -> list[tuple[str, int, int]]:
     per_stream = batch // modalities if c.model.shared_from and modalities > 1 else batch
     backbone = models.BACKBONES.get(c.model.backbone)
     num_stages = len(getattr(backbone, "keywords", {}).get("stage_sizes", (0,) * 4))
-    height, width = (_ceil_half(_ceil_half(s)) for s in c.data.image_size)  # conv1, max-pool
+    height, width = (_ceil_half(s) for s in c.data.image_size)  # conv1, stride 2
     groups = [("bn1", per_stream if specific > 0 else batch, height * width)]
+    height, width = _ceil_half(height), _ceil_half(width)  # the max-pool, stride 2
     for i in range(num_stages):
         if i > 0:
             stride = c.model.last_stride if i == num_stages - 1 else 2
