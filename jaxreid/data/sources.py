@@ -189,7 +189,12 @@ def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split:
         for batch in tfds.as_numpy(ds):
             for k in columns:
                 columns[k].append(batch[k])
-    except (tf.errors.DataLossError, tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
+    except (
+        tf.errors.DataLossError,  # a record's length or checksum is wrong (flipped byte, cut)
+        tf.errors.NotFoundError,  # a shard is missing
+        tf.errors.FailedPreconditionError,  # fewer records than dataset_info.json lists
+        tf.errors.InvalidArgumentError,  # a record that does not parse or decode
+    ) as e:
         raise _unreadable_split(builder, split, e) from None
     columns = {k: np.concatenate(v) for k, v in columns.items()}
     decode = lambda a: np.array(
@@ -216,19 +221,25 @@ def _tf_message(error: Exception) -> str:
 def _unreadable_split(builder, split: str, error: Exception) -> PreparedDatasetError:
     """The PreparedDatasetError for a split whose TFRecord files cannot be read: TensorFlow's
     own message gives a byte offset but no file, so each shard of the split is read again on
-    its own (records and their checksums only) to name the broken one(s)."""
+    its own (records, their checksums and their number, as dataset_info.json lists it) to
+    name the broken one(s)."""
     version_dir = os.fspath(builder.data_dir)
-    files = [os.fspath(f) for f in builder.info.splits[split].filepaths]
+    info = builder.info.splits[split]
+    files = [os.fspath(f) for f in info.filepaths]
     broken = []
-    for path in files:
+    for path, expected in zip(files, info.shard_lengths):
         if not tf.io.gfile.exists(path):
             broken.append(f"{path} (missing)")
             continue
+        records = 0
         try:
             for _ in tf.data.TFRecordDataset(path):
-                pass
+                records += 1
         except tf.errors.OpError as e:
             broken.append(f"{path} ({type(e).__name__}: {_tf_message(e)})")
+            continue
+        if records != expected:  # Cut at a record boundary: every record left is intact.
+            broken.append(f"{path} (truncated: {records} of its {expected} records)")
     first_line = _tf_message(error)
     where = (
         "; ".join(broken)
