@@ -80,8 +80,14 @@ def test_corrupt_shard_names_dataset_split_and_file(copy, damage):
         data[len(data) // 2] ^= 0x01
         shard.write_bytes(bytes(data))
     message = load_error(data_dir)
-    for text in ("'train'", "sysu_mm01/rgb/1.0.0", str(version_dir), str(shard),
-                 f"delete {version_dir}", "config.data.manual_dir"):
+    for text in (
+        "'train'",
+        "sysu_mm01/rgb/1.0.0",
+        str(version_dir),
+        str(shard),
+        f"delete {version_dir}",
+        "config.data.manual_dir",
+    ):
         assert text in message, f"{text!r} not in {message!r}"
     expected = {
         "truncate": "DataLossError: truncated record",
@@ -114,8 +120,12 @@ def test_missing_dataset_info_says_half_written(copy, manual_dir):
     data_dir, version_dir, _ = copy
     (version_dir / "dataset_info.json").unlink()
     message = load_error(data_dir, manual_dir)
-    for text in (str(version_dir / "dataset_info.json"), "is missing", "written only in part",
-                 f"delete {version_dir}"):
+    for text in (
+        str(version_dir / "dataset_info.json"),
+        "is missing",
+        "written only in part",
+        f"delete {version_dir}",
+    ):
         assert text in message, f"{text!r} not in {message!r}"
 
 
@@ -124,8 +134,12 @@ def test_dataset_prepared_from_another_manual_folder_is_refused(copy, tmp_path):
     other = tmp_path / "SYSU-MM01-full"
     shutil.copytree(MANUAL, other)
     message = load_error(data_dir, other)
-    for text in (f"config.data.manual_dir={str(other)!r}", os.path.realpath(MANUAL),
-                 str(version_dir), "delete"):
+    for text in (
+        f"config.data.manual_dir={str(other)!r}",
+        os.path.realpath(MANUAL),
+        str(version_dir),
+        "delete",
+    ):
         assert text in message, f"{text!r} not in {message!r}"
     # The case: a folder that does not exist is never silently replaced by the build.
     message = load_error(data_dir, "/nonexistent/SYSU-MM01")
@@ -145,9 +159,20 @@ def test_dataset_from_another_builder_version_is_refused(copy):
 def _main(args, data_dir, workdir):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run(
-        [sys.executable, "-m", "jaxreid.main", "--config=configs/sysu.py:quick",
-         f"--workdir={workdir}", f"--config.data.data_dir={data_dir}", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "jaxreid.main",
+            "--config=configs/sysu.py:quick",
+            f"--workdir={workdir}",
+            f"--config.data.data_dir={data_dir}",
+            *args,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

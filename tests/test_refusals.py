@@ -73,11 +73,22 @@ def test_batch_of_one_value_per_channel_is_refused_naming_the_layer(overrides, l
     [
         # One image, but 8x4 positions at layer4 and no head BatchNorm: torch accepts it.
         ONE_IMAGE + ["model.head=linear", "model.embedding_size=0", "loss.name=softmax"],
-        ["data.modalities=rgb", "batch.num_identities=2", "batch.images_per_identity=1",
-         "data.image_size=(32, 16)", "model.head=bnneck"],
+        [
+            "data.modalities=rgb",
+            "batch.num_identities=2",
+            "batch.images_per_identity=1",
+            "data.image_size=(32, 16)",
+            "model.head=bnneck",
+        ],
         # The refused stream case with P=2: two images per stream.
-        ["data.modalities=rgb,depth", "batch.num_identities=2", "batch.images_per_identity=2",
-         "data.image_size=(16, 16)", "model.shared_from=layer4", "model.head=bnneck"],
+        [
+            "data.modalities=rgb,depth",
+            "batch.num_identities=2",
+            "batch.images_per_identity=2",
+            "data.image_size=(16, 16)",
+            "model.shared_from=layer4",
+            "model.head=bnneck",
+        ],
         # The conventional baseline trains no BatchNorm.
         ONE_IMAGE + ["classical.enabled=true", "data.image_size=(32, 16)"],
     ],
@@ -93,8 +104,12 @@ def test_batches_with_two_values_per_channel_pass(overrides):
         ["data.image_size=(32, 16)", "model.head=bnneck"],
         ["data.image_size=(37, 23)", "model.last_stride=1", "model.embedding_size=8"],
         ["data.image_size=(64, 48)", "model.backbone=resnet50", "model.non_local=(0,1,1,0)"],
-        ["data.image_size=(16, 16)", "data.modalities=rgb,depth", "model.shared_from=layer3",
-         "model.head=bnneck"],
+        [
+            "data.image_size=(16, 16)",
+            "data.modalities=rgb,depth",
+            "model.shared_from=layer3",
+            "model.head=bnneck",
+        ],
     ],
 )
 def test_batch_norm_positions_are_those_of_the_built_network(overrides):
@@ -110,7 +125,11 @@ def test_batch_norm_positions_are_those_of_the_built_network(overrides):
     def bn_outputs():
         variables = model.init(jax.random.key(0), x, False, **kwargs)
         _, state = model.apply(
-            variables, x, False, **kwargs, mutable=["intermediates"],
+            variables,
+            x,
+            False,
+            **kwargs,
+            mutable=["intermediates"],
             capture_intermediates=lambda module, _: isinstance(module, BatchNorm),
         )
         return state["intermediates"]
@@ -158,7 +177,8 @@ def test_batch_norm_refuses_one_value_per_channel_as_torch_does(shape):
         # At trace time: no array is computed (the shapes alone decide).
         with pytest.raises(ValueError, match=r"1 value per channel"):
             jax.eval_shape(
-                lambda v, x: bn.apply(v, x, True, mutable=["batch_stats"]), variables,
+                lambda v, x: bn.apply(v, x, True, mutable=["batch_stats"]),
+                variables,
                 jax.ShapeDtypeStruct(shape, jnp.float32),
             )
         return
@@ -187,10 +207,14 @@ def test_network_with_one_image_raises_where_validate_refuses():
     BatchNorm with one value per channel), the layer validate names."""
     config = config_with(ONE_IMAGE + ["data.image_size=(32, 16)", "model.width=4"])
     model = models.model_from_config(config, num_classes=3)
-    variables = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((2, 32, 16, 3)), False))
+    variables = jax.eval_shape(
+        lambda: model.init(jax.random.key(0), jnp.zeros((2, 32, 16, 3)), False)
+    )
     with pytest.raises(ValueError, match=r"layer4_0/bn1.*1 value per channel"):
         jax.eval_shape(
-            lambda v, x: model.apply(v, x, True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(1)}),
+            lambda v, x: model.apply(
+                v, x, True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(1)}
+            ),
             variables,
             jax.ShapeDtypeStruct((1, 32, 16, 3), jnp.float32),
         )
@@ -204,11 +228,20 @@ def test_network_with_one_image_raises_where_validate_refuses():
     [
         (
             ["classical.enabled=true", "data.modalities=rgb,infrared", "eval.test_protocol=llcm"],
-            ["config.eval.test_protocol='llcm'", "classical.enabled=True", "'pairs', 'sysu', 'regdb'"],
+            [
+                "config.eval.test_protocol='llcm'",
+                "classical.enabled=True",
+                "'pairs', 'sysu', 'regdb'",
+            ],
         ),
         (
-            ["classical.enabled=true", "data.modalities=rgb", "batch.images_per_identity=4",
-             "eval.test_protocol=market", "data.query_split=query"],
+            [
+                "classical.enabled=true",
+                "data.modalities=rgb",
+                "batch.images_per_identity=4",
+                "eval.test_protocol=market",
+                "data.query_split=query",
+            ],
             ["config.eval.test_protocol='market'", "classical.enabled=True"],
         ),
         (
@@ -217,17 +250,33 @@ def test_network_with_one_image_raises_where_validate_refuses():
         ),
         (
             ["data.augment.channel_exchange=0.5", "data.input_layout=gray"],
-            ["config.data.augment.channel_exchange=0.5", "config.data.input_layout='gray'", "gives 1"],
+            [
+                "config.data.augment.channel_exchange=0.5",
+                "config.data.input_layout='gray'",
+                "gives 1",
+            ],
         ),
         (
-            ["data.augment.random_gray=0.2", "data.augment.channel_erasing=0.5",
-             "data.input_layout=zero_pad2"],
-            ["config.data.augment.channel_erasing=0.5", "config.data.augment.random_gray=0.2",
-             "config.data.input_layout='zero_pad2'", "gives 2"],
+            [
+                "data.augment.random_gray=0.2",
+                "data.augment.channel_erasing=0.5",
+                "data.input_layout=zero_pad2",
+            ],
+            [
+                "config.data.augment.channel_erasing=0.5",
+                "config.data.augment.random_gray=0.2",
+                "config.data.input_layout='zero_pad2'",
+                "gives 2",
+            ],
         ),
     ],
-    ids=["classical_llcm", "classical_market", "classical_and_distill", "exchange_gray",
-         "gray_erasing_zero_pad2"],
+    ids=[
+        "classical_llcm",
+        "classical_market",
+        "classical_and_distill",
+        "exchange_gray",
+        "gray_erasing_zero_pad2",
+    ],
 )
 def test_combinations_that_cannot_run_are_refused(overrides, expected):
     message = refusal(overrides)
@@ -275,7 +324,10 @@ def test_channel_augmentation_refusal_is_the_pipelines():
     from jaxreid.data import pipeline, preprocessing, sampler
 
     images = np.zeros((4, 8, 4, 3), np.uint8)
-    sets = [_image_set("rgb", images, [1, 1, 2, 2]), _image_set("depth", images[..., :1], [1, 1, 2, 2])]
+    sets = [
+        _image_set("rgb", images, [1, 1, 2, 2]),
+        _image_set("depth", images[..., :1], [1, 1, 2, 2]),
+    ]
     index = sampler.index_identities([s.person_ids for s in sets])
     for layout in preprocessing.INPUT_LAYOUTS:
         config = config_with(["data.augment.channel_exchange=0.5", f"data.input_layout={layout}"])
@@ -283,8 +335,16 @@ def test_channel_augmentation_refusal_is_the_pipelines():
         norms = [preprocessing.fit_normalization(s.images, layout, "dataset") for s in sets]
         try:
             batches = pipeline.train_batches(
-                sets, norms, index, num_identities=2, images_per_identity=2, layout=layout,
-                seed=0, start_step=0, num_steps=1, channel_exchange=0.5,
+                sets,
+                norms,
+                index,
+                num_identities=2,
+                images_per_identity=2,
+                layout=layout,
+                seed=0,
+                start_step=0,
+                num_steps=1,
+                channel_exchange=0.5,
             )
             next(iter(batches))
             pipeline_refuses = False
@@ -312,8 +372,12 @@ def _image_set(modality, images, person_ids):
 
 def _splits(ids_rgb, ids_depth):
     images = np.zeros((len(ids_rgb) + len(ids_depth), 4, 4, 3), np.uint8)
-    return {"train": {"rgb": _image_set("rgb", images, ids_rgb),
-                      "depth": _image_set("depth", images, ids_depth)}}
+    return {
+        "train": {
+            "rgb": _image_set("rgb", images, ids_rgb),
+            "depth": _image_set("depth", images, ids_depth),
+        }
+    }
 
 
 def test_batch_larger_than_the_training_identities_is_refused():
@@ -324,8 +388,11 @@ def test_batch_larger_than_the_training_identities_is_refused():
     config = config_with(["data.modalities=rgb,depth", "batch.num_identities=3"])
     with pytest.raises(ConfigError) as e:
         preflight.check_data(config, splits)
-    for text in ("config.batch.num_identities=3", "exceeds the 2 training identities",
-                 "--config.batch.num_identities=2"):
+    for text in (
+        "config.batch.num_identities=3",
+        "exceeds the 2 training identities",
+        "--config.batch.num_identities=2",
+    ):
         assert text in str(e.value), str(e.value)
     config.batch.num_identities = 2
     preflight.check_data(config, splits)

@@ -195,7 +195,7 @@ def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split:
         tf.errors.FailedPreconditionError,  # fewer records than dataset_info.json lists
         tf.errors.InvalidArgumentError,  # a record that does not parse or decode
     ) as e:
-        raise
+        raise _unreadable_split(builder, split, e) from None
     columns = {k: np.concatenate(v) for k, v in columns.items()}
     decode = lambda a: np.array(
         [s.decode() if isinstance(s, bytes) else s for s in a], dtype=object

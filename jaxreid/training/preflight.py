@@ -81,7 +81,9 @@ def check_data(config: ml_collections.ConfigDict, splits: dict) -> None:
     try:
         index = sampler.index_identities([s.person_ids for s in train_sets])
     except ValueError as e:
-        raise config_lib.ConfigError(f"{e} ({where}) Fix: a dataset with more identities.") from None
+        raise config_lib.ConfigError(
+            f"{e} ({where}) Fix: a dataset with more identities."
+        ) from None
     p, k = batch.num_identities, batch.images_per_identity
     if batch.sampler == "pk" and p > index.num_classes:
         raise config_lib.ConfigError(
