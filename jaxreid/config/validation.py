@@ -9,7 +9,9 @@ close-match suggestion for strings ("Did you mean 'softmax'?"). It runs in four 
   2. values: each key against its rule in `rules()`, the table below (kinds of rule:
      `jaxreid.config.rules`);
   3. combinations: the functions in `combinations.COMBINATIONS` (batch composition vs
-     modalities, the distance head vs its loss, protocols vs modalities, distillation, ...);
+     modalities, the distance head vs its loss, protocols vs modalities, distillation, the
+     classical method's protocols, channel augmentation vs the input layout, a training
+     batch that gives some BatchNorm a single value per channel, ...);
   4. devices: with `num_devices`, the global training batch P x K must split evenly over
      the devices and processes (`combinations.check_batch_sharding`); the message proposes
      the nearest P and K that do.

@@ -59,6 +59,10 @@ for _m in ("depth", "infrared", "thermal"):
 
 LOG = logging.getLogger("jaxreid.datasets")
 
+# Keys of info.metadata (metadata.json) that record where a prepared dataset came from.
+SOURCE_MANUAL_DIR = "manual_dir"
+SOURCE_BUILDER_VERSION = "builder_version"
+
 
 def features(modality: str, dtype: str = "uint8") -> tfds.features.FeaturesDict:
     """The conventional feature dict for one modality; `dtype` of the stored image."""
@@ -150,7 +154,7 @@ class ReidBuilder(
         """The manual folder, or ManualDataError naming it and the expected layout."""
         path = getattr(dl_manager, "_manual_dir", None)
         try:
-            return pathlib.Path(os.fspath(dl_manager.manual_dir))
+            folder = pathlib.Path(os.fspath(dl_manager.manual_dir))
         except AssertionError:
             raise ManualDataError(
                 f"Manual folder {path} for dataset '{self.name}' does not exist or is empty. "
@@ -158,6 +162,12 @@ class ReidBuilder(
                 f"location with `python -m jaxreid.datasets.{self.name} --manual_dir=...` or "
                 "tfds.download.DownloadConfig(manual_dir=...)."
             ) from None
+        # Recorded in the prepared folder's metadata.json, so that a run asking for another
+        # manual folder is refused instead of silently reusing this build
+        # (jaxreid.data.sources.check_prepared).
+        self.info.metadata[SOURCE_MANUAL_DIR] = os.path.realpath(folder)
+        self.info.metadata[SOURCE_BUILDER_VERSION] = str(self.version)
+        return folder
 
     def layout_error(self, root: pathlib.Path, problem: str) -> ManualDataError:
         """A ManualDataError for a wrong layout, with a hint when the data is one level down."""
