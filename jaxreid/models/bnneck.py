@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxreid.models.reid import DROPOUT
-from jaxreid.models.resnet import BatchNorm
+from jaxreid.models.batch_norm import BatchNorm
 
 Array = jax.Array
 

@@ -27,6 +27,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxreid.models.batch_norm import BatchNorm
+
 Array = jax.Array
 
 
@@ -51,8 +53,7 @@ class NonLocal(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:
-        """x: [N, H, W, C]; train/mask as `jaxreid.models.resnet.BatchNorm`."""
-        from jaxreid.models.resnet import BatchNorm  # Here: resnet imports this module.
+        """x: [N, H, W, C]; train/mask as `jaxreid.models.batch_norm.BatchNorm`."""
 
         n, h, w, c = x.shape
         inner = self.inter_channels or max(c // self.reduction, 1)

@@ -30,7 +30,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxreid.models.resnet import BatchNorm
+from jaxreid.models.batch_norm import BatchNorm
 
 Array = jax.Array
 Dtype = Any

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from jaxreid.models.batch_norm import BatchNorm
 from jaxreid.models.convolution import conv_function
+from jaxreid.models.non_local import NonLocal
 
 Array = jax.Array
 Dtype = Any
@@ -372,8 +373,6 @@ class ResNet(nn.Module):
 
     def _stage(self, x, i, train, mask, prefix):
         """Stage i (0-based) with its non-local blocks after its last blocks."""
-        from jaxreid.models.non_local import NonLocal  # Here: non_local uses BatchNorm.
-
         num_blocks = self.stage_sizes[i]
         num_non_local = self.non_local[i] if self.non_local else 0
         for j in range(num_blocks):
