@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from jaxreid import index as index_lib
+from jaxreid.search import index as index_lib
 
 DIM = 256
 PER_PERSON = 10

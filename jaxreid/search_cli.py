@@ -18,7 +18,7 @@ and gallery ids are known, matches are framed green and other identities red; ot
 ranked images are drawn without frames.
 
 Open set: with a threshold (--threshold, or the one stored in a gallery .npz by
-`Gallery.set_threshold`; `jaxreid.open_set`), each query's answer is its nearest gallery
+`Gallery.set_threshold`; `jaxreid.search.open_set`), each query's answer is its nearest gallery
 person when the distance is below the threshold and "not in the gallery" otherwise.
 
 --run is a run directory of `jaxreid.train.train_and_evaluate` or a distillation directory
@@ -36,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-# --index values: the exact on-device search, or a FAISS kind (jaxreid.index.FAISS_KINDS).
+# --index values: the exact on-device search, or a FAISS kind (jaxreid.search.index.FAISS_KINDS).
 INDEXES = ("exact", "flat", "ivf", "hnsw")
 
 _RUN = flags.DEFINE_string(
@@ -76,7 +76,7 @@ _INDEX = flags.DEFINE_enum(
     "index",
     "exact",
     list(INDEXES),
-    "Search index: exact (on device), or FAISS flat / ivf / hnsw (jaxreid.index).",
+    "Search index: exact (on device), or FAISS flat / ivf / hnsw (jaxreid.search.index).",
 )
 _THRESHOLD = flags.DEFINE_float(
     "threshold",

@@ -1,4 +1,4 @@
-"""jaxreid.index (exact and FAISS backends), jaxreid.open_set and the Gallery's use of both.
+"""jaxreid.search.index (exact and FAISS backends), jaxreid.search.open_set and the Gallery's use of both.
 
 References: float64 NumPy brute force written here, hand-worked thresholds, and the binomial
 spread of a rate measured on held-out synthetic identities.
@@ -7,8 +7,8 @@ spread of a rate measured on held-out synthetic identities.
 import numpy as np
 import pytest
 
-from jaxreid import index as index_lib
-from jaxreid import open_set
+from jaxreid.search import index as index_lib
+from jaxreid.search import open_set
 from jaxreid.search import Gallery
 
 pytest.importorskip("faiss")

@@ -38,6 +38,8 @@ import zipfile
 import numpy as np
 
 from jaxreid.evaluation.distances import as_features, canonical_metric
+from jaxreid.search import topk
+from jaxreid.search.topk import check_k
 
 BACKENDS = ("exact", "faiss")
 FAISS_KINDS = ("flat", "ivf", "hnsw")
@@ -51,12 +53,6 @@ DEFAULT_PARAMS = {
     "hnsw": {"m": 32, "ef_construction": 40, "ef_search": 64},
 }
 _FORMAT_VERSION = 1
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or int(k) != k or int(k) < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    return int(k)
 
 
 class SearchIndex(abc.ABC):
@@ -128,12 +124,10 @@ class ExactIndex(SearchIndex):
     def __init__(
         self, dim: int, metric: str = "euclidean", *, chunk_size=None, query_chunk_size=None
     ):
-        from jaxreid import search  # local: jaxreid.search's Gallery uses this module
-
         self.metric = canonical_metric(metric)
         self.dim = int(dim)
-        self.chunk_size = int(chunk_size or search.DEFAULT_CHUNK_SIZE)
-        self.query_chunk_size = int(query_chunk_size or search.DEFAULT_QUERY_CHUNK_SIZE)
+        self.chunk_size = int(chunk_size or topk.DEFAULT_CHUNK_SIZE)
+        self.query_chunk_size = int(query_chunk_size or topk.DEFAULT_QUERY_CHUNK_SIZE)
         self.embeddings = np.zeros((0, self.dim), np.float32)
         self._chunks = None
 
@@ -146,13 +140,11 @@ class ExactIndex(SearchIndex):
         return self
 
     def search(self, queries, k: int = 10):
-        from jaxreid import search
-
-        q, k = self._check_queries(queries), _check_k(k)
+        q, k = self._check_queries(queries), check_k(k)
         chunk = min(self.chunk_size, max(len(self), 1))
         if self._chunks is None:  # the gallery stays on device between searches
-            self._chunks = search._device_chunks(self.embeddings, self.metric, chunk)  # pylint: disable=protected-access
-        return search._search(q, len(self), self._chunks, k, self.metric, self.query_chunk_size)  # pylint: disable=protected-access
+            self._chunks = topk.device_chunks(self.embeddings, self.metric, chunk)
+        return topk.search_chunks(q, len(self), self._chunks, k, self.metric, self.query_chunk_size)
 
     def _config(self) -> dict:
         return {"chunk_size": self.chunk_size, "query_chunk_size": self.query_chunk_size}
@@ -257,7 +249,7 @@ class FaissIndex(SearchIndex):
         return self
 
     def search(self, queries, k: int = 10):
-        q, k = self._check_queries(queries), _check_k(k)
+        q, k = self._check_queries(queries), check_k(k)
         k = min(k, len(self))
         if k == 0 or len(q) == 0:
             return np.zeros((len(q), k), np.float32), np.zeros((len(q), k), np.int64)

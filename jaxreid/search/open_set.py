@@ -32,6 +32,7 @@ import dataclasses
 import numpy as np
 
 from jaxreid.evaluation.distances import canonical_metric
+from jaxreid.search.topk import top_k_search
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +118,6 @@ def choose_threshold(
     Raises:
       ValueError: target outside [0, 1], no mated or no non-mated query, mismatched shapes.
     """
-    from jaxreid.search import top_k_search  # local: jaxreid.search stores thresholds
-
     metric = canonical_metric(metric)
     target = float(target_false_match_rate)
     if not 0.0 <= target <= 1.0:

@@ -1,19 +1,4 @@
-"""Top-k search of query embeddings in a gallery of embeddings, on device, in chunks.
-
-NumPy in, NumPy out. The gallery is cut into chunks of `chunk_size` rows (the last one
-padded and masked with +inf) and the queries into chunks of `query_chunk_size` rows; one
-`jax.jit`-compiled kernel computes a [query chunk, gallery chunk] distance block, takes
-its `jax.lax.top_k` and merges it with the running top-k of the chunks seen so far. So the
-memory is bounded by one block and a [Q, k] result: a gallery of millions of embeddings
-never materialises a Q x N distance matrix.
-
-Distances are those of `jaxreid.evaluation.distances` (same kernels, same metric names):
-euclidean (l2), sqeuclidean (l2_squared), l1 (manhattan, cityblock), linf (chebyshev),
-cosine. Smaller is closer.
-
-Ties are broken by gallery index: among equal distances the lower gallery index ranks
-first, exactly as a stable sort of each query's distance row
-(`np.argsort(d, kind="stable")`).
+"""`Gallery`: embeddings with their metadata, searchable on device, stored as one .npz file.
 
     gallery = Gallery(embeddings, ids=ids, cams=cams, modality="depth", filenames=names)
     gallery.save("gallery.npz")
@@ -21,35 +6,31 @@ first, exactly as a stable sort of each query's distance row
     distances, indices = gallery.search(query_embeddings, k=10)   # [Q, 10] each
     matched_ids = gallery.ids[indices]
 
-A gallery can search through any `jaxreid.index.SearchIndex` backend (`use_index`: FAISS
-flat, IVF or HNSW for galleries of millions) and carries an open-set threshold
-(`jaxreid.open_set`; `set_threshold`, `identify`) that its .npz stores.
+A gallery can search through any `jaxreid.search.index.SearchIndex` backend (`use_index`:
+FAISS flat, IVF or HNSW for galleries of millions) and carries an open-set threshold
+(`jaxreid.search.open_set`; `set_threshold`, `identify`) that its .npz stores.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
 import zipfile
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from jaxreid import batching
-
-from jaxreid.evaluation.distances import (
-    as_features,
-    canonical_metric,
-    distance_block,
-    gallery_aux,
+from jaxreid.evaluation.distances import as_features, canonical_metric
+from jaxreid.search import index as index_lib
+from jaxreid.search import open_set
+from jaxreid.search.topk import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_QUERY_CHUNK_SIZE,
+    check_chunk,
+    check_k,
+    device_chunks,
+    search_chunks,
+    top_k_search,
 )
-
-# Gallery rows per chunk and query rows per chunk: a block of 512 x 16384 float32 is 32 MB.
-DEFAULT_CHUNK_SIZE = 16384
-DEFAULT_QUERY_CHUNK_SIZE = 512
 
 # Bumped when the .npz layout changes; `Gallery.load` rejects unknown versions.
 # 2: the optional open-set threshold keys (_THRESHOLD_KEYS), absent in version 1 files.
@@ -66,120 +47,6 @@ _THRESHOLD_KEYS = (
     "threshold_num_non_mated",
 )
 
-
-@functools.partial(jax.jit, static_argnames=("metric",))
-def _merge_chunk(best_d, best_i, q, g, g_aux, start, num_gallery, metric: str):
-    """Merges one gallery chunk into the running top-k.
-
-    Args:
-        best_d: [Qc, k] float32 running smallest distances (ascending; +inf = empty slot).
-        best_i: [Qc, k] int32 their gallery indices (all lower than `start`).
-        q: [Qc, D] float32 query chunk.
-        g: [C, D] float32 gallery chunk (rows past `num_gallery` are padding).
-        g_aux: [C] float32 per-row norms of `g` as `distance_block` expects.
-        start: int32 scalar, gallery index of the chunk's first row.
-        num_gallery: int32 scalar, gallery size N; padded rows get distance +inf.
-
-    Returns:
-        (best_d, best_i) updated, same shapes.
-    """
-    d = distance_block(q, g, g_aux, metric)  # [Qc, C]
-    cols = start + jnp.arange(g.shape[0], dtype=jnp.int32)
-    d = jnp.where(cols[None, :] < num_gallery, d, jnp.inf)
-    # Running entries come first and have lower gallery indices than this chunk; top_k puts
-    # the lower position first among equal values, so ties stay ordered by gallery index.
-    all_d = jnp.concatenate([best_d, d], axis=1)
-    all_i = jnp.concatenate([best_i, jnp.broadcast_to(cols[None, :], d.shape)], axis=1)
-    # top_k orders -0.0 below +0.0; map both zeros to one key so they tie.
-    key = jnp.where(all_d == 0.0, 0.0, -all_d)
-    _, pos = lax.top_k(key, best_d.shape[1])
-    return (jnp.take_along_axis(all_d, pos, axis=1), jnp.take_along_axis(all_i, pos, axis=1))
-
-
-def _check_chunk(value, name: str) -> int:
-    if int(value) != value or int(value) < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _device_chunks(gallery: np.ndarray, metric: str, chunk_size: int):
-    """[N, D] float32 -> list of (chunk [C, D], aux [C]) device arrays, last chunk zero-padded."""
-    chunks = []
-    for start in range(0, gallery.shape[0], chunk_size):
-        # Padded: one compiled kernel serves every chunk.
-        g = jnp.asarray(batching.pad_rows(gallery[start : start + chunk_size], chunk_size))
-        chunks.append((g, gallery_aux(g, metric)))
-    return chunks
-
-
-def _search(
-    queries: np.ndarray, num_gallery: int, chunks, k: int, metric: str, query_chunk_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    num_q = queries.shape[0]
-    k = min(k, num_gallery)
-    distances = np.empty((num_q, k), np.float32)
-    indices = np.empty((num_q, k), np.int64)
-    if num_q == 0 or k == 0:
-        return distances, indices
-    rows = min(query_chunk_size, num_q)
-    n_gal = jnp.int32(num_gallery)
-    chunk_size = chunks[0][0].shape[0]
-    for q_start in range(0, num_q, rows):
-        n = min(rows, num_q - q_start)
-        q = jnp.asarray(batching.pad_rows(queries[q_start : q_start + rows], rows))
-        best_d = jnp.full((rows, k), jnp.inf, jnp.float32)
-        best_i = jnp.full((rows, k), -1, jnp.int32)
-        for c, (g, g_aux) in enumerate(chunks):
-            best_d, best_i = _merge_chunk(
-                best_d, best_i, q, g, g_aux, jnp.int32(c * chunk_size), n_gal, metric
-            )
-        distances[q_start : q_start + n] = np.asarray(best_d)[:n]
-        indices[q_start : q_start + n] = np.asarray(best_i)[:n]
-    return distances, indices
-
-
-def top_k_search(
-    queries,
-    gallery,
-    k: int,
-    *,
-    metric: str = "euclidean",
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    query_chunk_size: int = DEFAULT_QUERY_CHUNK_SIZE,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest gallery embeddings of each query.
-
-    Args:
-        queries: [Q, D] float query embeddings.
-        gallery: [N, D] float gallery embeddings.
-        k: neighbours per query; clamped to N.
-        metric: 'euclidean' | 'sqeuclidean' | 'l1' | 'linf' | 'cosine' or an alias
-            ('l2', 'l2_squared', 'manhattan', 'cityblock', 'chebyshev').
-        chunk_size: gallery rows per kernel call (capped at N).
-        query_chunk_size: query rows per kernel call (capped at Q).
-
-    Returns:
-        distances: [Q, min(k, N)] float32, ascending along each row.
-        indices: [Q, min(k, N)] int64 gallery rows; ties ordered by gallery index.
-    """
-    metric = canonical_metric(metric)
-    q = as_features(queries, "queries")
-    g = as_features(gallery, "gallery")
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(
-            f"queries have {q.shape[1]} dims but the gallery embeddings have {g.shape[1]}"
-        )
-    k = _check_k(k)
-    chunk_size = min(_check_chunk(chunk_size, "chunk_size"), max(g.shape[0], 1))
-    query_chunk_size = _check_chunk(query_chunk_size, "query_chunk_size")
-    chunks = _device_chunks(g, metric, chunk_size)
-    return _search(q, g.shape[0], chunks, k, metric, query_chunk_size)
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or int(k) != k or int(k) < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    return int(k)
 
 
 def _int_column(values, n: int, name: str) -> np.ndarray:
@@ -223,8 +90,8 @@ class Gallery:
         modality: [N] str, e.g. 'rgb' | 'depth' | 'infrared' | 'thermal' ('' when unknown).
         filenames: [N] str image paths ('' when unknown).
         metric: default metric of `search` (canonical name, see `jaxreid.evaluation`).
-        threshold: `jaxreid.open_set.OpenSetThreshold` for `identify`, or None.
-        index: the `jaxreid.index.SearchIndex` that `search` uses for `metric` (None: the
+        threshold: `jaxreid.search.open_set.OpenSetThreshold` for `identify`, or None.
+        index: the `jaxreid.search.index.SearchIndex` that `search` uses for `metric` (None: the
             exact on-device search).
     """
 
@@ -288,26 +155,22 @@ class Gallery:
         return self
 
     def use_index(self, backend: str = "faiss", **params) -> Gallery:
-        """Builds a `jaxreid.index` index of `backend` ('exact' | 'faiss') over the
+        """Builds a `jaxreid.search.index` index of `backend` ('exact' | 'faiss') over the
         embeddings, with the gallery's metric; `search` then uses it for that metric and
         `add` appends to it. Returns self.
 
         Args:
-          **params: `jaxreid.index.make_index` parameters, e.g. kind='hnsw', m=32,
+          **params: `jaxreid.search.index.make_index` parameters, e.g. kind='hnsw', m=32,
             ef_search=128, or kind='ivf', nlist=1024, nprobe=16.
         """
-        from jaxreid import index as index_lib  # local: jaxreid.index imports this module
-
         self.index = index_lib.make_index(
             backend, self.metric, dim=self.dim, embeddings=self.embeddings, **params
         )
         return self
 
     def set_threshold(self, threshold) -> Gallery:
-        """Stores an open-set threshold: a `jaxreid.open_set.OpenSetThreshold` (from
+        """Stores an open-set threshold: a `jaxreid.search.open_set.OpenSetThreshold` (from
         `choose_threshold`), a distance (float, for the gallery's metric) or None."""
-        from jaxreid import open_set  # local: open_set imports this module
-
         if threshold is not None and not isinstance(threshold, open_set.OpenSetThreshold):
             nan = float("nan")
             threshold = open_set.OpenSetThreshold(
@@ -367,12 +230,12 @@ class Gallery:
         q = as_features(q, "queries")
         if q.shape[1] != self.dim:
             raise ValueError(f"queries have {q.shape[1]} dims but the gallery has {self.dim}")
-        k = _check_k(k)
-        chunk_size = min(_check_chunk(chunk_size, "chunk_size"), max(len(self), 1))
-        query_chunk_size = _check_chunk(query_chunk_size, "query_chunk_size")
+        k = check_k(k)
+        chunk_size = min(check_chunk(chunk_size, "chunk_size"), max(len(self), 1))
+        query_chunk_size = check_chunk(query_chunk_size, "query_chunk_size")
         if self._cache is None or self._cache[:2] != (chunk_size, metric):
-            self._cache = (chunk_size, metric, _device_chunks(self.embeddings, metric, chunk_size))
-        return _search(q, len(self), self._cache[2], k, metric, query_chunk_size)
+            self._cache = (chunk_size, metric, device_chunks(self.embeddings, metric, chunk_size))
+        return search_chunks(q, len(self), self._cache[2], k, metric, query_chunk_size)
 
     def subset(self, rows) -> Gallery:
         """A new gallery of the given rows (int indices or a boolean mask)."""
@@ -477,19 +340,9 @@ class Gallery:
         except ValueError as e:
             raise ValueError(f"gallery file {path!r}: {e}") from None
         if "threshold_distance" in data:
-            from jaxreid import open_set
-
             missing = [key for key in _THRESHOLD_KEYS if key not in data]
             if missing:
                 raise ValueError(f"gallery file {path!r} has a threshold but lacks {missing}")
             fields = {key[len("threshold_") :]: data[key].item() for key in _THRESHOLD_KEYS}
             gallery.set_threshold(open_set.OpenSetThreshold(**fields))
         return gallery
-
-
-__all__ = [
-    "DEFAULT_CHUNK_SIZE",
-    "DEFAULT_QUERY_CHUNK_SIZE",
-    "Gallery",
-    "top_k_search",
-]
