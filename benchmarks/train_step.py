@@ -4,7 +4,7 @@
 
 Times the compiled, data-parallel train step of jaxreid.train on every local device, with a
 fixed random batch already on device (the input pipeline is not part of the figure). Prints
-a Markdown table; the README records the figures with machine and date.
+a Markdown table; docs/benchmarks.md records the figures with machine and date.
 """
 
 import argparse

@@ -60,7 +60,7 @@ def finish(process, timeout=900):
 # gradients through the momentum. Further, its trajectory turns float32 round-off into
 # large differences whatever the source: measured 2026-11-29 (CPU) after two full-rate
 # updates, one process with 2 devices differs from one with 4 by 4.0e-4, as two processes
-# do (4.0e-4); the README ("Multi-host training") has the figures.
+# do (4.0e-4); docs/training.md ("Multi-host training") has the figures.
 CONFIGS = {"one_stream": ("one_stream,quick", 6), "main_job": ("quick", 2)}
 
 

@@ -81,7 +81,7 @@ def write_split(
     return written
 
 
-def main(argv) -> None:  # pragma: no cover - run as a command in the README
+def main(argv) -> None:  # pragma: no cover - a command (docs/inference.md)
     from absl import app, flags
 
     if len(argv) > 1:

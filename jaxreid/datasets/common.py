@@ -1,7 +1,7 @@
 """Shared pieces of the manual-download re-id builders (SYSU-MM01, RegDB, BIWI, RobotPKU).
 
 Every builder yields examples with the features of the dataset conventions
-(README, "Datasets"):
+(docs/datasets.md):
 
   image       tfds.features.Image, RGB (None, None, 3) uint8; depth (None, None, 1) uint16
               (16-bit distributions) or uint8 (8-bit distributions, kept as distributed);
