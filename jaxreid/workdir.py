@@ -329,11 +329,12 @@ def check_retest(workdir: str, config: ml_collections.ConfigDict) -> None:
     if not changed:
         return
     lines = [f"  config.{k}: {tested.get(k)!r} in the run, {new.get(k)!r} now" for k in changed]
-    distilled = results.get("method") == "distill" or "networks" in (_raw_run_info(workdir) or {})
-    if distilled:
+    step2 = "networks" in (_raw_run_info(workdir) or {})  # Distillation's Step II directory.
+    if step2 or results.get("method") == "distill":
+        pair = os.path.dirname(os.path.abspath(workdir)) if step2 else workdir
         how = (
             "To test the pair F, G with other evaluation settings, load it with "
-            f"jaxreid.inference.load_distillation_run({workdir!r})."
+            f"jaxreid.inference.load_distillation_run({pair!r})."
         )
     else:
         flags = " ".join(_flag(k, new.get(k)) for k in changed)
