@@ -61,7 +61,8 @@ def test_train_and_evaluate_writes_results_for_every_modality_pair(tmp_path, dat
 
 
 def test_killed_run_resumes_to_the_same_final_step(tmp_path, data_dir):
-    """Kill the command after its first checkpoint; the same command then finishes the run."""
+    """Kill the command (SIGKILL) after its first checkpoint; the same command then finishes
+    the run. That the resumed run is the saved one, bit for bit, is tests/test_resume.py's."""
     workdir = str(tmp_path / "run")
     command = [
         sys.executable,
