@@ -186,9 +186,13 @@ def test_sigterm_saves_the_current_step_exits_at_once_and_the_rerun_finishes(tmp
             break
     signalled = time.time()
     first.send_signal(signal.SIGTERM)
-    err = first.stderr.read()  # Until the process closes stderr, i.e. exits.
+    err, reported = "", None
+    for line in first.stderr:  # Until the process closes stderr, i.e. exits.
+        err += line
+        if line.startswith("Error: SIGTERM"):
+            reported = time.time()  # The checkpoint is written.
     first.wait()
-    exit_sec = time.time() - signalled
+    exited = time.time()
     assert first.returncode == 128 + signal.SIGTERM, err[-3000:]
     message = err.strip().splitlines()[-1]
     assert message.startswith("Error: SIGTERM received: stopped after step "), message
@@ -197,8 +201,10 @@ def test_sigterm_saves_the_current_step_exits_at_once_and_the_rerun_finishes(tmp
     saved = [int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit()]
     assert saved == [stopped]
     # Measured 2026-12-07 on a 2-core machine shared by 8 jobs: 3.6 s (2.7 s to finish the
-    # step and write the checkpoint, then 0.9 s); before, 6-19 s here and 26-46 s elsewhere.
-    assert exit_sec < 10, f"exited {exit_sec:.1f} s after SIGTERM"
+    # step and write the checkpoint, then 0.9 s); before, 6-19 s here and 26-46 s elsewhere,
+    # of which 5 s or more after the checkpoint (the teardown of a bare `import tensorflow`).
+    timing = f"exit {exited - signalled:.1f} s after SIGTERM, {exited - reported:.1f} s after save"
+    assert exited - signalled < 10 and exited - reported < 3, timing
     second = subprocess.run(
         main_command(workdir, data_dir, *overrides), env=env, capture_output=True, text=True
     )
