@@ -66,12 +66,13 @@ def _hsv(rgb):
 
 
 def _siltp(gray, radius, tau=lomo.SILTP_TAU):
+    """SILTP.m, encoder 0 (float64, as MATLAB's double arithmetic)."""
     h, w = gray.shape
     p = np.pad(gray, radius, mode="edge")
     code = np.zeros((h, w), np.int64)
     for k, (dy, dx) in enumerate(((0, radius), (-radius, 0), (0, -radius), (radius, 0))):
         n = p[radius + dy : radius + dy + h, radius + dx : radius + dx + w]
-        code += np.where(n > (1 + tau) * gray, 1, np.where(n < (1 - tau) * gray, 2, 0)) * 3**k
+        code += np.where(n < (1 - tau) * gray, 1, np.where(n > (1 + tau) * gray, 2, 0)) * 3**k
     return code
 
 
@@ -86,7 +87,11 @@ def _max_occurrence(codes, bins):
                 strip, np.bincount(codes[y : y + b, x : x + b].ravel(), minlength=bins)
             )
         out.append(strip)
-    v = np.log1p(np.concatenate(out))
+    return np.concatenate(out)
+
+
+def _log_normalize(parts):
+    v = np.log1p(np.concatenate(parts))
     return v / np.linalg.norm(v)
 
 
@@ -96,18 +101,21 @@ def _pool(x):
 
 
 def numpy_lomo(image: np.ndarray) -> np.ndarray:
-    """[H, W, 3] uint8 -> LOMO of one image in NumPy (float64)."""
-    hsv = _hsv(_retinex(image))
-    gray = image.astype(np.float64) @ np.array(lomo.GRAY_WEIGHTS)
+    """[H, W, 3] uint8 -> LOMO of one image in NumPy (float64), in LOMO.m's order: HSV levels
+    pooled as floor of the mean, rounded grey image, one log-normalised part per feature type.
+    (At 128x48 every scale counts for every radius.)"""
+    levels = np.minimum(np.floor(_hsv(_retinex(image)) * lomo.HSV_BINS), lomo.HSV_BINS - 1)
+    gray = np.floor(image.astype(np.float64) @ np.array(lomo.GRAY_WEIGHTS) + 0.5)
     colour, texture = [], {r: [] for r in lomo.SILTP_RADII}
     for scale in range(lomo.NUM_SCALES):
         if scale:
-            hsv, gray = _pool(hsv), _pool(gray)
-        q = np.minimum(np.floor(hsv * lomo.HSV_BINS), lomo.HSV_BINS - 1).astype(np.int64)
+            levels, gray = np.floor(_pool(levels)), _pool(gray)
+        q = levels.astype(np.int64)
         colour.append(_max_occurrence(q[..., 2] * 64 + q[..., 1] * 8 + q[..., 0], 512))
         for r in lomo.SILTP_RADII:
             texture[r].append(_max_occurrence(_siltp(gray, r), lomo.SILTP_CODES))
-    return np.concatenate(colour + [f for r in lomo.SILTP_RADII for f in texture[r]])
+    parts = [colour] + [texture[r] for r in lomo.SILTP_RADII]
+    return np.concatenate([_log_normalize(p) for p in parts])
 
 
 # ----------------------------------------------------------------------------- timing

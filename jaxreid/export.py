@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable
 
 import jax
@@ -321,6 +323,22 @@ def _quiet(logger_name: str, level: int = logging.ERROR):
         logger.setLevel(old)
 
 
+@contextlib.contextmanager
+def _stdout_kept_unless_failing():
+    """Holds what Python code prints to stdout; shows it on stderr only if the block fails.
+
+    jax2onnx 0.12 prints a "DEBUG: conv_dtype_enum=FLOAT" line for every convolution it
+    converts (about 40 for a ResNet18); nothing a user can act on, unless the export fails.
+    """
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(held):
+            yield
+    except BaseException:
+        sys.stderr.write(held.getvalue())
+        raise
+
+
 def _write_onnx(embed, spec, variables, path: str) -> None:
     with _quiet("jax2onnx"):  # it logs every optional plugin it cannot import
         import jax2onnx  # pylint: disable=import-outside-toplevel
@@ -331,7 +349,8 @@ def _write_onnx(embed, spec, variables, path: str) -> None:
     # Traced by JAX first: jax2onnx then sees lax primitives only (its Flax-level rewrites
     # do not accept Flax's positional pooling arguments), the variables become constants.
     closed = jax.make_jaxpr(lambda x: embed(variables, x))(images)
-    with _quiet("jax2onnx"), _quiet("onnx_ir"):  # notes on shapes it leaves untyped
+    # jax2onnx logs notes on shapes it leaves untyped, and prints debugging lines.
+    with _quiet("jax2onnx"), _quiet("onnx_ir"), _stdout_kept_unless_failing():
         proto = jax2onnx.to_onnx(
             lambda x: _evaluate_inlined(closed, x)[0],
             [images],
@@ -395,6 +414,9 @@ def main(argv):  # pragma: no cover - exercised through a subprocess in the test
 
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from jaxreid import log_filters  # pylint: disable=import-outside-toplevel
+
+    log_filters.install()  # Orbax's per-file and JAX's TPU-probe INFO lines
     values = flags.FLAGS
     checkpoint = values.checkpoint
     checkpoint = int(checkpoint) if checkpoint.lstrip("-").isdigit() else checkpoint

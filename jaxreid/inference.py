@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import warnings
 from typing import Any, Mapping, Sequence
 
 import flax
@@ -242,13 +243,22 @@ class ReidModel(_Embedder):
           images: [N, H, W, C] array or a sequence of [H, W, C] / [H, W] images (sizes may
             differ) of one modality, with the dtype the run was trained on: uint8 RGB /
             infrared, uint16 depth in millimetres (or the dataset's 8-bit encoding if it was
-            trained on that); float images are taken as already in stored units.
+            trained on that); float images are taken as already in stored units (0-255 for
+            uint8-trained RGB).
           modality: one of `self.modalities`.
+
+        Raises:
+          ValueError: integer images of another dtype than the run's, mixed dtypes.
+
+        Warns:
+          ImageScaleWarning: float images whose values all lie in [0, 1] given to a modality
+            trained on 0-255 (or 0-65535) integers: they would be embedded as nearly black.
         """
         self._check_modality(modality)
         norm = self.normalizations[modality]
         height, width = self.image_shape[:2]
         if isinstance(images, np.ndarray) and images.ndim == 4:
+            _check_float_scale([images], norm, modality)
             batch = resize_images(_to_batch_channels(images, modality), (height, width))
         else:
             items = [
@@ -259,6 +269,7 @@ class ReidModel(_Embedder):
             dtypes = {img.dtype for img in items}
             if len(dtypes) > 1:
                 raise ValueError(f"{modality} images of mixed dtypes {sorted(map(str, dtypes))}")
+            _check_float_scale(items, norm, modality)
             batch = np.stack([resize_images(img[None], (height, width))[0] for img in items])
         _check_dtype(batch.dtype, norm, modality)
         slot = self.modalities.index(modality)
@@ -306,6 +317,36 @@ def _check_dtype(dtype, norm: preprocessing.Normalization, modality: str) -> Non
             f"{modality} images are {np.dtype(dtype).name} (largest value {scale:g}) but the run "
             f"was trained on {modality} images whose largest value is {norm.scale:g}; convert "
             "them to the training dtype first (e.g. 16-bit depth in millimetres)"
+        )
+
+
+class ImageScaleWarning(UserWarning):
+    """Float images in [0, 1] given to a run trained on 0-255 / 0-65535 integer images."""
+
+
+def _check_float_scale(arrays, norm: preprocessing.Normalization, modality: str) -> None:
+    """Warns when float images lie in [0, 1] but the run's stored units go up to norm.scale.
+
+    `preprocess` takes float images as already in stored units, so [0, 1] images of a
+    uint8-trained run reach the network as values <= 1/255 of white: nearly black, with
+    embeddings that rank nothing, and no error anywhere.
+    """
+    if norm.scale <= 1.0:
+        return
+    floats = [np.asarray(a) for a in arrays if np.issubdtype(np.asarray(a).dtype, np.floating)]
+    floats = [a for a in floats if a.size]
+    if not floats:
+        return
+    low = min(float(np.nanmin(a)) for a in floats)
+    high = max(float(np.nanmax(a)) for a in floats)
+    if 0.0 <= low and 0.0 < high <= 1.0:
+        warnings.warn(
+            f"{modality} images are {floats[0].dtype} with values in [{low:g}, {high:g}], but "
+            f"the run was trained on {modality} images in stored units up to {norm.scale:g}: "
+            f"they are embedded as nearly black images. Multiply them by {norm.scale:g} (or "
+            f"pass the {'uint8' if norm.scale == 255 else 'uint16'} images themselves).",
+            ImageScaleWarning,
+            stacklevel=3,
         )
 
 
@@ -469,6 +510,7 @@ def _relocate(path: str, workdir: str) -> str:
 
 __all__ = [
     "DistillationModel",
+    "ImageScaleWarning",
     "ReidModel",
     "config_from_dict",
     "find_checkpoint",

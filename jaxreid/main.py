@@ -6,8 +6,9 @@ SIGTERM or Ctrl-C stop it after the current step with a checkpoint to resume fro
 Multi-host: pass --multiprocess on every host (jax.distributed.initialize reads the
 coordinator from the cluster environment, or from --coordinator/--num_processes/--process_id).
 
-A user error (a wrong config value, a missing config file or dataset, an unwritable or
-incompatible work directory, a run that diverged) prints one message without a traceback and
+A user error (a wrong config value, a missing config file, a missing, corrupt or stale
+dataset, a training batch larger than the data, an unwritable or incompatible work
+directory, a run that diverged) prints one message without a traceback and
 exits with status 2 (1 for a diverged run, 128 + the signal number after a stop on a signal).
 """
 
@@ -66,7 +67,8 @@ def main(argv):
 
     import jax  # After flag parsing, so XLA flags given on the command line apply.
 
-    from jaxreid.data.sources import DatasetMissingError
+    from jaxreid.data.sources import DatasetError
+    from jaxreid.datasets.manual_files import ManualDataError
     from jaxreid.training.loop import NonFiniteError
     from jaxreid.training.progress import Preempted
 
@@ -88,7 +90,12 @@ def main(argv):
 
     try:
         train_and_evaluate(config, _WORKDIR.value)
-    except (config_lib.ConfigError, workdir_lib.WorkdirError, DatasetMissingError) as e:
+    except (
+        config_lib.ConfigError,
+        workdir_lib.WorkdirError,
+        DatasetError,  # missing, half-written, corrupt or stale prepared data (data.sources)
+        ManualDataError,  # a manual folder the builder cannot read (datasets.manual_files)
+    ) as e:
         _fail(str(e))
     except NonFiniteError as e:
         _fail(str(e), status=1)

@@ -47,6 +47,7 @@ def test_gem_approaches_max_pooling_for_large_exponents():
         assert np.all(out <= top * (1 + 1e-5)) and np.all(out >= top * positions ** (-1 / p) - 1e-6)
         errors.append(np.max(top - out))
     assert errors[0] > errors[1] > errors[2]
+    # Max is exact; the mean of 16 float32 values is off by at most a few ulp (rtol 1e-6).
     np.testing.assert_allclose(GlobalPool("max").apply({}, x), top)
     np.testing.assert_allclose(GlobalPool("avg").apply({}, x), x.mean(axis=(1, 2)), rtol=1e-6)
 
@@ -63,6 +64,7 @@ def test_gem_value_and_gradient_against_numpy_without_overflow():
         # float32 cubes, a mean of 12 and a cube root: a few ulp relative.
         np.testing.assert_allclose(got, want, rtol=1e-5)
         grad = np.asarray(jax.grad(lambda v: jnp.sum(gem(v, 3.0)))(x), np.float64)
+        # The gradient chains float32 x^2 and a float32 cube root: ~10 ulp, 1e-4 bounds it.
         want_grad = x64**2 / 12 * want[:, None, None, :] ** -2
         np.testing.assert_allclose(grad, want_grad, rtol=1e-4)
 
@@ -171,6 +173,7 @@ def test_bnneck_head_normalises_without_shift_and_classifies_without_bias():
     expected *= variables["params"]["bnneck_bn"]["scale"]
     np.testing.assert_allclose(emb, expected, rtol=1e-5, atol=1e-5)  # float32 vs float64
     np.testing.assert_array_equal(inter["bnneck"], emb)
+    # Logits: a 64-term float32 dot product of the float32 embedding (sum order, ~1e-5).
     np.testing.assert_allclose(
         inter["logits"],
         expected @ variables["params"]["classifier"]["kernel"],
@@ -374,6 +377,7 @@ def test_wrt_matches_brute_force(scale):
         modalities=jnp.asarray(MODALITIES),
         mining="cross_modal",
     )
+    # float32 loss vs float64 brute force over 12 x 12 pairs: a few ulp (rtol 1e-5).
     np.testing.assert_allclose(got, brute_force_wrt(x, LABELS, MODALITIES), rtol=1e-5, atol=1e-6)
     grads = jax.grad(lambda e: losses.weighted_regularized_triplet(e, jnp.asarray(LABELS)))(
         jnp.asarray(np.concatenate([x[:1], x[:11]]))
@@ -391,6 +395,7 @@ def test_cross_modal_batch_hard_matches_brute_force():
         mining="cross_modal",
     )
     expected = brute_force_cross_modal_batch_hard(x, LABELS, MODALITIES, 0.5)
+    # float32 vs float64 brute force, a max / min over 12 x 12 distances: a few ulp.
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="needs the modality"):
         losses.batch_hard_triplet(jnp.asarray(x), jnp.asarray(LABELS), mining="cross_modal")
@@ -406,6 +411,7 @@ def test_label_smoothing_matches_the_smoothed_target():
     got = losses.softmax_cross_entropy(
         jnp.asarray(logits), jnp.asarray(labels), label_smoothing=eps
     )
+    # float32 log-softmax of 6 logits vs float64: a few ulp (rtol 1e-6).
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
@@ -430,6 +436,7 @@ def test_compose_sums_its_parts():
     )
     total, metrics = losses.compose(config, emb, inter, labels, mods)
     ce = losses.softmax_cross_entropy(logits, labels, label_smoothing=0.1)
+    # float32 losses vs float64 brute force; their sum rounds once more (rtol 1e-6).
     np.testing.assert_allclose(
         metrics["wrt_loss"], brute_force_wrt(pooled, LABELS, MODALITIES), rtol=1e-5
     )
@@ -457,6 +464,7 @@ def test_agw_schedule_follows_the_published_epochs():
     expected = {0: 0.01, 2: 0.01, 3: 0.02, 29: 0.1, 30: 0.1, 59: 0.1, 60: 0.01, 149: 0.01}
     expected.update({150: 0.001, 240: 0.001})
     for step, lr in expected.items():
+        # float32 learning rates vs decimal ones (0.01 is 2e-8 off in float32): rtol 1e-6.
         np.testing.assert_allclose(float(schedule(step)), lr, rtol=1e-6)
     np.testing.assert_allclose(jax.jit(schedule)(jnp.int32(61)), 0.01, rtol=1e-6)
 
@@ -468,6 +476,7 @@ def test_flip_embed_is_the_mean_of_the_image_and_its_mirror():
     embed = lambda x: jnp.asarray(x).reshape(len(x), -1) @ weights
     mirrored = np.flip(images, axis=2)
     expected = (images.reshape(3, -1) @ weights + mirrored.reshape(3, -1) @ weights) / 2
+    # float32 40-term dot products summed in other orders: ~1e-6; a wrong mirror is O(1).
     np.testing.assert_allclose(flip_embed(embed, images), expected, rtol=1e-5, atol=1e-5)
     assert not np.allclose(flip_embed(embed, images), embed(images), atol=1e-3)
 

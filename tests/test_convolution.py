@@ -67,6 +67,7 @@ def test_gemm_wgrad_matches_lax_and_numpy(kernel, stride, padding, shape, out):
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(dw, dw_ref, rtol=1e-5, atol=1e-4)
+    # The float64-free NumPy loop: the same reduction-order bound as above (atol 1e-4).
     np.testing.assert_allclose(
         dw, _numpy_weight_grad(x, g, kernel, stride, padding), rtol=1e-5, atol=1e-4
     )

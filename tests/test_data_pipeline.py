@@ -108,10 +108,12 @@ def test_augmentation_is_flip_and_shifted_crop():
 def test_normalization_and_channels():
     rgb = np.array([[[[255, 0, 0]]]], np.uint8)
     gray = preprocessing.convert_channels(rgb, 1)
+    # float32 0.299 * 255 vs the decimal product: one rounding (rtol 1e-6).
     np.testing.assert_allclose(gray[..., 0], 0.299 * 255, rtol=1e-6)
     depth = np.array([[[[1000]]]], np.uint16)
     np.testing.assert_array_equal(preprocessing.convert_channels(depth, 3)[0, 0, 0], [1000] * 3)
     norm = preprocessing.Normalization(65535.0, (0.5,) * 3, (0.25,) * 3)
+    # float32 (x / 65535 - mean) / std vs decimal arithmetic: two roundings (rtol 1e-6).
     np.testing.assert_allclose(
         preprocessing.normalize(depth, norm, "shared")[0, 0, 0],
         [(1000 / 65535 - 0.5) / 0.25] * 3,
@@ -120,6 +122,7 @@ def test_normalization_and_channels():
     fitted = preprocessing.fit_normalization(
         np.stack([np.zeros((2, 2, 1)), np.full((2, 2, 1), 255)]).astype(np.uint8), "gray", "dataset"
     )
+    # float32 statistics of 0 and 255 scaled to [0, 1]: 0.5 exactly or within an ulp.
     np.testing.assert_allclose(fitted.mean, [0.5]) and np.testing.assert_allclose(fitted.std, [0.5])
 
 
@@ -147,6 +150,7 @@ def test_eval_batches_cover_every_image_once(n, batch, procs):
             b = per_proc[p][step]
             assert b["image"].shape[0] == batch // procs
             rows.append(b["image"][b["mask"]])
+    # The same float32 division x / 255 in tf.data and NumPy: default rtol 1e-7 (an ulp).
     np.testing.assert_allclose(np.concatenate(rows), s.images.astype(np.float32) / 255.0)
 
 
@@ -155,6 +159,7 @@ def test_zero_padding_layouts_put_each_modality_in_its_own_channel():
     depth = np.full((1, 1, 1, 1), 50, np.uint8)
     norm = preprocessing.Normalization(255.0, (0.0,), (1.0,))
     luma = (0.299 + 0.587 + 0.114) * 100 / 255
+    # float32 luma and division by 255 vs float64 decimals: a few roundings (rtol 1e-6).
     np.testing.assert_allclose(
         preprocessing.normalize(rgb, norm, "zero_pad", slot=0)[0, 0, 0], [luma, 0, 0], rtol=1e-6
     )

@@ -86,6 +86,7 @@ def test_scores_match_hand_computed_distances(metric):
     expected = -np.array(HAND_DISTANCES[metric], np.float32)
     sgd = DistanceScores(num_classes=3, metric=metric, center_update="sgd")
     scores = sgd.apply({"params": {"centers": CENTERS}}, FEATURES, train=False)
+    # float32 distances of 4-d features vs float32 hand values: a few roundings (1e-6).
     np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-6)
     # Same scores when the centers live in the 'centers' collection (pre-update centers).
     ema = DistanceScores(num_classes=3, metric=metric, center_update="ema")
@@ -118,11 +119,13 @@ def test_dot_scores_equal_bias_free_dense_layer():
     expected = dense.apply({"params": {"kernel": centers.T}}, features)
     layer = DistanceScores(num_classes=3, metric="dot", center_update="sgd")
     scores = layer.apply({"params": {"centers": centers}}, features, train=True)
+    # The same 4-term float32 dot products as nn.Dense, maybe in another order (1e-6).
     np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-6)
     # Independent check: x.c by hand-rolled loops.
     loops = [
         [sum(features[n, j] * centers[i, j] for j in range(4)) for i in range(3)] for n in range(5)
     ]
+    # Python-float loops (float64 sums of float32 products) vs float32: ~1e-7 relative.
     np.testing.assert_allclose(scores, loops, rtol=1e-5, atol=1e-5)
 
 
@@ -145,6 +148,7 @@ def test_center_updates_match_hand_computed(mode, beta):
     kwargs = {} if beta is None else {"momentum": beta}
     module = DistanceScores(num_classes=4, metric="l2", center_update=mode, **kwargs)
     _, new = _apply_update(module, UPDATE_CENTERS, UPDATE_FEATURES, UPDATE_LABELS, UPDATE_MASK)
+    # float32 updates vs hand-worked decimals (rounded to ~6 digits): 1e-5.
     np.testing.assert_allclose(new, HAND_UPDATED[(mode, beta)], rtol=1e-5, atol=1e-5)
 
 
@@ -203,6 +207,7 @@ def test_ema_closed_form_with_many_repeats_and_beta_edge_cases():
         module = DistanceScores(num_classes=3, center_update="ema", momentum=beta)
         _, new = _apply_update(module, centers, features, labels)
         expected = _numpy_sequential_ema(centers, features, labels, np.ones(40, bool), beta)
+        # float32 EMA over up to 40 sequential updates vs NumPy float64: ~1e-6 (rtol 1e-5).
         np.testing.assert_allclose(new, expected, rtol=1e-5, atol=1e-6, err_msg=f"beta={beta}")
 
 
@@ -344,6 +349,7 @@ def test_init_draws_random_centers_and_does_not_update_them():
     same_key = module.init(jax.random.key(0), features, train=False)
     np.testing.assert_array_equal(same_key[CENTERS_COLLECTION]["centers"], centers)
     other = module.init(jax.random.key(1), features, train=False)
+    # Different keys draw different centres: any tolerance, all entries differ by O(0.1).
     assert not np.allclose(other[CENTERS_COLLECTION]["centers"], centers)
 
 
@@ -374,9 +380,11 @@ def test_distance_net_wraps_an_encoder_like_reidnet():
     )
     features = np.asarray(features, np.float64)
     brute = np.sqrt(((features[:, None, :] - centers[None]) ** 2).sum(-1))
+    # float32 distances of 8-d features vs float64 brute force: ~1e-6 (rtol 1e-5).
     np.testing.assert_allclose(inter["logits"], -brute, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(inter["features"], features.astype(np.float32))
     expected = _numpy_sequential_ema(centers, features, np.asarray(labels), np.ones(6, bool), 0.7)
+    # float32 EMA of 6 features vs float64 sequential NumPy: ~1e-7, rtol 1e-5.
     np.testing.assert_allclose(
         state[CENTERS_COLLECTION]["distance_scores"]["centers"], expected, rtol=1e-5, atol=1e-6
     )

@@ -280,6 +280,7 @@ def test_step2_loss_equals_numpy_mse_on_paired_embeddings():
         {"params": params, **model_state}, batch["image"], train=True, mutable=["batch_stats"]
     )
     squared = (np.asarray(student, np.float64) - teacher) ** 2
+    # float32 loss (sum of 2 x D squares) vs float64: sum order, ~1e-6 (rtol 1e-5).
     np.testing.assert_allclose(float(metrics["loss"]), squared.sum(), rtol=1e-5)
     np.testing.assert_allclose(float(metrics["per_sample_loss"]), squared.sum(1).mean(), rtol=1e-5)
 
@@ -296,6 +297,7 @@ def test_class_mean_targets_are_per_identity_means():
     np.testing.assert_array_equal(keep, [0, 1, 3, 4])
     for row, i in enumerate(keep):
         members = [j for j in range(7) if source_ids[j] == target_ids[i]]
+        # float32 mean of <= 3 embeddings vs NumPy's float32 mean: sum order (rtol 1e-6).
         np.testing.assert_allclose(targets[row], np.mean(embeddings[members], axis=0), rtol=1e-6)
     with pytest.raises(ValueError, match="class_mean"):
         targets_lib.distillation_targets("paired", target, source, embeddings)
@@ -430,6 +432,7 @@ def test_student_initialisation_copy_or_own(distilled):
     )
     expected = flat(expected["params"])
     for name in f_params:
+        # The same float32 initialisation on two code paths: equal up to XLA fusion rounding.
         np.testing.assert_allclose(own[name], expected[name], rtol=1e-5, atol=1e-7)
     assert not np.array_equal(own["backbone/conv1/kernel"], f_params["backbone/conv1/kernel"])
     assert all(

@@ -31,6 +31,7 @@ def test_hand_worked_values():
     q = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]], np.float32)
     g = np.array([[3.0, 4.0, 0.0], [1.0, -2.0, 2.0]], np.float32)
     np.testing.assert_allclose(distances.euclidean(q, g)[0], [5.0, 3.0], atol=1e-6)
+    # Small integers: float32 exact except the expansion ||q||^2 - 2qg + ||g||^2 (1e-5).
     np.testing.assert_allclose(distances.sqeuclidean(q, g)[0], [25.0, 9.0], atol=1e-5)
     np.testing.assert_allclose(distances.l1(q, g)[0], [7.0, 5.0], atol=1e-6)
     np.testing.assert_allclose(distances.linf(q, g)[0], [4.0, 2.0], atol=1e-6)
@@ -49,6 +50,7 @@ def test_against_numpy_loop(metric):
     g = rng.standard_normal((11, 5)).astype(np.float32)
     got = pairwise_distance(q, g, metric)
     assert got.shape == (7, 11) and got.dtype == np.float32
+    # float32 kernels vs a float64 NumPy loop: the expansion's cancellation, ~1e-6.
     np.testing.assert_allclose(got, numpy_loop(q, g, metric), rtol=1e-5, atol=1e-5)
 
 
@@ -81,6 +83,7 @@ def test_aliases_and_errors():
 
 def test_zero_vector_cosine_is_finite():
     d = distances.cosine(np.zeros((1, 3)), np.array([[1.0, 0.0, 0.0]]))
+    # 1 - 0 / (clamped norm): exactly 1, so the default rtol 1e-7 is only a formality.
     np.testing.assert_allclose(d, [[1.0]])
 
 

@@ -79,6 +79,7 @@ def test_llcm_matches_the_released_code():
         ]
         assert res["ir_to_vis"]["gallery_rows"][t].tolist() == g
         cmc, ap = eval_llcm(d[:, g], i_ids, v_ids[g], i_cams, v_cams[g])
+        # float64 metrics vs a hand-worked / NumPy reference: sum order only (~1e-16).
         np.testing.assert_allclose(res["ir_to_vis"]["trials"][t]["cmc"], cmc, atol=1e-12)
         assert res["ir_to_vis"]["trials"][t]["mAP"] == pytest.approx(ap, abs=1e-12)
         # VIS -> IR as test.py computes it: the drawn IR images rank all VIS images.
@@ -90,6 +91,7 @@ def test_llcm_matches_the_released_code():
         ]
         assert res["vis_to_ir"]["query_rows"][t].tolist() == q
         cmc, ap = eval_llcm(d[q], i_ids[q], v_ids, i_cams[q], v_cams)
+        # float64 metrics vs a hand-worked / NumPy reference: sum order only (~1e-16).
         np.testing.assert_allclose(res["vis_to_ir"]["trials"][t]["cmc"], cmc, atol=1e-12)
         assert res["vis_to_ir"]["trials"][t]["mAP"] == pytest.approx(ap, abs=1e-12)
     assert res["ir_to_vis"]["num_trials"] == trials and res["protocol"] == "llcm"
@@ -113,6 +115,7 @@ def test_llcm_matches_the_released_code():
         for n in released_gallery(folders(i_ids, i_cams, i_names), evaluation.LLCM_IR_CAMERAS, 0)
     ]
     cmc, ap = eval_llcm(d[q].T, v_ids, i_ids[q], v_cams, i_cams[q])
+    # float64 metrics vs a hand-worked / NumPy reference: sum order only (~1e-16).
     assert other["vis_to_ir"]["mAP"] == pytest.approx(ap, abs=1e-12)
     with pytest.raises(ValueError, match="ir_cams"):
         evaluation.llcm(

@@ -51,6 +51,7 @@ def test_regdb_hand_worked():
     res = ev.regdb([trial1, trial2], max_rank=2)
     v2t, t2v = res["visible_to_thermal"], res["thermal_to_visible"]
     np.testing.assert_allclose(v2t["trials"][0]["cmc"], [0.5, 1])
+    # float64 metrics vs hand-worked fractions (2/3, 2.5/3): rounding only, approx's rel 1e-6.
     assert v2t["trials"][0]["mAP"] == pytest.approx(0.75)
     assert t2v["trials"][0]["mAP"] == pytest.approx(2.5 / 3)
     np.testing.assert_allclose(v2t["cmc"], [0.25, 1])
@@ -69,6 +70,7 @@ def test_regdb_against_loop():
     res = ev.regdb_trial(v, v_ids, t, t_ids)
     dist = ev.pairwise_distance(v, t)
     cmc, m, n = loop_metrics(dist, v_ids, t_ids)
+    # float64 metrics vs an independent float64 reference: sum order only (~1e-16).
     np.testing.assert_allclose(res["visible_to_thermal"]["cmc"], cmc, atol=1e-12)
     assert res["visible_to_thermal"]["mAP"] == pytest.approx(m, abs=1e-12)
     cmc, m, n = loop_metrics(dist.T, t_ids, v_ids)
@@ -133,6 +135,7 @@ def test_hafner_hand_worked_paired_frames():
         repeats=3,
         seed=4,
     )
+    # float64 metrics vs hand-worked fractions (2/3, 2.5/3): rounding only, approx's rel 1e-6.
     assert res["cmc"][0] == pytest.approx(0.5) and res["cmc"][1] == pytest.approx(1.0)
     assert res["rank1"] == pytest.approx(0.5) and res["mAP"] == pytest.approx(0.75)
     assert [t["num_valid"] for t in res["trials"]] == [2, 2, 2]
@@ -155,6 +158,7 @@ def test_hafner_single_modal_against_loop():
         removed = [np.flatnonzero(rows == r) for r in q_rows]
         cmc, m, n = loop_metrics(dist, ids[q_rows], ids[rows], removed)
         np.testing.assert_allclose(trial["cmc"], cmc, atol=1e-12)
+        # float64 metrics vs an independent float64 reference: sum order only (~1e-16).
         assert trial["mAP"] == pytest.approx(m, abs=1e-12) and trial["num_valid"] == n
     again = ev.hafner2018(
         feats, ids, feats, ids, same_images=True, seed=2, repeats=4, max_queries_per_id=3
@@ -210,6 +214,7 @@ def test_evaluate_modality_pairs_full_against_loop():
     }.items():
         dist = ev.pairwise_distance(data[qm]["feats"], data[gm]["feats"])
         cmc, m, valid = loop_metrics(dist, ids, ids, [np.array([i]) for i in range(n)])
+        # float64 metrics vs an independent float64 reference: sum order only (~1e-16).
         np.testing.assert_allclose(res[name]["cmc"], cmc, atol=1e-12)
         assert res[name]["mAP"] == pytest.approx(m, abs=1e-12)
         assert res[name]["num_valid"] == valid == n
@@ -225,6 +230,7 @@ def test_aggregate_folds():
         for m, r, s in ((0.2, 0.1, 0), (0.4, 0.2, 1), (0.6, 0.6, 2))
     ]
     agg = ev.aggregate_folds(folds)["Q:rgb G:depth"]
+    # float64 metrics vs hand-worked fractions (2/3, 2.5/3): rounding only, approx's rel 1e-6.
     assert agg["mAP"] == pytest.approx(0.4)
     # population std: sqrt((0.2^2 + 0 + 0.2^2) / 3)
     assert agg["mAP_std"] == pytest.approx(np.sqrt(0.08 / 3))
@@ -268,6 +274,7 @@ def test_market1501_average_precision_definitions(ap, expected):
     gallery_ids = np.array([1, 1, -1, 2, 0, 1])
     gallery_cams = np.array([1, 2, 1, 1, 1, 3])
     result = ev.market1501(None, [1], [1], None, gallery_ids, gallery_cams, distmat=distmat, ap=ap)
+    # The expected values are written to 6 decimals (0.708333): abs 5e-7.
     assert result["mAP"] == pytest.approx(expected, abs=5e-7)
     assert result["ap_definition"] == ap
     # Feature input ranks the same way (1-D features at the distances above).

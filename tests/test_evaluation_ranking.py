@@ -70,6 +70,7 @@ def per_query_loop(
 
 
 def assert_result(got, cmc, mAP, mINP, num_valid):
+    # float64 metrics vs an independent float64 reference: sum order only (~1e-16).
     np.testing.assert_allclose(got["cmc"], cmc, atol=1e-12)
     assert got["mAP"] == pytest.approx(mAP, abs=1e-9)
     assert got["mINP"] == pytest.approx(mINP, abs=1e-9)
@@ -243,6 +244,7 @@ def test_identity_level_cmc(algorithm):
         max_rank=2,
         algorithm=algorithm,
     )
+    # CMC fractions of 0/1 counts in float64: exact (default rtol 1e-7).
     np.testing.assert_allclose(tie["cmc"], [0, 1])
     tie = rank(
         np.float32([[0.2, 0.2]]),
@@ -253,6 +255,7 @@ def test_identity_level_cmc(algorithm):
         max_rank=2,
         algorithm=algorithm,
     )
+    # CMC fractions of 0/1 counts in float64: exact (default rtol 1e-7).
     np.testing.assert_allclose(tie["cmc"], [1, 1])
 
 
@@ -281,6 +284,7 @@ def test_paired_frame_rule(algorithm):
 
 def test_cmc_longer_than_gallery_saturates():
     got = rank([[0.3, 0.1]], [1], [1, 2], removal="none", max_rank=4)
+    # CMC fractions of 0/1 counts in float64: exact (default rtol 1e-7).
     np.testing.assert_allclose(got["cmc"], [0, 1, 1, 1])
 
 
@@ -326,6 +330,7 @@ def test_against_per_query_loop(removal, cmc, monkeypatch):
             )
             assert got["num_valid"] == want["num_valid"]
             if want["num_valid"]:
+                # float64 metrics vs an independent float64 reference: sum order only (~1e-16).
                 np.testing.assert_allclose(got["cmc"], want["cmc"], atol=1e-12)
                 assert got["mAP"] == pytest.approx(want["mAP"], abs=1e-12)
                 assert got["mINP"] == pytest.approx(want["mINP"], abs=1e-12)
@@ -379,5 +384,6 @@ def test_filter_falls_back_to_sorting(monkeypatch):
     assert match_ranks._filter_ranks(block, rows, cols, block[rows, cols], order) is None
     got = rank(dist, q_ids, g_ids, removal="none", cmc="identity", algorithm="filter")
     want = per_query_loop(dist, q_ids, g_ids, cmc="identity", max_rank=20)
+    # float64 metrics vs an independent float64 reference: sum order only (~1e-16).
     np.testing.assert_allclose(got["cmc"], want["cmc"], atol=1e-12)
     assert got["mAP"] == pytest.approx(want["mAP"], abs=1e-12)

@@ -72,6 +72,7 @@ def test_rerank_matches_the_paper_equations(k1, k2, lam, monkeypatch):
     # instead of kept between the passes (as for pools too large to keep) give the same.
     monkeypatch.setattr(rerank, "_CACHE_ELEMENTS", 0)
     small = rerank.k_reciprocal_from_distances(q_g, q_q, g_g, params, block_elements=300)
+    # The same float32 sums in other block shapes / orders: within the 2e-5 bound above.
     np.testing.assert_allclose(small, expected, rtol=0, atol=2e-5)
     # Both Jaccard paths: the gallery's inverted index and dense gallery blocks.
     for factor in (0, 10**9):
@@ -90,6 +91,7 @@ def test_rerank_changes_the_ranking_and_defaults_are_the_paper_values():
     feats, _ = _features(rng, num_ids=6, per_id=5, dim=4)
     out = rerank.k_reciprocal_distances(feats[:6], feats[6:], p)
     assert out.shape == (6, 24) and out.dtype == np.float32
+    # Re-ranking changes distances by O(0.1): far outside allclose's 1e-5 / 1e-8.
     assert not np.allclose(out, evaluation.sqeuclidean(feats[:6], feats[6:]))
     with pytest.raises(ValueError, match="k1"):
         rerank.RerankParams(k1=0)
@@ -184,5 +186,6 @@ def test_every_protocol_ranks_reranked_distances_when_asked():
         want = evaluation.rank(
             d, vis_ids, vis_ids[sel], q_cams, cams[sel], removal="same_location", cmc="identity"
         )
+        # The same float32 re-ranked distances ranked by the same float64 code: ~1e-16.
         assert res["trials"][trial]["mAP"] == pytest.approx(want["mAP"], abs=1e-12)
     assert res["rerank"] == {"k1": 4, "k2": 2, "lambda": 0.3}

@@ -130,6 +130,7 @@ def test_hand_worked_indoor_single_shot(perm_file):
     #   query 0.1: 2.0 (p2), 5.0 (p1): rank 2, AP 1/2, INP 1/2
     #   query 2.9: 3.0 (p2), 2.0 (p2), 5.0, 7.0: rank 1, AP 1, INP 1
     t0, t1 = res["trials"]
+    # float64 metrics vs hand-worked fractions (2/3, 2.5/3): rounding only, approx's rel 1e-6.
     np.testing.assert_allclose(t0["cmc"], [0, 1])
     assert t0["mAP"] == pytest.approx((0.5 + (1 / 2 + 2 / 3) / 2) / 2)
     assert t0["mINP"] == pytest.approx((0.5 + 2 / 3) / 2)
@@ -154,6 +155,7 @@ def test_hand_worked_indoor_multi_shot(perm_file):
     ap1 = (1 + 1 + 3 / 5 + 4 / 7) / 4
     np.testing.assert_allclose(res["cmc"], [1, 1])
     assert res["mAP"] == pytest.approx((0.75 + ap1) / 2)
+    # float64 metrics vs hand-worked fractions (2/3, 2.5/3): rounding only, approx's rel 1e-6.
     assert res["mINP"] == pytest.approx((0.5 + 4 / 7) / 2)
 
 
@@ -179,6 +181,7 @@ def test_ties_follow_official_gallery_order(perm_file):
     res = run_example(perm_file, [4.0], [1], [6], mode="indoor", shots=1, trials=1, max_rank=2)
     assert res["mAP"] == pytest.approx((1 / 3 + 2 / 4) / 2)
     assert res["mINP"] == pytest.approx(0.5)
+    # CMC fractions of 0/1 counts in float64: exact (default rtol 1e-7).
     np.testing.assert_allclose(res["cmc"], [0, 1])
 
 
@@ -277,6 +280,7 @@ def test_against_matlab_reference_loop(tmp_path, mode, shots):
             t,
         )
         np.testing.assert_array_equal(res["gallery_rows"][t], rows)
+        # float64 metrics vs an independent float64 reference: sum order only (~1e-16).
         np.testing.assert_allclose(res["trials"][t]["cmc"], cmc, atol=1e-12)
         assert res["trials"][t]["mAP"] == pytest.approx(m, abs=1e-12)
 
@@ -453,6 +457,7 @@ def test_real_permutation_file():
         0,
     )
     np.testing.assert_array_equal(res["gallery_rows"][0], rows)
+    # float64 metrics vs an independent float64 reference: sum order only (~1e-16).
     np.testing.assert_allclose(res["cmc"], cmc, atol=1e-12)
     assert res["mAP"] == pytest.approx(m, abs=1e-12)
     assert res["trials"][0]["num_valid"] == 3803

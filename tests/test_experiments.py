@@ -90,6 +90,7 @@ def test_runner_resumes_and_writes_tables(tmp_path):
     row = [r for r in rows if r["Inference modality"] == "Q:D, G:RGB"]
     folds = [results[n]["Q:depth G:rgb"]["mAP"] for n in ("emb32/fold0", "emb16/fold1")]
     assert len(row) == 1 and row[0]["Method"] == "One-stream"
+    # table.csv holds percentages with 2 decimals: ±0.005, so abs 0.006.
     assert float(row[0]["mAP"]) == pytest.approx(100 * np.mean(folds), abs=0.006)
     assert float(row[0]["mAP std"]) == pytest.approx(100 * np.std(folds), abs=0.006)
     assert "±" in read(os.path.join(workdir, "table.md"))
@@ -97,6 +98,7 @@ def test_runner_resumes_and_writes_tables(tmp_path):
     # Curve: numeric x in increasing order (16 before 32), one fold per point.
     curve = list(csv.DictReader(io.StringIO(read(os.path.join(workdir, "curve.csv")))))
     assert [r["embedding"] for r in curve] == ["16", "32"]
+    # curve.csv holds 6 decimals (`{v:.6f}`): ±5e-7, so abs 1e-6.
     assert float(curve[0]["mean"]) == pytest.approx(
         results["emb16/fold1"]["Q:rgb G:depth"]["mAP"], abs=1e-6
     )
@@ -111,7 +113,7 @@ def test_tables_carry_the_protocol_and_checkpoint_rule_of_their_rows(tmp_path):
     validation loss)."""
     same = experiments.protocol_notes(tiny_grid(str(tmp_path)), tiny_grid("").tables[0])
     assert same == (
-        "Protocol: protocol pairs, hafner (2 repeats of a single-shot gallery), "
+        "Protocol: protocol pairs, hafner_text (2 repeats of a single-shot gallery), "
         "non-interpolated AP, no flip test, feature embedding, metric euclidean, no "
         "re-ranking; checkpoint with the best validation mAP (validation identities).\n"
     )

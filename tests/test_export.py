@@ -153,6 +153,11 @@ def test_onnx_of_a_distillation_pair_from_the_command_line(quick_distillation, i
         env={**os.environ, "XLA_FLAGS": ""},
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    # The command prints its graphs' paths and nothing else (no converter debugging lines).
+    assert sorted(done.stdout.splitlines()) == [
+        f"{m}: {out / m}.onnx ({out / m}.json)" for m in ("depth", "rgb")
+    ], done.stdout[:2000]
+    assert "DEBUG" not in done.stderr, done.stderr[:2000]
     pair = inference.load_distillation_run(pair_dir)
     assert pair.networks["depth"] is pair.step1 and pair.networks["rgb"] is pair.step2
     # Step II changed G: an export that took F's weights for both graphs would fail below.
@@ -182,10 +187,26 @@ def test_onnx_of_a_distillation_pair_from_the_command_line(quick_distillation, i
         assert meta["input"]["shape"] == [None, HEIGHT, WIDTH, x.shape[-1]]
         assert meta["input"]["dtype"] == x.dtype.name
         norm = network.normalizations[modality]
+        # Means through JSON and back: Python floats round-trip exactly (approx's rel 1e-6).
         assert meta["normalization"]["mean"] == pytest.approx(list(norm.mean))
         assert meta["embedding_size"] == want.shape[1] and meta["metric"] == "euclidean"
         assert meta["source"]["workdir"] == network.workdir
         assert meta["source"]["step"] == network.step
+
+
+def test_onnx_export_prints_nothing(run, capfd):
+    """jax2onnx prints a "DEBUG: conv_dtype_enum=FLOAT" line for each convolution (20 for
+    the quick ResNet18); an export from Python shows nothing on stdout or stderr (capfd: the
+    file descriptors, so C-level writes count too) and the graph is still written."""
+    import tempfile
+
+    from jaxreid import export
+
+    capfd.readouterr()
+    with tempfile.TemporaryDirectory() as out:
+        path = export.export_model(run, "rgb", "onnx", out)
+        assert os.path.getsize(path) > 0
+    assert capfd.readouterr() == ("", "")
 
 
 def test_export_does_not_load_tensorflow_on_import():

@@ -55,6 +55,7 @@ def test_batch_hard_matches_brute_force(layout, soft_margin):
             )
         )
         want = brute_force_batch_hard(x, labels, 0.5, soft_margin)
+        # float32 loss vs float64 brute force over 6 x 6 distances: a few ulp (rtol 1e-5).
         assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
 
 
@@ -124,6 +125,7 @@ def test_batch_hard_gradient_matches_finite_differences():
                 brute_force_batch_hard(plus, labels, 0.5, False)
                 - brute_force_batch_hard(minus, labels, 0.5, False)
             ) / (2 * eps)
+    # Central differences (eps 1e-4) of a float64 brute force vs float32 grads; a kink is O(1).
     np.testing.assert_allclose(grad, numeric, atol=1e-3)
 
 
@@ -135,8 +137,9 @@ def test_softmax_cross_entropy_matches_numpy():
     log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     want = -np.mean(log_softmax[np.arange(6), labels])
     got = softmax_cross_entropy(jnp.asarray(logits, jnp.float32), jnp.asarray(labels))
+    # float32 log-softmax of 4 logits vs float64: a few ulp (rtol 1e-5).
     assert float(got) == pytest.approx(want, rel=1e-5)
-    # Hand-worked: uniform logits over 4 classes -> log 4.
+    # Hand-worked: uniform logits over 4 classes -> log 4 (float32: one rounding, rel 1e-6).
     assert float(softmax_cross_entropy(jnp.zeros((2, 4)), jnp.array([1, 2]))) == (
         pytest.approx(math.log(4))
     )
@@ -148,6 +151,7 @@ def test_mse_distillation_matches_numpy():
     teacher = rng.normal(size=(5, 8)).astype(np.float32)
     squared = (student.astype(np.float64) - teacher) ** 2
     s, t = jnp.asarray(student), jnp.asarray(teacher)
+    # float32 sums of 40 squares vs float64: sum order, ~1e-6 (rel 1e-5).
     assert float(mse_distillation(s, t)) == pytest.approx(squared.sum(), rel=1e-5)
     assert float(mse_distillation(s, t, reduction="sum")) == pytest.approx(squared.sum(), rel=1e-5)
     assert float(mse_distillation(s, t, reduction="per_sample")) == pytest.approx(

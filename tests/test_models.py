@@ -123,6 +123,7 @@ def test_eval_logits_are_classifier_of_embedding(small_model_and_variables):
     expected = np.asarray(inter["embedding"]) @ np.asarray(classifier["kernel"]) + np.asarray(
         classifier["bias"]
     )
+    # A 64-term float32 dot product summed in another order than NumPy's: ~1e-6.
     np.testing.assert_allclose(inter["logits"], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -153,6 +154,7 @@ def test_dropout_only_in_train(small_model_and_variables):
     (_, inter_0), _ = no_drop_model.apply(
         variables, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(10)}
     )
+    # The same forward pass without dropout vs dropout 0: fusion rounding only (~1e-7).
     np.testing.assert_allclose(inter_0["logits"], no_dropout, rtol=1e-5, atol=1e-6)
 
 
@@ -166,6 +168,7 @@ def test_batch_stats_update_in_train_only(small_model_and_variables):
     after = jax.tree.leaves(updated["batch_stats"])
     assert len(before) == len(after) > 0
     for old, new in zip(before, after):
+        # A training step moves every statistic by O(0.1) of its value: far outside allclose.
         assert not np.allclose(old, new)
 
     _, unchanged = model.apply(variables, x, train=False, mutable=["batch_stats"])
@@ -196,6 +199,7 @@ def test_batchnorm_torch_semantics_against_numpy():
     expected = (x - mean) / np.sqrt(biased + 1e-5) * scale + bias
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
+    # float32 (x - m) / sqrt(v + eps) vs float64: a few roundings of O(1) values (1e-5).
     y_eval = bn.apply(variables, x, train=False)
     expected_eval = (x - 0.5) / np.sqrt(2.0 + 1e-5) * scale + bias
     np.testing.assert_allclose(y_eval, expected_eval, rtol=1e-5, atol=1e-5)
@@ -214,6 +218,7 @@ def test_embedding_size_none_uses_logits_as_embedding():
     expected = np.asarray(inter["pooled"]) @ np.asarray(classifier["kernel"]) + np.asarray(
         classifier["bias"]
     )
+    # A 64-term float32 dot product summed in another order than NumPy's: ~1e-6.
     np.testing.assert_allclose(embedding, expected, rtol=1e-5, atol=1e-6)
 
 

@@ -102,6 +102,7 @@ def test_two_processes_train_like_one_with_four_devices(runs):
     assert len(single["batches"]) == len(p0["batches"]) == len(p1["batches"]) == steps
     for whole, a, b in zip(single["batches"], p0["batches"], p1["batches"]):
         assert a["labels"] + b["labels"] == whole["labels"]
+        # Per-image float32 sums of the same images, concatenated: equal (default rtol 1e-7).
         np.testing.assert_allclose(a["image_sums"] + b["image_sums"], whole["image_sums"])
         assert len(a["labels"]) == len(whole["labels"]) // 2
     # Same parameters. The gradient mean over 4 devices and the BatchNorm statistics are

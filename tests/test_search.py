@@ -65,6 +65,7 @@ def test_exact_top_k_with_ties_across_chunks(metric):
     assert dist.shape == (10, k) and idx.shape == (10, k)
     assert dist.dtype == np.float32 and idx.dtype == np.int64
     np.testing.assert_array_equal(idx, ref_i)
+    # Small-integer sign vectors: distances exact in float32 except sqrt / cosine (1e-6).
     np.testing.assert_allclose(dist, ref_d, rtol=1e-6, atol=1e-6)
     # query 0 is gallery row 5: its copies (70, 150, 299 and any random collision) come
     # first, at distance 0, in index order
@@ -84,6 +85,7 @@ def test_continuous_embeddings_match_bruteforce(metric):
     full = _reference_distances(queries, gallery, metric)
 
     dist, idx = top_k_search(queries, gallery, k, metric=metric, chunk_size=32, query_chunk_size=3)
+    # float32 kernels vs float64 reference on 16-d normal vectors: ~1e-6, bound 1e-4.
     np.testing.assert_allclose(dist, ref_d, rtol=1e-4, atol=1e-4)
     # each returned index really is at its reported distance, and no index repeats
     np.testing.assert_allclose(np.take_along_axis(full, idx, axis=1), dist, rtol=1e-4, atol=1e-4)

@@ -27,6 +27,7 @@ def test_welch_t_test_equals_scipy_on_unequal_variances():
         b = rng.normal(0.32, 0.05, size=rng.integers(2, 6))
         want = stats.ttest_ind(a, b, equal_var=False)
         t, p = significance.welch_t_test(a, b)
+        # float64 Welch's t and p by the same formulas as SciPy, other operation order.
         assert t == pytest.approx(want.statistic, rel=1e-9)
         assert p == pytest.approx(want.pvalue, rel=1e-9)
     assert significance.welch_t_test([0.5, 0.5], [0.5, 0.5]) == (0.0, 1.0)

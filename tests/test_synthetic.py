@@ -230,6 +230,7 @@ def test_rgb_and_depth_frames_are_the_same_instant():
     }
     frame = generation.frame(TINY, pid, cam, 0)
     shifted = render.advance_time(frame, 5)
+    # float64 phase: the same product computed in another order (approx's rel 1e-6).
     assert shifted.phase == pytest.approx(
         frame.phase + 5 * 2 * math.pi * 0.9 / 30
     )  # 0.9 gait cycles/s, 30 fps

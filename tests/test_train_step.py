@@ -111,6 +111,7 @@ def test_learning_rate_schedule_warmup_then_cosine():
     optim.learning_rate, optim.warmup_steps, optim.schedule = 0.1, 10, "cosine"
     schedule = optimizers.learning_rate_schedule(optim, 110)
     assert float(schedule(0)) == 0.0
+    # float32 learning rates vs decimal ones (0.05 is not exact in float32): rtol 1e-6.
     np.testing.assert_allclose(float(schedule(5)), 0.05, rtol=1e-6)
     np.testing.assert_allclose(float(schedule(10)), 0.1, rtol=1e-6)
     # Half-way through the 100 cosine steps: 0.1 * (1 + cos(pi/2)) / 2.
@@ -178,6 +179,7 @@ def test_softmax_plus_triplet_on_the_configured_features(feature):
     ce = -log_probs[np.arange(8), labels].mean()
     x = intermediates["pooled"] if feature else embedding
     trip = brute_force_batch_hard(x, labels, margin=0.5, soft_margin=False)
+    # float32 losses vs float64 on the same logits / features: sum order (rtol 1e-5).
     np.testing.assert_allclose(float(metrics["softmax_loss"]), ce, rtol=1e-5)
     np.testing.assert_allclose(float(metrics["triplet_loss"]), trip, rtol=1e-5)
     np.testing.assert_allclose(float(total), ce + trip, rtol=1e-5)

@@ -65,6 +65,7 @@ def test_guided_backprop_hand_worked_tiny_network():
     }
     x = np.array([[1.0, 2.0]], np.float32)
     model = TinyNet()
+    # Small-integer weights: the gradients are exact in float32 (atol only formal).
     np.testing.assert_allclose(guided_backprop(model, variables, x), [[0.0, 1.0]], atol=1e-6)
     np.testing.assert_allclose(guided_backprop(model, variables, x, target=1), [[0.0, 1.0]])
     # unit 0 is switched off (z_pre = -1): no gradient at all
@@ -74,6 +75,7 @@ def test_guided_backprop_hand_worked_tiny_network():
         z, _ = model.apply(variables, inp, train=False)
         return jnp.linalg.norm(z)
 
+    # float32 gradient of a norm of small-integer activations: exact but for sqrt rounding.
     np.testing.assert_allclose(jax.grad(plain_norm)(jnp.asarray(x)), [[-1.0, 1.0]], atol=1e-6)
     with pytest.raises(ValueError, match="target unit 5 out of range"):
         guided_backprop(model, variables, x, target=5)
@@ -132,6 +134,7 @@ def test_guided_backprop_sends_each_modality_through_its_own_stem():
     own = maps(variables, 1)
     assert np.abs(own).max() > 0
     np.testing.assert_array_equal(maps(scaled_stem(0, 3.0), 1), own)
+    # Scaling a stem by 3 changes the maps by O(1) of their values: far outside allclose.
     assert not np.allclose(maps(scaled_stem(1, 3.0), 1), own)
     assert not np.allclose(maps(variables, 0), own)
 
@@ -245,9 +248,11 @@ def test_to_display_rgb_depth_holes_and_normalisation():
     rgb = to_display_rgb(depth)  # uint16 -> viridis, per-image normalised
     np.testing.assert_array_equal(rgb[0, 0], [0.0, 0.0, 0.0])  # hole
     # viridis end points: #440154 and #fde725
+    # matplotlib's 256-entry viridis table vs its hex end points: within 1/255 < 0.01.
     np.testing.assert_allclose(rgb[0, 1], [0x44 / 255, 0x01 / 255, 0x54 / 255], atol=0.01)
     np.testing.assert_allclose(rgb[1, 1], [0xFD / 255, 0xE7 / 255, 0x25 / 255], atol=0.01)
     grey = to_display_rgb(np.array([[10, 20, 30]], np.uint8), cmap="gray")
+    # The gray colormap's 256-entry lookup: 0.5 is 127/255 or 128/255, within 0.01.
     np.testing.assert_allclose(grey[0, :, 0], [0.0, 0.5, 1.0], atol=0.01)
     np.testing.assert_array_equal(to_display_rgb(np.full((2, 2, 3), 255, np.uint8)), 1.0)
 
@@ -256,6 +261,7 @@ def test_activation_map_and_png(tmp_path, tiny_resnet):
     grads = np.zeros((1, 2, 2, 3), np.float32)
     grads[0, 0, 0] = [0.5, -2.0, 1.0]
     grads[0, 1, 1] = [1.0, 0.0, 0.0]
+    # Small exact values (max |g| / global max): exact in float32 (default rtol 1e-7).
     np.testing.assert_allclose(activation_map(grads), [[[1.0, 0.0], [0.0, 0.5]]])
 
     model, variables, images = tiny_resnet

@@ -36,6 +36,8 @@ FEATURES = {"lomo": lomo_lib.lomo, "whos": whos_lib.whos}
 FEATURE_NAMES = tuple(FEATURES)
 # config.classical.matching: 'euclidean' (features compared directly) or 'xqda' (Liao 2015 §4).
 MATCHINGS = ("euclidean", "xqda")
+# config.classical.xqda_solver: 'svd' (the published XQDA.m) | 'eig' (Liao 2015 Eq. 14).
+XQDA_SOLVERS = xqda_lib.SOLVERS
 METHOD_NAMES = {"lomo": "LOMO", "whos": "WHOS", "euclidean": "Euclidean", "xqda": "XQDA"}
 
 
@@ -160,6 +162,8 @@ def evaluate_features(config, sets, feats) -> dict:
             repeats=ev.repeats,
             max_queries_per_id=ev.max_queries_per_id,
             metric="euclidean",
+            camera_rule=ev.camera_rule,
+            use_all_quirk=ev.hafner_code_use_all_quirk,
         )
     if ev.test_protocol == "sysu":
         q, g = sets["infrared"], sets["rgb"]
@@ -199,13 +203,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     Args:
       config: the experiment config with `config.classical` (features, matching,
-        xqda_lambda, qda_dims, image_size, batch_size, train_images_per_id) and the usual
+        xqda_lambda, qda_dims, xqda_solver, image_size, batch_size, train_images_per_id) and the usual
         `config.data` / `config.eval` groups.
       workdir: output folder (created).
 
     Returns:
       The contents of results.json: {'config', 'method', 'test', 'feature_dim',
-      'xqda' (subspace size, eigenvalues > 1; None for Euclidean), 'timing'}.
+      'xqda' (subspace size, solver, latent values > 1, the share of the metric clipped by
+      the embedding; None for Euclidean), 'timing'}.
 
     XQDA is trained on the training identities of the fold (the validation identities held
     out, as for the networks; with `config.classical.use_val_ids` on the validation identities
@@ -270,12 +275,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             train_sets[b].person_ids,
             lam=c.xqda_lambda,
             dims=c.qda_dims,
+            solver=c.xqda_solver,
         )
         test_feats = {m: model.embed(f) for m, f in test_feats.items()}
         timing["xqda_sec"] = time.time() - tick
         xqda_info = {
             "dims": int(model.projection.shape[1]),
-            "eigenvalues_above_one": model.num_above_one,
+            "solver": model.solver,
+            "latent_above_one": model.num_above_one,
+            # Share of the metric M that the Euclidean embedding clips (0: exact ranking).
+            "negative_metric_mass": model.negative_metric_mass(),
             "train_images": {m: len(s) for m, s in train_sets.items()},
             "views": [a, b],
         }

@@ -12,7 +12,9 @@ inner window. Stages (each tested on its own):
   stripe_histograms  weighted histograms of equal horizontal stripes
   hs_bins, rgb_bins  8x8 hue-saturation and 4x4x4 RGB joint bins
   hog_cells          4 unsigned orientations, 8x8-pixel cells, gradient of the colour
-                     channel with the largest magnitude
+                     channel with the largest magnitude, votes interpolated trilinearly
+                     (`hog_votes`: between the two nearest orientation bins and the 2x2
+                     nearest cell centres)
   hog_blocks         2x2-cell blocks, L2-normalised
 
 Sources. The TPAMI paper's text was not available to us; every value is from the authors'
@@ -20,19 +22,27 @@ own published material where it exists, else marked:
   [A1] github.com/glisanti/WHOS, README.md and media/descriptor.png (the authors' figure of
        the descriptor): the TPAMI descriptor is HS + RGB + HOG (the extended one with Lab and
        LBP is the ICDSC 2014 variant, not used here); two stripe levels, 8 first-level
-       stripes and 7 "Horizontal Stripes Second Level (Overlapped)"; an "Epanechnikov Mask".
+       stripes and 7 "Horizontal Stripes Second Level (Overlapped)", the second level drawn
+       across the image's full width and shifted down by half a stripe (so each of its
+       stripes overlaps two first-level ones); an "Epanechnikov Mask"; the HOG cells drawn
+       on the inner window (14 x 6 cells at 128x64).
   [A2] github.com/glisanti/KCCAReId, README.md (the authors' ICDSC 2014 code, which states
        that its only difference from the TPAMI descriptor is a Gaussian instead of the
        Epanechnikov kernel): images resized to 128x64; HOG with 4 orientation bins, 8-pixel
        cells, 2x2-cell blocks, unsigned ("no 360 degree"), "cutting at 1" in the block
-       normalisation, computed on the window [9:120, 9:56] (MATLAB, 1-based).
+       normalisation, computed on the window [9:120, 9:56] (MATLAB, 1-based). These are
+       the parameters of a standard HOG implementation, which interpolates each vote
+       trilinearly (Dalal & Triggs, CVPR 2005, §6.3: "votes are interpolated bilinearly
+       between the neighbouring bin centres in both orientation and position"); the
+       authors name no implementation, so the bin-centre conventions are ours (`hog_votes`).
   [A3] github.com/glisanti/MCK-CCA, the feature index table of its demo: 64 values per
        stripe and colour space.
   [K]  Kodirov's re-implementation of the ICDSC descriptor "based on paper" (in
        github.com/RSL-NEU/person-reid-benchmark, FeatureExtraction/util/demo_kcca_fea/):
-       second-level stripes cut from the same inner window [9:120, 9:56]; HS 8x8 and RGB
-       4x4x4 bins; each histogram L2-normalised; the square root of the whole descriptor.
-       A third party's reading, used only where [A*] says nothing.
+       HS 8x8 and RGB 4x4x4 bins; each histogram L2-normalised; the square root of the whole
+       descriptor. A third party's reading, used only where [A*] says nothing (it cuts the
+       second-level stripes from the inner window [9:120, 9:56] too, which the authors'
+       figure [A1] contradicts; we follow [A1]).
 Choices of ours are marked "Choice:".
 """
 
@@ -50,16 +60,29 @@ RGB_BINS = 4  # [K], 4x4x4 = 64 values per stripe [A3].
 STRIPES = 8  # [A1]: 8 first-level stripes; 7 second-level ones between them.
 HOG_CELL = 8  # [A2]: "pooling 8 px per cell"
 HOG_ORIENTATIONS = 4  # [A2]: "quantized the gradients in 4 bins", unsigned ("no 360 degree")
-HOG_BLOCK = 2  # [A2]: "using block 2x2" (a stride of one cell, Dalal & Triggs 2005 §6.4)
-HOG_EPS = 1e-3  # Dalal & Triggs §6.4: ε in v / sqrt(|v|² + ε²) (images in [0, 1]).
+# [A2]: "using block 2x2". Choice: a stride of one cell (Dalal & Triggs 2005 §6.4's default;
+# the authors give no stride).
+HOG_BLOCK = 2
+# The ε of Dalal & Triggs §6.4's v / sqrt(|v|² + ε²). Choice: its value (they call it "a
+# small constant"); 1e-3 against gradients of images in [0, 1].
+HOG_EPS = 1e-3
 
 
 def inner_window(height: int, width: int) -> tuple[slice, slice]:
     """(rows, columns) of the inner window: [9:120, 9:56] (1-based, inclusive) at 128x64
     [A2], i.e. half a stripe (H / 16 rows) off the top and bottom and W / 8 columns off each
-    side. The second-level stripes [K] and the HOG [A2] are computed on it."""
+    side. The HOG [A2] is computed on it; the second-level stripes take its rows and the
+    full width [A1] (`second_level_rows`)."""
     margin_rows, margin_cols = height // (2 * STRIPES), width // 8
     return slice(margin_rows, height - margin_rows), slice(margin_cols, width - margin_cols)
+
+
+def second_level_rows(height: int) -> slice:
+    """Rows of the 7 second-level stripes [A1]: half a first-level stripe (H / 16 rows) off
+    the top and the bottom, so second-level stripe s spans the lower half of first-level
+    stripe s and the upper half of stripe s + 1; columns: the full width."""
+    margin = height // (2 * STRIPES)
+    return slice(margin, height - margin)
 
 
 def center_weights(height: int, width: int) -> np.ndarray:
@@ -115,6 +138,60 @@ def rgb_bins(rgb: jax.Array, bins: int = RGB_BINS) -> jax.Array:
     return q[..., 0] * bins * bins + q[..., 1] * bins + q[..., 2]
 
 
+def cell_weights(size: int, cell: int = HOG_CELL) -> np.ndarray:
+    """[size // cell, size] float32: the share of pixel i's vote that cell c receives along
+    one axis, by linear interpolation between the two nearest cell centres.
+
+    Pixel i's centre sits at i + 1/2 and cell c's centre at (c + 1/2) * cell, so pixel i lies
+    at p = (i + 1/2) / cell - 1/2 in cell units; cell floor(p) gets 1 - frac(p), cell
+    floor(p) + 1 gets frac(p). Choice (Dalal & Triggs §6.3 name no border rule): a share
+    that falls on a cell outside the grid is dropped, so the outer half-cell's pixels vote
+    only partly.
+    """
+    cells = size // cell
+    p = (np.arange(size) + 0.5) / cell - 0.5
+    low = np.floor(p).astype(int)
+    frac = p - low
+    out = np.zeros((cells, size), np.float64)
+    for c, w in ((low, 1.0 - frac), (low + 1, frac)):
+        inside = (c >= 0) & (c < cells)
+        out[c[inside], np.flatnonzero(inside)] = w[inside]
+    return out.astype(np.float32)
+
+
+def hog_votes(
+    magnitude: jax.Array,
+    angle: jax.Array,
+    cell: int = HOG_CELL,
+    orientations: int = HOG_ORIENTATIONS,
+) -> jax.Array:
+    """Orientation histograms of cells with trilinear votes (Dalal & Triggs 2005 §6.3).
+
+    Args:
+      magnitude: [N, H, W] float32 gradient magnitude of every pixel.
+      angle: [N, H, W] float32 unsigned orientation in [0, π) radians.
+
+    Returns:
+      [N, H // cell, W // cell, orientations] float32. Each pixel's magnitude is shared
+      between the two orientation bins whose centres enclose its angle (bin b centred at
+      (b + 1/2) π / orientations, wrapping around at π; linear weights) and between the 2x2
+      cells whose centres enclose it (`cell_weights`), i.e. trilinearly.
+      Choice: the bin centres (the authors name no HOG implementation; [A2]).
+    """
+    h, w = magnitude.shape[1:]
+    t = angle / (jnp.pi / orientations) - 0.5
+    low = jnp.floor(t)
+    frac = t - low
+    low = jnp.mod(low.astype(jnp.int32), orientations)
+    soft = (1.0 - frac)[..., None] * jax.nn.one_hot(low, orientations) + frac[
+        ..., None
+    ] * jax.nn.one_hot(jnp.mod(low + 1, orientations), orientations)
+    votes = magnitude[..., None] * soft  # [N, H, W, O]
+    rows = jnp.asarray(cell_weights(h, cell))
+    cols = jnp.asarray(cell_weights(w, cell))
+    return jnp.einsum("ry,nyxo,cx->nrco", rows, votes, cols, precision="highest")
+
+
 def hog_cells(rgb: jax.Array, cell: int = HOG_CELL, orientations: int = HOG_ORIENTATIONS):
     """Orientation histograms of cell x cell-pixel cells (Dalal & Triggs 2005 §6.2-6.3).
 
@@ -122,11 +199,10 @@ def hog_cells(rgb: jax.Array, cell: int = HOG_CELL, orientations: int = HOG_ORIE
       rgb: [N, H, W, C] float32 (C colour channels, or 1).
 
     Returns:
-      [N, H // cell, W // cell, orientations] float32: per cell, the gradient magnitudes
-      summed into the bin of their unsigned orientation in [0, 180°). Gradients are the
-      centred differences [-1, 0, 1] with replicated borders, per channel; each pixel takes
-      the channel with the largest magnitude (Dalal & Triggs §6.2, colour images). Choice:
-      each pixel votes into one bin (no interpolation between bins or cells).
+      [N, H // cell, W // cell, orientations] float32: `hog_votes` of the gradient magnitudes
+      and unsigned orientations in [0, 180°). Gradients are the centred differences
+      [-1, 0, 1] with replicated borders, per channel; each pixel takes the channel with the
+      largest magnitude (Dalal & Triggs §6.2, colour images).
     """
     padded = jnp.pad(rgb, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
     gx = padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]
@@ -137,12 +213,7 @@ def hog_cells(rgb: jax.Array, cell: int = HOG_CELL, orientations: int = HOG_ORIE
     gy = jnp.take_along_axis(gy, best, axis=-1)[..., 0]
     magnitude = jnp.take_along_axis(magnitudes, best, axis=-1)[..., 0]
     angle = jnp.mod(jnp.arctan2(gy, gx), jnp.pi)
-    bins = jnp.minimum(jnp.floor(angle / jnp.pi * orientations), orientations - 1).astype(jnp.int32)
-    n, h, w = magnitude.shape
-    ch, cw = h // cell, w // cell
-    one_hot = jax.nn.one_hot(bins[:, : ch * cell, : cw * cell], orientations)
-    votes = one_hot * magnitude[:, : ch * cell, : cw * cell, None]
-    return votes.reshape(n, ch, cell, cw, cell, orientations).sum(axis=(2, 4))
+    return hog_votes(magnitude, angle, cell, orientations)
 
 
 def hog_blocks(cells: jax.Array, block: int = HOG_BLOCK, eps: float = HOG_EPS) -> jax.Array:
@@ -187,21 +258,22 @@ def whos_batch(images: jax.Array) -> jax.Array:
     Returns:
       [N, whos_length(H, W)] float32, the element-wise square root [K] of
       [HS histograms of the 8 first-level stripes, then of the 7 second-level stripes,
-       RGB histograms likewise, HOG blocks of the inner window]. The colour histograms are
-      weighted by `center_weights` (cropped to the inner window for the second level [K]);
-      the HOG is not weighted.
+       RGB histograms likewise, HOG blocks of the inner window]. Both stripe levels span the
+      full width [A1]; the colour histograms are weighted by `center_weights` of the whole
+      image; the HOG is not weighted.
     """
     rgb = images.astype(jnp.float32) / 255.0
     n, height, width, _ = rgb.shape
     rows, cols = inner_window(height, width)
+    second = second_level_rows(height)
     weights = jnp.asarray(center_weights(height, width))
     colour = []
     for codes, num_bins in [
         (hs_bins(rgb_to_hsv(rgb)), HS_BINS[0] * HS_BINS[1]),
         (rgb_bins(rgb), RGB_BINS**3),
     ]:
-        first = stripe_histograms(codes, weights, num_bins, STRIPES)
-        second = stripe_histograms(codes[:, rows, cols], weights[rows, cols], num_bins, STRIPES - 1)
-        colour.append(jnp.concatenate([first, second], axis=1).reshape(n, -1))
+        level1 = stripe_histograms(codes, weights, num_bins, STRIPES)
+        level2 = stripe_histograms(codes[:, second], weights[second], num_bins, STRIPES - 1)
+        colour.append(jnp.concatenate([level1, level2], axis=1).reshape(n, -1))
     hog = hog_blocks(hog_cells(rgb[:, rows, cols]))
     return jnp.sqrt(jnp.concatenate([*colour, hog], axis=1))

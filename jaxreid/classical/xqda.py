@@ -1,4 +1,4 @@
-"""XQDA: Cross-view Quadratic Discriminant Analysis (Liao, Hu, Zhu & Li, CVPR 2015, §4).
+r"""XQDA: Cross-view Quadratic Discriminant Analysis (Liao, Hu, Zhu & Li, CVPR 2015, §4).
 
     model = fit_xqda(x, x_ids, z, z_ids)     # view 1 (e.g. RGB) and view 2 (e.g. depth)
     distance = model.distance(q, g)          # [Q, G] learned metric
@@ -8,13 +8,23 @@ XQDA learns a subspace W (d x r) and a metric M (r x r) from pairs across the tw
 the intra-personal differences x_i - z_j (same identity) and the extra-personal ones
 (different identities) are modelled as zero-mean Gaussians with covariances Σ_I and Σ_E
 (Eqs. 9-10, computed in closed form from class sums, §4.3); W maximises the generalised
-Rayleigh quotient w^T Σ_E w / w^T Σ_I w (Eq. 14), i.e. the leading generalised
-eigenvectors of (Σ_E, Σ_I), keeping those with eigenvalue > 1 (§4.2: the extra-personal
-variance exceeds the intra-personal one); the metric is M = (W^T Σ_I W)^-1 - (W^T Σ_E W)^-1
-(Eq. 12) and d(x, z) = (x - z)^T W M W^T (x - z) (Eq. 13).
+Rayleigh quotient w^T Σ_E w / w^T Σ_I w (Eq. 14); the metric is
+M = (W^T Σ_I W)^-1 - (W^T Σ_E W)^-1 (Eq. 12) and d(x, z) = (x - z)^T W M W^T (x - z) (Eq. 13).
+
+Two solvers for W (`fit_xqda(..., solver=...)`, config key `classical.xqda_solver`):
+  'svd'  as the published code, XQDA.m of Liao's LOMO_XQDA release (v1.0, 2015-04-30, the
+         lines after "Compute eigen vectors"): `[V, S] = svd(inCov \ exCov)`, i.e. the
+         *left singular vectors* of (Σ_I + λI)^-1 Σ_E (orthonormal), ordered by singular
+         value, keeping those whose singular value exceeds 1. The default: this code
+         produced the published LOMO/WHOS + XQDA rows (Hafner 2018 Tables 17/18 use it).
+  'eig'  the paper's Eq. 14: the leading generalised eigenvectors of (Σ_E, Σ_I + λI) from a
+         symmetric solver (scipy.linalg.eigh), keeping those with eigenvalue > 1 (§4.2: the
+         extra-personal variance exceeds the intra-personal one).
+The two agree only when Σ_I is a multiple of the identity; the singular values of the
+non-symmetric (Σ_I + λI)^-1 Σ_E are not its eigenvalues, so even the subspace size differs.
 
 NumPy/SciPy in float64: a one-off fit on the training features (no gradient, one
-eigendecomposition).
+decomposition).
 """
 
 from __future__ import annotations
@@ -24,8 +34,10 @@ import dataclasses
 import numpy as np
 import scipy.linalg
 
-# Liao 2015 §4.3 / the published XQDA.m: Σ_I + λI with λ = 0.001 (regularisation).
+# Liao 2015 §4.3 / the published XQDA.m (`lambda = 0.001;`): Σ_I + λI (regularisation).
 XQDA_LAMBDA = 0.001
+# How W is found: 'svd' as XQDA.m does, 'eig' as Liao 2015 Eq. 14 states (module docstring).
+SOLVERS = ("svd", "eig")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,14 +48,18 @@ class XQDA:
       projection: [D, r] float64 W (input features -> subspace); the QR basis of the training
         features is folded in when D exceeded the number of training images.
       metric: [r, r] float64 M (symmetric).
-      eigenvalues: [r] generalised eigenvalues of the kept directions, descending.
-      num_above_one: how many generalised eigenvalues of (Σ_E, Σ_I) exceed 1.
+      latent: [r] the kept directions' latent values, descending (XQDA.m's `latent`): the
+        singular values of (Σ_I + λI)^-1 Σ_E for solver 'svd', the generalised eigenvalues of
+        (Σ_E, Σ_I + λI) for 'eig'.
+      num_above_one: how many latent values (of all directions) exceed 1.
+      solver: 'svd' or 'eig' (`SOLVERS`).
     """
 
     projection: np.ndarray
     metric: np.ndarray
-    eigenvalues: np.ndarray
+    latent: np.ndarray
     num_above_one: int
+    solver: str
 
     def distance(self, query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
         """[Q, D], [G, D] -> [Q, G] float64 (x - z)^T W M W^T (x - z) (Liao 2015 Eq. 13)."""
@@ -56,13 +72,21 @@ class XQDA:
         """[N, D] -> [N, r] float32 features whose squared Euclidean distance is `distance`.
 
         x -> L^T W^T x with M = L L^T, from M's eigendecomposition. Choice: a negative
-        eigenvalue of M (only possible when no generalised eigenvalue exceeds 1 and one
-        direction is kept anyway, as the published code does) is clipped to 0, so that the
-        ranking can use the protocols' Euclidean distance.
+        eigenvalue of M is clipped to 0, so that the ranking can use the protocols' Euclidean
+        distance. With solver 'eig' M is PSD whenever the kept eigenvalues exceed 1; with
+        'svd' (orthonormal W, not Σ_I-conjugate) it need not be: `negative_metric_mass`
+        says how much is clipped.
         """
         values, vectors = np.linalg.eigh((self.metric + self.metric.T) / 2)
         factor = vectors * np.sqrt(np.clip(values, 0.0, None))[None, :]
         return (np.asarray(features, np.float64) @ self.projection @ factor).astype(np.float32)
+
+    def negative_metric_mass(self) -> float:
+        """Σ |negative eigenvalues of M| / Σ |eigenvalues of M|: the share of the metric that
+        `embed` clips (0 when M is PSD, as the paper's analysis assumes)."""
+        values = np.linalg.eigvalsh((self.metric + self.metric.T) / 2)
+        total = np.sum(np.abs(values))
+        return float(np.sum(-values[values < 0]) / total) if total > 0 else 0.0
 
 
 def pair_covariances(
@@ -132,6 +156,33 @@ def span_basis(features: np.ndarray, rtol: float = 1e-10) -> tuple[np.ndarray, n
     return features.T @ (vectors / scale[None, :]), vectors * scale[None, :]
 
 
+def subspace(intra: np.ndarray, extra: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
+    """All candidate directions of W and their latent values, latent values descending.
+
+    Args:
+      intra: [d, d] float64 Σ_I + λI (regularised, positive definite).
+      extra: [d, d] float64 Σ_E.
+      solver: 'svd' (XQDA.m: left singular vectors of intra^-1 extra, by singular value) or
+        'eig' (Liao 2015 Eq. 14: generalised eigenvectors of (extra, intra), by eigenvalue).
+
+    Returns:
+      (vectors [d, d], latent [d]).
+
+    Raises:
+      ValueError: for any other solver.
+    """
+    if solver == "svd":
+        # XQDA.m: `[V, S] = svd(inCov \ exCov)`; MATLAB's two-output svd returns U and S,
+        # singular values already descending.
+        vectors, latent, _ = np.linalg.svd(np.linalg.solve(intra, extra))
+        return vectors, latent
+    if solver == "eig":
+        values, vectors = scipy.linalg.eigh(extra, intra)
+        order = np.argsort(values)[::-1]
+        return vectors[:, order], values[order]
+    raise ValueError(f"XQDA solver={solver!r}; expected one of {SOLVERS}.")
+
+
 def fit_xqda(
     x: np.ndarray,
     x_ids: np.ndarray,
@@ -140,28 +191,33 @@ def fit_xqda(
     *,
     lam: float = XQDA_LAMBDA,
     dims: int = -1,
+    solver: str = "svd",
 ) -> XQDA:
     """Learns XQDA from view-1 features `x` and view-2 features `z` (Liao 2015 §4).
 
     Args:
-      x: [n, D] float view-1 training features; x_ids: [n] identities.
-      z: [m, D] float view-2 training features; z_ids: [m] identities. For a single view pass
-        the same features twice (every pair of its images is then a pair).
-      lam: λ added to the diagonal of Σ_I (published code: 0.001).
-      dims: subspace size r; <= 0: all directions with eigenvalue > 1 (at least 1), and never
-        more than those (the published code's rule).
+      x: [n, D] float view-1 training features; x_ids: [n] identities. (XQDA.m's galX.)
+      z: [m, D] float view-2 training features; z_ids: [m] identities. (XQDA.m's probX.) For
+        a single view pass the same features twice (every pair of its images is a pair).
+      lam: λ added to the diagonal of Σ_I (XQDA.m: 0.001).
+      dims: subspace size r; <= 0: all directions with latent value > 1 (at least 1), and
+        never more than those (XQDA.m's rule for qdaDims).
+      solver: 'svd' (XQDA.m, default) or 'eig' (Eq. 14); see the module docstring.
 
     Returns:
       The learned `XQDA`.
 
+    Raises:
+      ValueError: for an unknown `solver` (before any work), or when the identities give no
+        same-identity or no different-identity pair (`pair_covariances`).
+
     When D > n + m, the features are first expressed in an orthonormal basis of their span
-    (`span_basis`; the published code uses a thin QR), which leaves all pair differences and
-    hence the learned metric unchanged.
-    Choice: W are the generalised eigenvectors of (Σ_E, Σ_I + λI) from a symmetric solver
-    (scipy.linalg.eigh), as Eq. 14 states; the published code takes the SVD of
-    (Σ_I + λI)^-1 Σ_E instead, whose singular vectors coincide with these eigenvectors only
-    approximately.
+    (`span_basis`; XQDA.m uses a thin QR), which leaves all pair differences and hence the
+    learned metric unchanged (both solvers are equivariant under an orthogonal change of
+    basis, since λI is).
     """
+    if solver not in SOLVERS:
+        raise ValueError(f"XQDA solver={solver!r}; expected one of {SOLVERS}.")
     x, z = np.asarray(x, np.float64), np.asarray(z, np.float64)
     basis = None
     if x.shape[1] > len(x) + len(z):
@@ -169,10 +225,8 @@ def fit_xqda(
         x, z = coords[: len(x)], coords[len(x) :]
     intra, extra, _, _ = pair_covariances(x, x_ids, z, z_ids)
     intra = intra + lam * np.eye(len(intra))
-    values, vectors = scipy.linalg.eigh(extra, intra)
-    order = np.argsort(values)[::-1]
-    values, vectors = values[order], vectors[:, order]
-    above = int(np.sum(values > 1))
+    vectors, latent = subspace(intra, extra, solver)
+    above = int(np.sum(latent > 1))
     r = max(1, min(dims, above) if dims > 0 else above)
     w = vectors[:, :r]
     metric = np.linalg.inv(w.T @ intra @ w) - np.linalg.inv(w.T @ extra @ w)
@@ -180,6 +234,7 @@ def fit_xqda(
     return XQDA(
         projection=projection,
         metric=(metric + metric.T) / 2,
-        eigenvalues=values[:r],
+        latent=latent[:r],
         num_above_one=above,
+        solver=solver,
     )

@@ -10,6 +10,8 @@ DISTILL_FROZEN_BN = ("fixed", "update")  # jaxreid.training.distillation.FROZEN_
 DISTILL_EARLY_STOPPING = ("val_loss", "val_mAP")  # jaxreid.training.distillation.EARLY_STOPPING
 # F and G share one input format; zero padding is a one-network method (Hafner 2018 §3.3).
 DISTILL_INPUT_LAYOUTS = ("shared", "gray")
+# The test protocols of the conventional baseline (jaxreid.classical.method.evaluate_features).
+CLASSICAL_TEST_PROTOCOLS = ("pairs", "sysu", "regdb")
 
 
 def val_pair_names(config) -> tuple[str, ...]:

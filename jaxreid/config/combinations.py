@@ -92,6 +92,28 @@ def _test_protocol_modalities(c) -> Iterator[str]:
         )
 
 
+def _hafner_code_options(c) -> Iterator[str]:
+    # Both only change the 'hafner_code' test of the 'pairs' test protocol.
+    code_test = c.eval.test_protocol == "pairs" and c.eval.protocol == "hafner_code"
+    for key in ("camera_rule", "hafner_code_use_all_quirk"):
+        if c.eval[key] and not code_test:
+            yield (
+                f"config.eval.{key}=True applies to config.eval.protocol='hafner_code' with "
+                f"config.eval.test_protocol='pairs'; got {c.eval.protocol!r} and "
+                f"{c.eval.test_protocol!r}."
+            )
+    if c.eval.camera_rule and c.eval.hafner_code_use_all_quirk:
+        yield (
+            "config.eval.hafner_code_use_all_quirk=True is the masking of the relaxed rule "
+            "(the author's use_all=True); config.eval.camera_rule=True is the other rule."
+        )
+    if code_test and c.eval.rerank:
+        yield (
+            "config.eval.rerank=True: the 'hafner_code' protocol has no re-ranking (the "
+            "author's code has none); use config.eval.protocol='hafner_text' or 'full'."
+        )
+
+
 def _warmup_shorter_than_training(c) -> Iterator[str]:
     pairs = [("optim", c.optim.warmup_steps, "num_train_steps", c.num_train_steps)]
     if c.distill.enabled:
@@ -159,6 +181,112 @@ def _freeze_from_in_model(c) -> Iterator[str]:
         )
 
 
+def _method(c) -> Iterator[str]:
+    if c.classical.enabled and c.distill.enabled:
+        yield (
+            "config.classical.enabled=True and config.distill.enabled=True: a run is either the "
+            "conventional baseline (LOMO/WHOS + XQDA) or cross-modal distillation, not both. "
+            "Fix: set one of them to False."
+        )
+    if c.classical.enabled and c.eval.test_protocol not in choices.CLASSICAL_TEST_PROTOCOLS:
+        yield (
+            f"config.eval.test_protocol={c.eval.test_protocol!r}: the conventional baseline "
+            f"(config.classical.enabled=True) tests with one of "
+            f"{choices.CLASSICAL_TEST_PROTOCOLS}. Fix: choose one of them, or train a network "
+            "(config.classical.enabled=False)."
+        )
+
+
+def _channel_augmentation_layout(c) -> Iterator[str]:
+    from jaxreid.data import preprocessing  # NumPy only.
+
+    augment = c.data.augment
+    used = [
+        f"config.data.augment.{name}={getattr(augment, name)}"
+        for name in ("channel_erasing", "channel_exchange", "random_gray")
+        if getattr(augment, name)
+    ]
+    channels = preprocessing.input_channels(c.data.input_layout)
+    if used and channels != 3:
+        yield (
+            f"{', '.join(used)}: the channel operations work on the R, G and B channels of a "
+            f"3-channel input; config.data.input_layout={c.data.input_layout!r} gives "
+            f"{channels}. Fix: config.data.input_layout='shared', or set "
+            f"{' and '.join(u.split('=')[0] for u in used)} to 0."
+        )
+
+
+def _ceil_half(size: int, stride: int = 2) -> int:
+    return -(-size // stride)
+
+
+def batch_norm_values(c) -> list[tuple[str, int, int]]:
+    """[(layer, images, positions)] of every group of BatchNorm layers a training step runs,
+    in forward order: each normalises over `images` x `positions` values per channel.
+
+    The stem's 'bn1' and the stages 'layer1'.. see the H x W positions of their own feature
+    map (torchvision's strides, each rounding up: /2 at the stem's conv, /2 at its max-pool,
+    /2 at each stage after layer1, the last by config.model.last_stride); the head's BatchNorm ('embedding_bn' of the linear head
+    with an embedding layer, 'bnneck_bn' of the BNNeck) one position. A modality-specific
+    layer of a partially shared network (config.model.shared_from) sees only its modality's
+    P x K / M images; everything else the whole P x K batch, which is one modality in each
+    step of distillation.
+    """
+    from jaxreid import models
+    from jaxreid.models import resnet
+
+    batch = c.batch.num_identities * c.batch.images_per_identity
+    modalities = len(c.data.modalities)
+    if c.distill.enabled:
+        modalities = 1  # Step I trains F on the source images, Step II G on the target ones.
+    specific = resnet.SHARED_FROM.index(c.model.shared_from) if c.model.shared_from else 0
+    per_stream = batch // modalities if c.model.shared_from and modalities > 1 else batch
+    backbone = models.BACKBONES.get(c.model.backbone)
+    num_stages = len(getattr(backbone, "keywords", {}).get("stage_sizes", (0,) * 4))
+    height, width = (_ceil_half(s) for s in c.data.image_size)  # conv1, stride 2
+    groups = [("bn1", per_stream if specific > 0 else batch, height * width)]
+    height, width = _ceil_half(height), _ceil_half(width)  # the max-pool, stride 2
+    for i in range(num_stages):
+        if i > 0:
+            stride = c.model.last_stride if i == num_stages - 1 else 2
+            height, width = _ceil_half(height, stride), _ceil_half(width, stride)
+        images = per_stream if i < specific else batch
+        groups.append((f"layer{i + 1}", images, height * width))
+    if c.model.head == "bnneck":
+        groups.append(("bnneck_bn", batch, 1))
+    elif c.model.head == "linear" and c.model.embedding_size:
+        groups.append(("embedding_bn", batch, 1))
+    return groups
+
+
+def _batch_norm_sees_two_values(c) -> Iterator[str]:
+    """PyTorch refuses a training batch in which a BatchNorm sees one value per channel
+    ("Expected more than 1 value per channel when training"): the batch variance is 0, so
+    every feature is normalised to 0, and the running variance is pulled toward 0."""
+    if c.classical.enabled:
+        return  # No network is trained.
+    p, k = c.batch.num_identities, c.batch.images_per_identity
+    for layer, images, positions in batch_norm_values(c):
+        if images * positions >= 2:
+            continue
+        stream = (
+            f", {images} per modality stream (config.model.shared_from={c.model.shared_from!r})"
+            if images != p * k
+            else ""
+        )
+        need = -(-2 // positions) * (p * k // images)  # Images per step the layer needs.
+        fix_p = -(-need // k)
+        yield (
+            f"config.batch.num_identities={p} x config.batch.images_per_identity={k} = "
+            f"{p * k} training image(s) per step{stream}: the BatchNorm of {layer!r} would see "
+            f"{images} image(s) x {positions} position(s) = {images * positions} value per "
+            f"channel, normalise every feature to 0 and pull its running variance toward 0 "
+            f"(PyTorch refuses this). Fix: at least {need} images per step, e.g. "
+            f"--config.batch.num_identities={max(fix_p, p + 1)}."
+        )
+        return  # The first such layer; the later ones follow from the same batch.
+
+
 COMBINATIONS: tuple[Callable[[Any], Iterator[str]], ...] = (
     _modalities_split_k,
     _layout_modalities,
@@ -166,9 +294,13 @@ COMBINATIONS: tuple[Callable[[Any], Iterator[str]], ...] = (
     _val_pairs_default,
     _head_and_loss,
     _test_protocol_modalities,
+    _hafner_code_options,
     _warmup_shorter_than_training,
     _distillation,
     _freeze_from_in_model,
+    _method,
+    _channel_augmentation_layout,
+    _batch_norm_sees_two_values,
 )
 
 

@@ -9,7 +9,9 @@ close-match suggestion for strings ("Did you mean 'softmax'?"). It runs in four 
   2. values: each key against its rule in `rules()`, the table below (kinds of rule:
      `jaxreid.config.rules`);
   3. combinations: the functions in `combinations.COMBINATIONS` (batch composition vs
-     modalities, the distance head vs its loss, protocols vs modalities, distillation, ...);
+     modalities, the distance head vs its loss, protocols vs modalities, distillation, the
+     classical method's protocols, channel augmentation vs the input layout, a training
+     batch that gives some BatchNorm a single value per channel, ...);
   4. devices: with `num_devices`, the global training batch P x K must split evenly over
      the devices and processes (`combinations.check_batch_sharding`); the message proposes
      the nearest P and K that do.
@@ -128,6 +130,18 @@ def _optim_rules(prefix: str) -> dict[str, Rule]:
     }
 
 
+# Values of eval.protocol / eval.val_protocol that an earlier jaxreid accepted.
+_RETIRED_PAIR_PROTOCOLS = (
+    (
+        "hafner",
+        (
+            "it is now 'hafner_text' (the thesis text's protocol, the former 'hafner') or "
+            "'hafner_code' (the author's evaluation code, which produced the published tables)"
+        ),
+    ),
+)
+
+
 @functools.cache
 def rules() -> dict[str, Rule]:
     """The rule of every key of the schema, by its path below `config.` (the table)."""
@@ -216,8 +230,10 @@ def rules() -> dict[str, Rule]:
         "checkpoint_every_steps": Integer(1),
         "keep_checkpoints": Integer(1),
         # --- evaluation
-        "eval.protocol": OneOf(experiment.PAIR_PROTOCOLS),
-        "eval.val_protocol": OneOf(experiment.PAIR_PROTOCOLS),
+        "eval.protocol": OneOf(experiment.PAIR_PROTOCOLS, retired=_RETIRED_PAIR_PROTOCOLS),
+        "eval.val_protocol": OneOf(experiment.PAIR_PROTOCOLS, retired=_RETIRED_PAIR_PROTOCOLS),
+        "eval.camera_rule": Boolean(),
+        "eval.hafner_code_use_all_quirk": Boolean(),
         "eval.repeats": Integer(1),
         "eval.max_queries_per_id": Integer(1),
         # Canonical names; distances.canonical_metric also takes aliases ('l2', ...), below.
@@ -256,7 +272,8 @@ def rules() -> dict[str, Rule]:
         "classical.features": OneOf(classical_method.FEATURE_NAMES),
         "classical.matching": OneOf(classical_method.MATCHINGS),
         "classical.xqda_lambda": Number(0),
-        "classical.qda_dims": Integer(),  # <= 0: every eigenvalue > 1 (Liao 2015 §4.2)
+        "classical.qda_dims": Integer(),  # <= 0: every latent value > 1 (Liao 2015 §4.2)
+        "classical.xqda_solver": OneOf(classical_method.XQDA_SOLVERS),
         "classical.image_size": IntTuple(2, 1, example=(128, 48)),
         "classical.batch_size": Integer(1),
         "classical.train_images_per_id": Integer(0),

@@ -86,6 +86,9 @@ def main(argv) -> None:  # pragma: no cover - run as a command in the README
 
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from jaxreid import log_filters
+
+    log_filters.install()  # TFDS's and JAX's INFO lines, as in jaxreid.main
     values = flags.FLAGS
     if bool(values.run) == bool(values.config):
         raise app.UsageError("give exactly one of --run and --config")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 
 import ml_collections
 import numpy as np
@@ -11,6 +13,7 @@ import tensorflow_datasets as tfds
 
 from jaxreid import datasets
 from jaxreid.data.image_set import ImageSet
+from jaxreid.datasets import common  # What a prepared dataset records of its source.
 
 DEFAULT_DATA_DIR = os.path.join("~", "tensorflow_datasets")
 
@@ -28,8 +31,82 @@ def synthetic_config(options: ml_collections.ConfigDict):
     return generation.SyntheticConfig(**overrides)
 
 
-class DatasetMissingError(FileNotFoundError):
+class DatasetError(Exception):
+    """A dataset that cannot be used as it is; the message names the dataset, the folder or
+    file at fault and the fix. `python -m jaxreid.main` prints it as one `Error:` line."""
+
+
+class DatasetMissingError(DatasetError, FileNotFoundError):
     """A real dataset is neither prepared in the data directory nor given as manual data."""
+
+
+class PreparedDatasetError(DatasetError):
+    """A prepared dataset (a TFDS version folder) that is corrupt, half-written, or was
+    prepared from another manual folder or builder version than the config asks for."""
+
+
+def _delete_to_rebuild(version_dir: str) -> str:
+    return (
+        f"Fix: delete {version_dir} so that it is rebuilt from config.data.manual_dir "
+        "(--config.data.manual_dir=PATH of the extracted dataset)."
+    )
+
+
+def check_prepared(builder, data_config: ml_collections.ConfigDict) -> None:
+    """Refuses a prepared version folder that cannot be what the config asks for: written
+    only in part (no dataset_info.json, or no splits), or prepared from another manual folder
+    or builder version than `data_config.manual_dir` and the builder's. Call it only when the
+    version folder exists.
+
+    Raises:
+      PreparedDatasetError: naming the dataset, the version folder and the fix.
+    """
+    version_dir = os.fspath(builder.data_dir)
+    name = f"{builder.name}/{builder.builder_config.name}" if builder.builder_config else builder.name
+    info_file = os.path.join(version_dir, "dataset_info.json")
+    missing = not tf.io.gfile.exists(info_file)
+    if missing or not list(builder.info.splits):
+        what = "is missing" if missing else "lists no splits"
+        raise PreparedDatasetError(
+            f"The prepared dataset {name} in {version_dir} was written only in part (a build "
+            f"that stopped, or a copy that did not finish): {info_file} {what}. "
+            f"{_delete_to_rebuild(version_dir)}"
+        )
+    if data_config.name == "synthetic" or not data_config.manual_dir:
+        return  # The synthetic set has no manual folder; '' uses what is prepared.
+    wanted = os.path.realpath(os.path.expanduser(data_config.manual_dir))
+    metadata = builder.info.metadata or {}
+    recorded = metadata.get(common.SOURCE_MANUAL_DIR)
+    if not os.path.isdir(wanted):
+        source = f" from {recorded}" if recorded else ""
+        raise PreparedDatasetError(
+            f"config.data.manual_dir={data_config.manual_dir!r}: no such folder. The dataset "
+            f"{name} is prepared in {version_dir}{source}; to use it, set "
+            "--config.data.manual_dir='' (or to the folder it was built from)."
+        )
+    if recorded is None:
+        logging.warning(
+            "The prepared dataset %s in %s does not record the manual folder it was built "
+            "from (prepared by an older jaxreid); using it for config.data.manual_dir=%s. "
+            "Delete the folder to rebuild it from there.",
+            name,
+            version_dir,
+            data_config.manual_dir,
+        )
+    elif os.path.realpath(recorded) != wanted:
+        raise PreparedDatasetError(
+            f"config.data.manual_dir={data_config.manual_dir!r}: the dataset {name} in "
+            f"{version_dir} was prepared from another folder, {recorded}. Set "
+            f"--config.data.manual_dir={recorded!r} (or '') to use it, or delete {version_dir} "
+            f"so that it is rebuilt from {wanted}."
+        )
+    built_by = metadata.get(common.SOURCE_BUILDER_VERSION)
+    if built_by is not None and str(built_by) != str(builder.version):
+        raise PreparedDatasetError(
+            f"The prepared dataset {name} in {version_dir} was written by builder version "
+            f"{built_by}; this jaxreid's builder is {builder.version}. "
+            f"{_delete_to_rebuild(version_dir)}"
+        )
 
 
 def prepared_builder(data_config: ml_collections.ConfigDict, modality: str):
@@ -38,6 +115,8 @@ def prepared_builder(data_config: ml_collections.ConfigDict, modality: str):
     Raises:
       DatasetMissingError: a manually downloaded dataset is not prepared and
         `data_config.manual_dir` is not set (nothing is left in the data directory).
+      PreparedDatasetError: the prepared version folder is half-written or was prepared
+        from another manual folder (`check_prepared`).
     """
     kwargs = {}
     if data_config.name == "synthetic":
@@ -46,6 +125,9 @@ def prepared_builder(data_config: ml_collections.ConfigDict, modality: str):
     root = data_dir(data_config)
     existed = _existing_dirs(os.path.join(root, data_config.name))
     builder = datasets.builder(data_config.name, modality=config_name, data_dir=root, **kwargs)
+    # TFDS reuses any existing version folder, complete or not: check it first.
+    if tf.io.gfile.exists(builder.data_dir):
+        check_prepared(builder, data_config)
     try:
         if data_config.name != "synthetic" and not data_config.manual_dir:
             if not tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
@@ -98,14 +180,22 @@ def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split:
         example["image"] = tf.cast(tf.clip_by_value(tf.round(image), 0.0, limit), dtype)
         return example
 
-    ds = builder.as_dataset(split=split, shuffle_files=False)
-    ds = ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(512)
     columns = {
         k: [] for k in ("image", "person_id", "camera_id", "frame_id", "file_index", "filename")
     }
-    for batch in tfds.as_numpy(ds):
-        for k in columns:
-            columns[k].append(batch[k])
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+        ds = ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(512)
+        for batch in tfds.as_numpy(ds):
+            for k in columns:
+                columns[k].append(batch[k])
+    except (
+        tf.errors.DataLossError,  # a record's length or checksum is wrong (flipped byte, cut)
+        tf.errors.NotFoundError,  # a shard is missing
+        tf.errors.FailedPreconditionError,  # fewer records than dataset_info.json lists
+        tf.errors.InvalidArgumentError,  # a record that does not parse or decode
+    ) as e:
+        raise _unreadable_split(builder, split, e) from None
     columns = {k: np.concatenate(v) for k, v in columns.items()}
     decode = lambda a: np.array(
         [s.decode() if isinstance(s, bytes) else s for s in a], dtype=object
@@ -118,6 +208,48 @@ def load_image_set(data_config: ml_collections.ConfigDict, modality: str, split:
         frame_ids=decode(columns["frame_id"]),
         file_index=columns["file_index"].astype(np.int32),
         filenames=decode(columns["filename"]),
+    )
+
+
+def _tf_message(error: Exception) -> str:
+    """TensorFlow's message without its op wrapper: 'corrupted record at 304'."""
+    message = (getattr(error, "message", None) or str(error)).splitlines()[0]
+    message = re.sub(r"\{\{.*?\}\}\s*", "", message)
+    return re.sub(r"\s*\[Op:.*$", "", message).strip()
+
+
+def _unreadable_split(builder, split: str, error: Exception) -> PreparedDatasetError:
+    """The PreparedDatasetError for a split whose TFRecord files cannot be read: TensorFlow's
+    own message gives a byte offset but no file, so each shard of the split is read again on
+    its own (records, their checksums and their number, as dataset_info.json lists it) to
+    name the broken one(s)."""
+    version_dir = os.fspath(builder.data_dir)
+    info = builder.info.splits[split]
+    files = [os.fspath(f) for f in info.filepaths]
+    broken = []
+    for path, expected in zip(files, info.shard_lengths):
+        if not tf.io.gfile.exists(path):
+            broken.append(f"{path} (missing)")
+            continue
+        records = 0
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                records += 1
+        except tf.errors.OpError as e:
+            broken.append(f"{path} ({type(e).__name__}: {_tf_message(e)})")
+            continue
+        if records != expected:  # Cut at a record boundary: every record left is intact.
+            broken.append(f"{path} (truncated: {records} of its {expected} records)")
+    first_line = _tf_message(error)
+    where = (
+        "; ".join(broken)
+        if broken
+        else f"one of its {len(files)} file(s), {type(error).__name__}: {first_line}"
+    )
+    return PreparedDatasetError(
+        f"Split {split!r} of the prepared dataset {builder.info.full_name} in {version_dir} "
+        f"cannot be read: {where}. The file is truncated or corrupt. "
+        f"{_delete_to_rebuild(version_dir)}"
     )
 
 

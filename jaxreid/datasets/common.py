@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxreid import log_filters
 from jaxreid.datasets.manual_files import (
     IMAGE_SUFFIXES,
     SPLIT_FIX,
@@ -57,6 +58,10 @@ for _m in ("depth", "infrared", "thermal"):
     _PIL_MODE[(_m, "uint8")] = "L"
 
 LOG = logging.getLogger("jaxreid.datasets")
+
+# Keys of info.metadata (metadata.json) that record where a prepared dataset came from.
+SOURCE_MANUAL_DIR = "manual_dir"
+SOURCE_BUILDER_VERSION = "builder_version"
 
 
 def features(modality: str, dtype: str = "uint8") -> tfds.features.FeaturesDict:
@@ -106,7 +111,9 @@ class LocalDatasetInfo(tfds.core.DatasetInfo):
         return None
 
 
-class ReidBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class ReidBuilder(
+    log_filters.QuietTfdsBuild, tfds.core.GeneratorBasedBuilder, skip_registration=True
+):
     """Base of the four builders: manual-folder checks, image reading, skip reporting.
 
     Args (besides those of tfds.core.DatasetBuilder):
@@ -147,7 +154,7 @@ class ReidBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """The manual folder, or ManualDataError naming it and the expected layout."""
         path = getattr(dl_manager, "_manual_dir", None)
         try:
-            return pathlib.Path(os.fspath(dl_manager.manual_dir))
+            folder = pathlib.Path(os.fspath(dl_manager.manual_dir))
         except AssertionError:
             raise ManualDataError(
                 f"Manual folder {path} for dataset '{self.name}' does not exist or is empty. "
@@ -155,6 +162,12 @@ class ReidBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 f"location with `python -m jaxreid.datasets.{self.name} --manual_dir=...` or "
                 "tfds.download.DownloadConfig(manual_dir=...)."
             ) from None
+        # Recorded in the prepared folder's metadata.json, so that a run asking for another
+        # manual folder is refused instead of silently reusing this build
+        # (jaxreid.data.sources.check_prepared).
+        self.info.metadata[SOURCE_MANUAL_DIR] = os.path.realpath(folder)
+        self.info.metadata[SOURCE_BUILDER_VERSION] = str(self.version)
+        return folder
 
     def layout_error(self, root: pathlib.Path, problem: str) -> ManualDataError:
         """A ManualDataError for a wrong layout, with a hint when the data is one level down."""

@@ -22,11 +22,22 @@ With all N = Q + G images of one evaluation (queries and gallery) as the neighbo
   d*(p, g)    (1 - lambda) d_J(p, g) + lambda d(p, g) (the final distance, §3.5).
 Paper defaults (§4.3 "Parameters"): k1 = 20, k2 = 6, lambda = 0.3.
 
-Memory: the N x N matrices are never formed. Distances are computed one block of rows at a
-time (about 2**24 elements), V is stored sparse (at most (k1 + 1)(round(k1/2) + 2) entries a
-row before query expansion, k2 times that after), and d_J is computed for blocks of gallery
-images against blocks of queries. A Market-1501-size problem (3,368 x 15,913) needs the
-[Q, G] result plus ~0.5 GB; a SYSU-MM01 all-search trial (3,803 x ~300) a few MB.
+Memory: the N x N matrices are not formed for large pools (pools of up to 2**27 pairs,
+11,585 images, keep their N x N distances on the host between passes instead of computing
+them twice). Distances are computed one block of rows at a time (about 2**24 elements), V
+is stored sparse (at most (k1 + 1)(round(k1/2) + 2) entries a row before query expansion,
+k2 times that after), and d_J is computed for blocks of gallery images against blocks of
+queries. Host memory one call adds on the CPU backend, measured with
+`python benchmarks/rerank.py --dim 256` (2026-12-07): the peak resident set during the call
+(VmHWM, reset just before it) minus the resident set before it; in brackets tracemalloc's
+peak over the call, i.e. the NumPy arrays alone:
+
+  Market-1501 size, 3,368 x 15,913 (pool 19,281)   1.0 GB  (0.31 GB; the [Q, G] result 0.20)
+  SYSU-MM01 all-search trial, 3,803 x 301 (4,104)  0.4 GB  (0.19 GB; the N x N cache 0.07)
+
+The rest is XLA's buffers: the features' copy (N x D float32; at 2,048-d it is 0.14 GB more,
+~1.2 GB in all for Market-1501), blocks of distance rows (2**24 floats) and of the Jaccard
+step (2**25). On an accelerator these are device memory instead.
 """
 
 from __future__ import annotations

@@ -13,13 +13,7 @@ Parameter tree (names mirror torchvision's state-dict keys, '.' -> '_' for block
 Kernels are HWIO; BatchNorm parameters are 'scale'/'bias' in 'params' and 'mean'/'var' in
 'batch_stats'.
 
-BatchNorm follows torch semantics, not flax's: in training the batch is normalised with the
-biased batch variance, and the running statistics are updated as
-`running = 0.9 * running + 0.1 * batch` where the variance entering `running_var` is the
-*unbiased* one (n / (n - 1) correction, n = number of reduced elements), exactly as
-`torch.nn.BatchNorm2d`. flax's `nn.BatchNorm` would store the biased variance; we keep
-torch's so that fine-tuning from torchvision weights matches the thesis author's PyTorch
-code. `unbiased_running_var=False` gives flax's behaviour.
+BatchNorm follows torch semantics, not flax's (`jaxreid.models.batch_norm`).
 """
 
 from __future__ import annotations
@@ -31,6 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxreid.models.batch_norm import BatchNorm
 from jaxreid.models.convolution import conv_function
 
 Array = jax.Array
@@ -39,102 +34,6 @@ Dtype = Any
 # torchvision: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"),
 # i.e. N(0, 2 / (out_channels * kh * kw)). jax computes fan_out of an HWIO kernel the same way.
 conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
-
-# torch.nn.BatchNorm2d defaults: momentum 0.1 on the new value (= 0.9 on the old), eps 1e-5.
-BN_MOMENTUM = 0.9
-BN_EPSILON = 1e-5
-
-
-class BatchNorm(nn.Module):
-    """Batch normalisation over all axes but the last, with torch's running-stat semantics.
-
-    Attributes:
-      momentum: weight of the old running value (torch momentum 0.1 -> 0.9 here).
-      epsilon: added to the variance.
-      dtype: output dtype; statistics are always computed in float32.
-      unbiased_running_var: store the unbiased batch variance in 'var' (torch) instead of
-        the biased one (flax).
-      scale_init: initialiser of 'scale' (ones; zeros for zero-init residual branches).
-      use_bias: learn a shift 'bias'; False = no shift at all (the BNNeck of Luo et al. 2019,
-        whose PyTorch code freezes the bias at 0).
-    """
-
-    momentum: float = BN_MOMENTUM
-    epsilon: float = BN_EPSILON
-    dtype: Dtype = jnp.float32
-    unbiased_running_var: bool = True
-    scale_init: Callable[..., Array] = nn.initializers.ones
-    use_bias: bool = True
-
-    @nn.compact
-    def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:
-        """x: [N, ..., C] -> [N, ..., C] in `self.dtype`.
-
-        mask: optional [N] bool; in training the batch statistics (and the running-statistics
-        update) use only the rows where it is True, so the other rows influence neither the
-        statistics nor, through them, the gradients (a modality-specific layer run on a mixed
-        batch). Rows where it is False are normalised with those statistics too; callers
-        discard them. A batch without any True row leaves the running statistics unchanged.
-        """
-        features = x.shape[-1]
-        scale = self.param("scale", self.scale_init, (features,), jnp.float32)
-        bias = (
-            self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
-            if self.use_bias
-            else jnp.zeros((features,), jnp.float32)
-        )
-        running_mean = self.variable(
-            "batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32)
-        )
-        running_var = self.variable(
-            "batch_stats", "var", lambda: jnp.ones((features,), jnp.float32)
-        )
-
-        x32 = x.astype(jnp.float32)
-        if train and mask is None:
-            axes = tuple(range(x.ndim - 1))
-            mean = jnp.mean(x32, axis=axes)
-            # Two-pass variance: E[(x - mean)^2] is more accurate than E[x^2] - mean^2.
-            var = jnp.mean(jnp.square(x32 - mean), axis=axes)
-            if not self.is_initializing():
-                n = 1
-                for axis in axes:
-                    n *= x.shape[axis]
-                stored_var = var * (n / max(n - 1, 1)) if self.unbiased_running_var else var
-                running_mean.value = (
-                    self.momentum * running_mean.value + (1.0 - self.momentum) * mean
-                )
-                running_var.value = (
-                    self.momentum * running_var.value + (1.0 - self.momentum) * stored_var
-                )
-        elif train:
-            axes = tuple(range(x.ndim - 1))
-            per_row = 1
-            for axis in axes[1:]:
-                per_row *= x.shape[axis]
-            weight = mask.astype(jnp.float32).reshape((-1,) + (1,) * (x.ndim - 1))
-            n = jnp.sum(mask.astype(jnp.float32)) * per_row
-            mean = jnp.sum(x32 * weight, axis=axes) / jnp.maximum(n, 1.0)
-            var = jnp.sum(jnp.square(x32 - mean) * weight, axis=axes) / jnp.maximum(n, 1.0)
-            if not self.is_initializing():
-                stored_var = var * (n / jnp.maximum(n - 1, 1)) if self.unbiased_running_var else var
-                seen = n > 0
-                running_mean.value = jnp.where(
-                    seen,
-                    self.momentum * running_mean.value + (1.0 - self.momentum) * mean,
-                    running_mean.value,
-                )
-                running_var.value = jnp.where(
-                    seen,
-                    self.momentum * running_var.value + (1.0 - self.momentum) * stored_var,
-                    running_var.value,
-                )
-        else:
-            mean, var = running_mean.value, running_var.value
-
-        multiplier = scale * jax.lax.rsqrt(var + self.epsilon)
-        y = (x32 - mean) * multiplier + bias
-        return y.astype(self.dtype)
 
 
 def _conv(

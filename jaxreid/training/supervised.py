@@ -120,6 +120,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     workdir = start.workdir
     with preflight.cleanup_on_failure(start):
         splits, norms = load_data(config)
+        preflight.check_data(config, splits)
     train_sets = [splits["train"][m] for m in config.data.modalities]
     index = sampler.index_identities([s.person_ids for s in train_sets])
     engine = Engine(

@@ -2,7 +2,7 @@
 
   rank_list        plot_rank_list, plot_rank_lists (appendix C, Figures 39-50)
   guided_backprop  guided_relu, guided_backprop, activation_map, plot_activation_maps
-                   (§4.2.5, Figures 27-38)
+                   (§4.2.5, Figures 27-30, 32, 34, 38)
   images           to_display_rgb (any modality -> RGB for display)
 
 Imports JAX and NumPy; Matplotlib (Agg canvas) only inside the plotting functions; never

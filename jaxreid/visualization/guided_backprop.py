@@ -4,7 +4,8 @@ The gradient of an embedding with respect to the input image, where every ReLU p
 gradient back only where its forward input was positive (the ordinary ReLU rule) *and* the
 gradient arriving from above is positive (the "guidance": signals that would decrease the
 activation are dropped). The thesis shows these maps for RGB and depth images side by side
-(Hafner 2018, Figures 27-38).
+(Hafner 2018, Figures 27-30, 32, 34 and 38; Figures 31, 33 and 35-37 between them are mAP
+bar charts and embedding-size curves).
 
 `guided_relu` has ReLU's forward pass and the guided backward pass. ResNet, its blocks and
 ReIDNet take the non-linearity as their `activation` field, so
@@ -175,7 +176,8 @@ def plot_activation_maps(
     """Writes RGB and depth images side by side with their activation maps to a PNG file.
 
     One row per example: [RGB image | RGB map(s) | depth image | depth map(s)], as the
-    thesis's gradient images (Hafner 2018, Figures 27-38). Either modality may be None.
+    thesis's gradient images (Hafner 2018, Figures 27-30, 32, 34, 38). Either modality may be
+    None.
 
     Args:
       rgb_images: [N, H, W, 3] uint8 (or float in [0, 1]) images, or None.

@@ -19,6 +19,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxreid import log_filters
 from jaxreid.datasets import common
 from jaxreid.datasets.synthetic import generation, render
 
@@ -65,7 +66,7 @@ def make_config(
     )
 
 
-class SyntheticReid(tfds.core.GeneratorBasedBuilder):
+class SyntheticReid(log_filters.QuietTfdsBuild, tfds.core.GeneratorBasedBuilder):
     """Procedurally rendered people seen by RGB-D (paired) and infrared (unpaired) cameras.
 
     See datasets/synthetic/README.md. Person ids are disjoint across train / val / test.
@@ -124,6 +125,7 @@ def builder(
 ) -> SyntheticReid:
     """The (not yet prepared) builder of one modality for the given generation parameters."""
     config = make_config(modality, synthetic_config)
+    log_filters.quiet_tfds()  # a custom config is by design here, TFDS's warning is noise
     if config.name in SyntheticReid.builder_configs:  # TFDS wants the registered object
         return SyntheticReid(config=config.name, data_dir=data_dir)
     return SyntheticReid(config=config, data_dir=data_dir)
