@@ -21,12 +21,16 @@ Re-running with a changed config: `check_compatible` compares a new config with 
 run.json and refuses every difference outside `RESUMABLE_KEYS` (evaluation, logging and
 paths), before anything is written; a run that stopped on a non-finite value ('diverged' in
 run.json) may also be resumed with other optimiser settings, recorded under 'recovered'.
+A finished run (results.json) is never re-tested by re-running it with other evaluation
+settings (`check_retest`): its results stay those of its own settings, and `jaxreid.evaluate`
+writes a re-test to files of its own (results-<tag>.json / .md).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -242,11 +246,19 @@ def changed_keys(saved: ml_collections.ConfigDict, new: ml_collections.ConfigDic
 RECOVERY_KEYS = ("optim.*",)
 
 
-def check_compatible(workdir: str, config: ml_collections.ConfigDict) -> dict[str, list]:
-    """Refuses to resume the run in `workdir` with a config that trains something else.
+def check_compatible(
+    workdir: str, config: ml_collections.ConfigDict, *, refuse_retest: bool = True
+) -> dict[str, list]:
+    """Refuses to resume the run in `workdir` with a config that trains something else, and
+    (unless `refuse_retest` is False) to re-test a finished run with other evaluation
+    settings (`check_retest`).
 
     A run that stopped on a non-finite value (run.json 'diverged') may be resumed with other
     optimiser settings (RECOVERY_KEYS), e.g. a lower learning rate.
+
+    Args:
+      refuse_retest: False for a finished run that this re-run only reads and never tests
+        again (distillation's Step I teacher).
 
     Returns:
       {key: [value in the run, new value]} of the recovery changes ({} if none, or if
@@ -255,6 +267,8 @@ def check_compatible(workdir: str, config: ml_collections.ConfigDict) -> dict[st
     Raises:
       WorkdirError: listing every other differing key with both values, and what to do.
     """
+    if refuse_retest:
+        check_retest(workdir, config)
     if not has_run(workdir):
         return {}
     info = read_run_info(workdir)
@@ -277,6 +291,73 @@ def check_compatible(workdir: str, config: ml_collections.ConfigDict) -> dict[st
         "trainings:\n" + "\n".join(lines) + "\nUse a new --workdir, or the run's own values "
         f"(only {allowed} may differ)."
     )
+
+
+def _flag(key: str, value: Any) -> str:
+    """The command-line flag that sets config `key` to `value` (a flattened, JSON value)."""
+    text = repr(tuple(value)) if isinstance(value, list) else str(value)
+    return shlex.quote(f"--config.{key}={text}")
+
+
+def check_retest(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Refuses to run a finished run again with other evaluation settings.
+
+    Re-running `jaxreid.main` on a finished run trains nothing and tests the best checkpoint
+    again: with other `config.eval.*` values it would overwrite results.json, results.md and
+    run.json, and the results the run was trained for would be lost. `jaxreid.evaluate`
+    re-tests a run into files of its own instead.
+
+    Compared: the eval settings in results.json's 'config' (what was tested) and `config`'s.
+
+    Raises:
+      WorkdirError: naming each changed key with both values and the `jaxreid.evaluate`
+        command that tests the run with the new ones (for a distillation run, which that
+        command cannot load, `jaxreid.inference.load_distillation_run`).
+    """
+    try:
+        results = read_results(workdir)
+    except json.JSONDecodeError:
+        return  # A damaged results.json is no finished run: the re-run writes it again.
+    if not results or not isinstance(results.get("config"), Mapping):
+        return
+    source = os.path.join(workdir, RESULTS_FILE)
+    tested = flatten_config(config_from_dict(results["config"], source))
+    new = flatten_config(config)
+    changed = sorted(
+        k for k in set(tested) | set(new) if k.startswith("eval.") and tested.get(k) != new.get(k)
+    )
+    if not changed:
+        return
+    lines = [f"  config.{k}: {tested.get(k)!r} in the run, {new.get(k)!r} now" for k in changed]
+    step2 = "networks" in (_raw_run_info(workdir) or {})  # Distillation's Step II directory.
+    if step2 or results.get("method") == "distill":
+        pair = os.path.dirname(os.path.abspath(workdir)) if step2 else workdir
+        how = (
+            "To test the pair F, G with other evaluation settings, load it with "
+            f"jaxreid.inference.load_distillation_run({pair!r})."
+        )
+    else:
+        flags = " ".join(_flag(k, new.get(k)) for k in changed)
+        how = (
+            "To test it with other evaluation settings (results-<tag>.json and .md, written "
+            f"beside results.json):\n  python -m jaxreid.evaluate --workdir={shlex.quote(workdir)} "
+            f"{flags}"
+        )
+    raise WorkdirError(
+        f"{workdir} holds a finished run, tested with other evaluation settings:\n"
+        + "\n".join(lines)
+        + "\nRe-running it would overwrite its results.json, results.md and run.json. "
+        + how
+        + "\nTo train again with these settings, use a new --workdir."
+    )
+
+
+def _raw_run_info(workdir: str) -> dict | None:
+    try:
+        with open(os.path.join(workdir, RUN_FILE)) as f:
+            return json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
 
 
 def mark_diverged(workdir: str, step: int, what: str) -> None:

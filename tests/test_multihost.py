@@ -21,7 +21,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(process_id, num_processes, port, workdir, data_dir, out, devices, config_arg, steps):
+def start(
+    process_id, num_processes, port, workdir, data_dir, out, devices, config_arg, steps, ref=""
+):
     env = {
         **os.environ,
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
@@ -39,6 +41,7 @@ def start(process_id, num_processes, port, workdir, data_dir, out, devices, conf
             out,
             config_arg,
             str(steps),
+            ref,
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -75,7 +78,10 @@ def runs(request, tmp_path_factory):
     finish(single)
     port = free_port()
     pair = [
-        start(i, 2, port, str(tmp / "multi"), data_dir, str(tmp / f"multi{i}.json"), 2, *args)
+        start(
+            i, 2, port, str(tmp / "multi"), data_dir, str(tmp / f"multi{i}.json"), 2, *args,
+            ref=str(tmp / "single"),
+        )
         for i in range(2)
     ]
     outputs = [process.communicate(timeout=1800)[0] for process in pair]
@@ -115,7 +121,10 @@ def test_checkpoints_written_once_and_evaluation_identical_on_both(runs):
     saved = sorted(int(d) for d in os.listdir(tmp / "multi" / "checkpoints") if d.isdigit())
     assert saved == [steps // 2, steps]
     assert p0["test"] == p1["test"]
-    for pair, metrics in single["test"].items():
-        np.testing.assert_allclose(p0["test"][pair]["mAP"], metrics["mAP"], atol=1e-3)
+    # The single-process run's tested checkpoint, evaluated by the two processes: the same
+    # figures exactly (the same 4-device mesh embeds the same rows on each device). The two
+    # trainings' own figures are not compared: their parameters differ by float32 round-off
+    # (above), which may swap two near-tied gallery images and move mAP by a discrete step.
+    assert p0["reference_test"] == p1["reference_test"] == single["test"]
     results = json.loads((tmp / "multi" / "results.json").read_text())
     assert results["test"] == p0["test"]

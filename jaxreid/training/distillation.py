@@ -421,7 +421,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     )
     # Both steps' work directories are checked before Step I trains.
     if not config.distill.teacher_workdir:
-        workdir_lib.check_compatible(step1_dir, step1_config(config))
+        # A finished Step I is only read (the teacher), never tested again.
+        workdir_lib.check_compatible(step1_dir, step1_config(config), refuse_retest=False)
     if workdir_lib.has_run(step2_dir) and workdir_lib.has_run(teacher_dir):
         teacher_config = workdir_lib.read_run_info(teacher_dir)["config"]
         workdir_lib.check_compatible(step2_dir, step2_config(config, teacher_config))

@@ -6,6 +6,7 @@ step function, batches and validation; nothing else in jaxreid loops over traini
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
@@ -78,12 +79,14 @@ def run(
       step_fn: compiled `(state, batch, health) -> (state, metrics, health)`.
       batches: this process's share of the batch of every remaining step (NumPy; put on
         the devices two steps ahead).
-      writer: a clu metric writer (write_scalars).
+      writer: a `summaries.SummaryWriter` (write_scalars).
       validate: evaluated every `eval_every` steps; its first dict goes to best/.
 
     Raises:
       NonFiniteError: a step was not finite (nothing non-finite was saved).
-      Preempted: SIGTERM/SIGINT; a checkpoint of the current step was saved first.
+      Preempted: SIGTERM/SIGINT; a checkpoint of the current step was saved and waited for
+        first (so that `python -m jaxreid.main` may exit at once, skipping the interpreter's
+        teardown).
     """
     start = int(state.step)
     progress = Progress(
@@ -117,7 +120,9 @@ def run(
             what=bad[1],
         )
 
-    with StopRequest() as stop:
+    # The batches are closed however the loop ends: the tf.data iterator behind them and its
+    # threads are released here, not whenever the exception's traceback is collected.
+    with StopRequest() as stop, contextlib.closing(batches):
         for step in range(start + 1, phase.num_steps + 1):
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
                 state, metrics, health = step_fn(state, next(batches), health)

@@ -1,12 +1,14 @@
 """One process of the multi-host test (tests/test_multihost.py).
 
   python tests/multihost/worker.py PROCESS_ID NUM_PROCESSES PORT WORKDIR DATA_DIR OUT_JSON \
-      CONFIG_ARG STEPS
+      CONFIG_ARG STEPS [REFERENCE_WORKDIR]
 
 Each process has the host devices XLA_FLAGS gives it; with NUM_PROCESSES=1 it is the
 single-process reference. It trains `configs/synthetic.py:<CONFIG_ARG>` for STEPS steps
 (a checkpoint and a validation every STEPS / 2), records the rows of every batch this
-process loaded, restores the latest checkpoint again, and writes what it saw.
+process loaded, restores the latest checkpoint again, and writes what it saw. Given
+REFERENCE_WORKDIR (the single-process run), it also tests that run's tested checkpoint as
+`jaxreid.evaluate` does, on this process group.
 """
 
 import json
@@ -16,6 +18,7 @@ import sys
 process_id, num_processes, port = (int(a) for a in sys.argv[1:4])
 workdir, data_dir, out_path, config_arg = sys.argv[4:8]
 num_steps = int(sys.argv[8])
+reference_workdir = sys.argv[9] if len(sys.argv) > 9 else ""
 
 import jax  # noqa: E402
 
@@ -73,6 +76,12 @@ checkpoints = checkpoints_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
 state = checkpoints.restore_latest(engine.init_state())
 checkpoints.close()
 print(f"process {process_id}: restored", flush=True)
+reference_test = None
+if reference_workdir:
+    from jaxreid import evaluate  # noqa: E402
+
+    reference_test = evaluate.evaluate_run(reference_workdir, "best")["test"]
+    print(f"process {process_id}: tested the reference run", flush=True)
 flat = jax.tree_util.tree_flatten_with_path(jax.device_get(state.params))[0]
 with open(out_path, "w") as f:
     json.dump(
@@ -85,6 +94,7 @@ with open(out_path, "w") as f:
                 "params": {jax.tree_util.keystr(k): np.asarray(v).tolist() for k, v in flat},
                 "batches": seen,
                 "test": results["test"],
+                "reference_test": reference_test,
             }
         ),
         f,
