@@ -76,8 +76,14 @@ class Table:
         ('direction', 'architecture').
       headers: column headers of those labels (default: the keys).
       where: only experiments whose labels have these values.
-      pairs: query/gallery pair keys to show ('Q:rgb G:depth', ...); () = all.
+      pairs: query/gallery pair keys to show ('Q:rgb G:depth', ...), or the test protocol's
+        other result keys ('all_single', 'visible_to_thermal'); () = all.
       fold_key: the label that tells folds apart.
+      metrics: result keys shown per pair (Hafner 2018: R1, R5, R10, mAP; Tekeli 2019 and
+        Hafner 2018 Table 19: r1, r10, r20, mAP).
+      published: the paper's figures, {row label tuple (as strings): {pair: {metric: value}}}
+        (`jaxreid.evaluation.published.figures`); each cell then shows the published figure
+        and the difference. {} = no comparison.
     """
 
     name: str
@@ -87,6 +93,8 @@ class Table:
     where: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     pairs: tuple[str, ...] = ()
     fold_key: str = "fold"
+    metrics: tuple[str, ...] = ("rank1", "rank5", "rank10", "mAP")
+    published: Mapping[tuple, Mapping] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,7 +310,10 @@ def render_table(grid: Grid, table: Table, results: Mapping[str, dict], fmt: str
     if not rows:
         return "(no finished experiments)\n"
     headers = list(table.headers or table.rows) + ["Inference modality"]
-    return evaluation.modality_pairs_table(rows, row_header=headers, fmt=fmt)
+    published = {k: v for k, v in table.published.items() if k in rows}
+    return evaluation.modality_pairs_table(
+        rows, row_header=headers, fmt=fmt, metrics=table.metrics, published=published
+    )
 
 
 def protocol_notes(grid: Grid, table: Table) -> str:
@@ -412,6 +423,11 @@ def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = N
     parts = [f"# {grid.name}\n", grid.description.strip() + "\n"]
     for table in grid.tables:
         notes = protocol_notes(grid, table)
+        if table.published:
+            notes += (
+                "Cells: reproduced [published, Δ reproduced − published], in %; a row or cell "
+                "the paper does not print has no bracket.\n"
+            )
         markdown = (notes and notes + "\n") + render_table(grid, table, results, "markdown")
         workdir_lib.write_text_atomically(
             os.path.join(workdir, f"{table.name}.md"), f"### {table.title}\n\n{markdown}"
