@@ -45,7 +45,8 @@ Options:
   text_protocol            test with the protocol the thesis's text describes
                            (eval.protocol='hafner') instead of its code's ('hafner_code').
   smoke                    the test suite's scale: one fold, width 8, 32x16 images, two
-                           steps of each training, ResNet18 for the R50 rows, lr <= 1e-3;
+                           steps of each training, ResNet18 for the R50 rows, lr <= 1e-3,
+                           P x K batches of 8;
                            wiring only, it measures nothing (see `smoke`).
 
 The recipes are those of the thesis author's code (frhf/cross-modal-distillation-
@@ -292,8 +293,11 @@ def smoke(config):
     config.model.pretrained = ""
     config.data.image_size = (32, 16)
     config.data.num_val_ids = 1
+    # The builders' test trees hold fewer training images than one batch of the 'random'
+    # sampler (it draws without replacement): P x K batches, which repeat images, instead.
+    config.batch.sampler = "pk"
     config.batch.num_identities = 2
-    config.batch.images_per_identity = 2 * len(config.data.modalities)
+    config.batch.images_per_identity = 4  # Batch 8: a multiple of the tests' 8 devices.
     config.batch.eval_batch_size = 32
     config.num_train_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
     config.log_every_steps = 1
@@ -361,8 +365,8 @@ def distillation(
     config.distill.teacher_workdir = step1.name
     config.model.embedding_size = step1.config.model.embedding_size
     # Step II's batches: 64 images drawn at random (transfer-reid.py line 79).
-    config.batch.sampler = "random"
     if not opts.smoke:
+        config.batch.sampler = "random"
         config.batch.num_identities, config.batch.images_per_identity = 16, 4
     suffix = ""
     if test_protocol != "pairs":

@@ -108,6 +108,8 @@ def _config(opts, **args):
         config.model.backbone = "resnet18"  # tests/test_models.py covers the ResNet50.
         config.optim.learning_rate = 1e-3  # 0.01 from random weights overflows at width 8.
         config.data.image_size = (32, 16)
+        # P x K batches of 8: the test trees hold fewer images than a 'random' batch.
+        config.batch.sampler = "pk"
         config.batch.num_identities, config.batch.images_per_identity = 2, 4
         config.batch.eval_batch_size = 32
         config.num_train_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
