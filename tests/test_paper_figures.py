@@ -20,21 +20,21 @@ def test_split_statistics_counts_identities_and_images():
     splits = {
         "train": {"rgb": ids(1, 1, 2), "depth": ids(1, 2, 2, 2)},
         "val": {"rgb": ids(3), "depth": ids(3, 3)},
-        "test": {"rgb": ids(4, 5, 5, 5), "depth": ids(4)},
+        "test": {"rgb": ids(2, 5, 5, 5), "depth": ids(4)},  # 2: also a training id
     }
     stats = statistics.split_statistics(splits, ("rgb", "depth"))
-    # Hand count: train RGB 2 ids / 3 images, depth 2 / 4; overall RGB 5 ids / 8 images,
-    # depth 4 ids (5 is RGB only) / 7 images.
+    # Hand count: train RGB 2 ids / 3 images, depth 2 / 4; overall RGB 4 ids (1, 2, 3, 5: the
+    # union, 2 is in two splits) / 8 images, depth 4 ids / 7 images.
     assert stats == {
         "train": ((2, 3), (2, 4)),
         "val": ((1, 1), (1, 2)),
         "test": ((2, 4), (1, 1)),
-        "overall": ((5, 8), (4, 7)),
+        "overall": ((4, 8), (4, 7)),
     }
     text = statistics.table1_markdown({"biwi": stats})
     row = text.splitlines()[2].split(" | ")
     assert row[1:5] == ["2 [32]", "3 [9245]", "2 [8]", "4 [9245]"]  # Hafner 2018 Table 1
-    assert "5 [78]" in text and "8 [22038]" in text
+    assert "4 [78]" in text and "8 [22038]" in text
     with pytest.raises(ValueError, match="--dataset='market'"):
         statistics.dataset_statistics("market", "/nowhere")
 
