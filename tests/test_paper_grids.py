@@ -358,3 +358,15 @@ def test_published_cells_show_the_difference():
         "-4.55",
     ]
     assert rows[3][-2:] == ["-", "-"]  # R34: not in the paper
+
+
+def test_every_paper_grid_config_validates():
+    """Each run of every paper grid passes config validation (before any data is read)."""
+    from jaxreid.config import validate
+
+    specs = [f"{HAFNER}:{name}" for name in ("table%d" % n for n in range(2, 20))]
+    specs += [f"{HAFNER}:figure{n}" for n in (35, 36, 37)]
+    specs += [f"{TEKELI}:{arg}" for arg, _, _ in TEKELI_TABLES]
+    for spec in specs:
+        for experiment in experiments.load_grid(spec).experiments:
+            validate(experiment.config, num_devices=1)
