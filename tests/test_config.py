@@ -219,8 +219,12 @@ WRONG_VALUES = [
         ],
     ),
     (["distill.optim.schedule=linear"], ["config.distill.optim.schedule='linear'"]),
-    (["eval.protocol=hafnr"], ["config.eval.protocol='hafnr'", "Did you mean 'hafner'?"]),
+    (["eval.protocol=hafnr"], ["config.eval.protocol='hafnr'", "Did you mean 'hafner_text'?"]),
     (["eval.val_protocol=ful"], ["config.eval.val_protocol='ful'", "Did you mean 'full'?"]),
+    (  # The former name of the text protocol: refused, naming both that replace it.
+        ["eval.protocol=hafner"],
+        ["config.eval.protocol='hafner'", "no longer accepted", "'hafner_text'", "'hafner_code'"],
+    ),
     (
         ["eval.sysu_sampler=oficial"],
         ["config.eval.sysu_sampler='oficial'", "Did you mean 'official'?"],
@@ -307,6 +311,22 @@ def test_wrong_type_in_a_saved_config():
 # --- combinations --------------------------------------------------------------------------
 
 WRONG_COMBINATIONS = [
+    (
+        ["eval.camera_rule=true"],
+        ["config.eval.camera_rule=True", "config.eval.protocol='hafner_code'", "'hafner_text'"],
+    ),
+    (
+        ["eval.protocol=hafner_code", "eval.camera_rule=true", "eval.hafner_code_use_all_quirk=true"],
+        ["config.eval.hafner_code_use_all_quirk=True", "config.eval.camera_rule=True"],
+    ),
+    (
+        ["eval.protocol=hafner_code", "eval.camera_rule=true", "classical.enabled=true"],
+        ["config.eval.camera_rule=True", "config.classical.enabled=True"],
+    ),
+    (
+        ["eval.protocol=hafner_code", "eval.rerank=true"],
+        ["config.eval.rerank=True", "'hafner_code' protocol has no re-ranking"],
+    ),
     (["batch.images_per_identity=3"], ["config.batch.images_per_identity=3", "('rgb', 'depth')"]),
     (
         ["data.modalities=rgb", "data.input_layout=zero_pad"],

@@ -111,7 +111,7 @@ def test_tables_carry_the_protocol_and_checkpoint_rule_of_their_rows(tmp_path):
     validation loss)."""
     same = experiments.protocol_notes(tiny_grid(str(tmp_path)), tiny_grid("").tables[0])
     assert same == (
-        "Protocol: protocol pairs, hafner (2 repeats of a single-shot gallery), "
+        "Protocol: protocol pairs, hafner_text (2 repeats of a single-shot gallery), "
         "non-interpolated AP, no flip test, feature embedding, metric euclidean, no "
         "re-ranking; checkpoint with the best validation mAP (validation identities).\n"
     )

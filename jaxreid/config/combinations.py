@@ -92,6 +92,33 @@ def _test_protocol_modalities(c) -> Iterator[str]:
         )
 
 
+def _hafner_code_options(c) -> Iterator[str]:
+    # Both only change the 'hafner_code' test of the 'pairs' test protocol.
+    code_test = c.eval.test_protocol == "pairs" and c.eval.protocol == "hafner_code"
+    for key in ("camera_rule", "hafner_code_use_all_quirk"):
+        if c.eval[key] and not code_test:
+            yield (
+                f"config.eval.{key}=True applies to config.eval.protocol='hafner_code' with "
+                f"config.eval.test_protocol='pairs'; got {c.eval.protocol!r} and "
+                f"{c.eval.test_protocol!r}."
+            )
+    for key in ("camera_rule", "hafner_code_use_all_quirk"):
+        # jaxreid.classical.method.evaluate_features does not pass them (yet): refuse rather
+        # than silently test the classical rows with the relaxed rule.
+        if c.eval[key] and c.classical.enabled:
+            yield f"config.eval.{key}=True is not passed to config.classical.enabled=True runs."
+    if c.eval.camera_rule and c.eval.hafner_code_use_all_quirk:
+        yield (
+            "config.eval.hafner_code_use_all_quirk=True is the masking of the relaxed rule "
+            "(the author's use_all=True); config.eval.camera_rule=True is the other rule."
+        )
+    if code_test and c.eval.rerank:
+        yield (
+            "config.eval.rerank=True: the 'hafner_code' protocol has no re-ranking (the "
+            "author's code has none); use config.eval.protocol='hafner_text' or 'full'."
+        )
+
+
 def _warmup_shorter_than_training(c) -> Iterator[str]:
     pairs = [("optim", c.optim.warmup_steps, "num_train_steps", c.num_train_steps)]
     if c.distill.enabled:
@@ -166,6 +193,7 @@ COMBINATIONS: tuple[Callable[[Any], Iterator[str]], ...] = (
     _val_pairs_default,
     _head_and_loss,
     _test_protocol_modalities,
+    _hafner_code_options,
     _warmup_shorter_than_training,
     _distillation,
     _freeze_from_in_model,

@@ -57,12 +57,18 @@ class OneOf:
 
     choices: Choices
     context: Callable[[Any], str] | None = None
+    # Former values and what replaced them, e.g. {'hafner': "split into 'hafner_text' and
+    # 'hafner_code'"}: refused with that note instead of a close-match guess.
+    retired: tuple[tuple[str, str], ...] = ()
 
     def problem(self, value, config) -> str | None:
         choices = _choices(self.choices, config)
         if isinstance(value, str) and value in choices:
             return None
         where = _context(self.context, config)
+        note = dict(self.retired).get(value) if isinstance(value, str) else None
+        if note:
+            return f"expected one of {choices}{where}; {value!r} is no longer accepted: {note}."
         return f"expected one of {choices}{where}.{did_you_mean(value, choices)}"
 
 

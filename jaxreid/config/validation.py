@@ -128,6 +128,16 @@ def _optim_rules(prefix: str) -> dict[str, Rule]:
     }
 
 
+# Values of eval.protocol / eval.val_protocol that an earlier jaxreid accepted.
+_RETIRED_PAIR_PROTOCOLS = (
+    (
+        "hafner",
+        "it is now 'hafner_text' (the thesis text's protocol, the former 'hafner') or "
+        "'hafner_code' (the author's evaluation code, which produced the published tables)",
+    ),
+)
+
+
 @functools.cache
 def rules() -> dict[str, Rule]:
     """The rule of every key of the schema, by its path below `config.` (the table)."""
@@ -216,8 +226,10 @@ def rules() -> dict[str, Rule]:
         "checkpoint_every_steps": Integer(1),
         "keep_checkpoints": Integer(1),
         # --- evaluation
-        "eval.protocol": OneOf(experiment.PAIR_PROTOCOLS),
-        "eval.val_protocol": OneOf(experiment.PAIR_PROTOCOLS),
+        "eval.protocol": OneOf(experiment.PAIR_PROTOCOLS, retired=_RETIRED_PAIR_PROTOCOLS),
+        "eval.val_protocol": OneOf(experiment.PAIR_PROTOCOLS, retired=_RETIRED_PAIR_PROTOCOLS),
+        "eval.camera_rule": Boolean(),
+        "eval.hafner_code_use_all_quirk": Boolean(),
         "eval.repeats": Integer(1),
         "eval.max_queries_per_id": Integer(1),
         # Canonical names; distances.canonical_metric also takes aliases ('l2', ...), below.

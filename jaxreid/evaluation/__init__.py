@@ -9,7 +9,9 @@ SYSU-MM01's .mat files and for plots, SciPy and Matplotlib lazily; never TensorF
              (its parts: relations = true matches and removal rules, match_ranks = rank
              of each true match and per-query AP / INP / CMC rank)
   protocols  sysu_mm01, sysu_mm01_settings, regdb, market1501, llcm, hafner2018,
-             evaluate_modality_pairs, aggregate_folds (each takes rerank=None|RerankParams)
+             evaluate_modality_pairs ('hafner_text' | 'hafner_code' (hafner_code.py: as
+             the thesis author's code computed the tables) | 'full'), aggregate_folds
+             (each takes rerank=None|RerankParams; 'hafner_code' has none)
   rerank     RerankParams, k_reciprocal_distances, k_reciprocal_from_distances (Zhong et
              al. 2017 k-reciprocal re-ranking; off unless asked for)
   output     format_table, modality_pairs_table, sysu_table, metric_grid_table, plot_cmc

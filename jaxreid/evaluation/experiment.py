@@ -20,7 +20,7 @@ from absl import logging
 
 from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import is_collapsed
-from jaxreid.evaluation.hafner import evaluate_modality_pairs, pair_name
+from jaxreid.evaluation.hafner import PAIR_PROTOCOLS, evaluate_modality_pairs, pair_name
 from jaxreid.evaluation.llcm import LLCM_DIRECTIONS, llcm
 from jaxreid.evaluation.market import market1501
 from jaxreid.evaluation.regdb import regdb_trial
@@ -29,7 +29,6 @@ from jaxreid.evaluation.tables import format_table, modality_pairs_table, sysu_t
 
 Embed = Callable[[str, Any], np.ndarray]
 TEST_PROTOCOLS = ("pairs", "sysu", "regdb", "llcm", "market")
-PAIR_PROTOCOLS = ("hafner", "full")
 # The modalities each test protocol needs: (query, gallery); Market-1501's queries come from
 # its query split (config.data.query_split), its gallery from the test split.
 PROTOCOL_MODALITIES = {
@@ -46,6 +45,7 @@ def evaluate_pairs(
     eval_config: ml_collections.ConfigDict,
     protocol: str | None = None,
     rerank: rerank_lib.RerankParams | None = None,
+    camera_rule: bool = False,
 ) -> dict[str, dict]:
     """Metrics for every query/gallery modality pair of `sets` (Hafner 2018, Table 5 layout).
 
@@ -53,9 +53,14 @@ def evaluate_pairs(
       embed: features of one modality's image set.
       sets: {modality: ImageSet}.
       eval_config: config.eval.
-      protocol: 'hafner' or 'full' (evaluate_modality_pairs); default eval_config.protocol.
+      protocol: one of PAIR_PROTOCOLS ('hafner_text', 'hafner_code', 'full';
+        evaluate_modality_pairs); default eval_config.protocol.
       rerank: k-reciprocal re-ranking (Zhong et al. 2017), or None.
+      camera_rule: 'hafner_code' only: the camera rule of a test set (`test` passes
+        eval_config.camera_rule; validation keeps the default, relaxed, as thesis §4.3.1 does
+        for every validation set).
     """
+    protocol = protocol or eval_config.protocol
     features = {
         modality: dict(
             feats=embed(modality, image_set),
@@ -67,12 +72,14 @@ def evaluate_pairs(
     }
     return evaluate_modality_pairs(
         features,
-        protocol=protocol or eval_config.protocol,
+        protocol=protocol,
         seed=eval_config.seed,
         repeats=eval_config.repeats,
         max_queries_per_id=eval_config.max_queries_per_id,
         metric=eval_config.metric,
         rerank=rerank,
+        camera_rule=bool(camera_rule) and protocol == "hafner_code",
+        use_all_quirk=protocol == "hafner_code" and bool(eval_config.hafner_code_use_all_quirk),
     )
 
 
@@ -92,7 +99,9 @@ def test(
     protocol = eval_config.test_protocol
     rerank = rerank_lib.RerankParams.from_config(eval_config)
     if protocol == "pairs":
-        results = evaluate_pairs(embed, sets, eval_config, rerank=rerank)
+        results = evaluate_pairs(
+            embed, sets, eval_config, rerank=rerank, camera_rule=eval_config.camera_rule
+        )
         warn_if_collapsed(results, "Test")
         return results
     if protocol not in PROTOCOL_MODALITIES:
@@ -234,11 +243,18 @@ def protocol_tag(config: ml_collections.ConfigDict) -> str:
     ev = config.eval
     parts = [f"protocol {ev.test_protocol}"]
     if ev.test_protocol == "pairs":
-        parts.append(
-            f"{ev.protocol} ({ev.repeats} repeats of a single-shot gallery)"
-            if ev.protocol == "hafner"
-            else "full gallery"
-        )
+        if ev.protocol == "hafner_text":
+            parts.append(f"{ev.protocol} ({ev.repeats} repeats of a single-shot gallery)")
+        elif ev.protocol == "hafner_code":
+            parts.append(
+                f"{ev.protocol} ({ev.max_queries_per_id} draws per person with replacement, "
+                "mAP on them, CMC from 15 single-shot subsamples, "
+                + ("camera rule" if ev.camera_rule else "identical image removed")
+                + (", the code's use_all masking" if ev.hafner_code_use_all_quirk else "")
+                + ")"
+            )
+        else:
+            parts.append("full gallery")
     elif ev.test_protocol == "sysu":
         parts.append(f"{ev.sysu_sampler} gallery sampler, 10 trials")
     elif ev.test_protocol == "llcm":

@@ -1,6 +1,18 @@
-"""Hafner 2018 protocol for paired RGB-depth data (thesis §4.3.1; journal paper §4.2).
+"""Hafner 2018 protocol for paired RGB-depth data as the text describes it ('hafner_text';
+thesis §4.3.1, journal paper §4.2), the dispatch over all modality pairs and fold aggregation.
 
-For one test set and one (query modality, gallery modality) pair:
+Two protocols carry the paper's name (`PAIR_PROTOCOLS`):
+  'hafner_text'  this module's `hafner2018`: what the thesis text says (below);
+  'hafner_code'  `jaxreid.evaluation.hafner_code`: what the author's evaluation code
+                 computed, and so what the published tables hold; the paper grids use it.
+They differ in: queries (text: at most 50 per person without replacement; code: exactly 50
+drawn with replacement), the gallery of the mAP (text: the single-shot gallery, one true
+match per query, so mAP >= rank-1; code: 50 draws per person, so mAP can fall below rank-1),
+the CMC (text: 10 repeats of one shared single-shot gallery; code: 15 single-shot
+subsamples per query of the 50-per-person gallery) and removal (text: only the identical
+image; code: also the camera rule on SYSU-MM01 test sets, `camera_rule`).
+
+For one test set and one (query modality, gallery modality) pair, 'hafner_text':
   queries   at most 50 images per person, chosen at random once (thesis §4.3.1: "a
             maximum of 50 random images of each person in the probe");
   gallery   single-gallery-shot: one random image per person, drawn anew in each of 10
@@ -25,14 +37,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from jaxreid.evaluation import ranking
+from jaxreid.evaluation import hafner_code, ranking
 from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import canonical_metric, is_collapsed, pairwise_distance
 
 HAFNER_REPEATS = 10  # thesis §4.3.1
 HAFNER_MAX_QUERIES_PER_ID = 50  # thesis §4.3.1
 HAFNER_FOLDS = 3  # journal §4.2: 3-fold cross-validation
-PAIR_PROTOCOLS = ("hafner", "full")
+PAIR_PROTOCOLS = ("hafner_text", "hafner_code", "full")
 FOLD_METRICS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
 
 
@@ -188,34 +200,51 @@ def _modality_arrays(name: str, entry: Mapping) -> dict:
             f"features_by_modality[{name!r}]: {len(out['feats'])} features but "
             f"{len(out['ids'])} ids"
         )
-    frames = entry.get("frames")
-    out["frames"] = None if frames is None else np.asarray(frames)
+    for key in ("frames", "cams"):
+        value = entry.get(key)
+        out[key] = None if value is None else np.asarray(value)
+        if value is not None and len(out[key]) != len(out["ids"]):
+            raise ValueError(
+                f"features_by_modality[{name!r}]: {len(out['ids'])} ids but "
+                f"{len(out[key])} {key}"
+            )
     return out
 
 
 def evaluate_modality_pairs(
     features_by_modality: Mapping[str, Mapping],
     *,
-    protocol: str = "hafner",
+    protocol: str = "hafner_text",
     seed: int = 0,
     metric: str = "euclidean",
     repeats: int = HAFNER_REPEATS,
     max_queries_per_id: int | None = HAFNER_MAX_QUERIES_PER_ID,
     max_rank: int = 20,
     rerank: rerank_lib.RerankParams | None = None,
+    camera_rule: bool = False,
+    use_all_quirk: bool = False,
 ) -> dict[str, dict]:
     """All query/gallery modality pairs of a paired test set (e.g. RGB and depth).
 
     Args:
-      features_by_modality: {modality: {'feats': [N, D], 'ids': [N], 'cams': [N] (unused),
-        'frames': [N] frame keys linking simultaneous frames ('' = unpaired)}}.
-      protocol: 'hafner' (`hafner2018`: single-gallery-shot, `repeats` draws, at most
-        `max_queries_per_id` queries per person) or 'full' (every image is a query against
-        every gallery image; deterministic, e.g. for validation). Both remove only the paired
-        frame across modalities and the query image itself within a modality.
-      seed: seed of the 'hafner' selections.
+      features_by_modality: {modality: {'feats': [N, D], 'ids': [N], 'cams': [N] camera ids
+        (used by 'hafner_code' with camera_rule), 'frames': [N] frame keys linking
+        simultaneous frames ('' = unpaired)}}; modalities in config.data.modalities order.
+      protocol: 'hafner_text' (`hafner2018`: single-gallery-shot, `repeats` draws, at most
+        `max_queries_per_id` queries per person), 'hafner_code' (`hafner_code`: as the
+        author's code computed the published tables; `max_queries_per_id` images per person
+        drawn with replacement for the queries and the gallery, 15 CMC subsamples;
+        `repeats` unused) or 'full' (every image is a query against every gallery image;
+        deterministic, e.g. for validation). All remove the paired frame across modalities
+        and the query image itself within a modality ('hafner_code' with camera_rule: the
+        camera rule instead).
+      seed: seed of the 'hafner_text' / 'hafner_code' draws.
       rerank: None (default: off) or RerankParams: rank by k-reciprocal re-ranked
-        distances (Zhong et al. 2017); results then carry rerank / rerank_tag.
+        distances (Zhong et al. 2017); results then carry rerank / rerank_tag. Not defined
+        for 'hafner_code' (ValueError).
+      camera_rule, use_all_quirk: 'hafner_code' only (ValueError otherwise when True), see
+        `hafner_code.code_pair_metrics`: the camera rule of SYSU-MM01 test sets, and the
+        author's gallery-order masking.
 
     Returns:
       {'Q:<query modality> G:<gallery modality>': result with rank1, rank5, rank10, rank20,
@@ -225,16 +254,36 @@ def evaluate_modality_pairs(
     """
     if protocol not in PAIR_PROTOCOLS:
         raise ValueError(f"protocol={protocol!r}; expected one of {PAIR_PROTOCOLS}")
+    if protocol != "hafner_code" and (camera_rule or use_all_quirk):
+        raise ValueError(
+            f"camera_rule / use_all_quirk belong to protocol='hafner_code', got {protocol!r}"
+        )
+    if protocol == "hafner_code" and rerank is not None:
+        raise ValueError("protocol='hafner_code' has no re-ranking (the author's code has none)")
     metric = canonical_metric(metric)
     data = {name: _modality_arrays(name, entry) for name, entry in features_by_modality.items()}
     if not data:
         raise ValueError("features_by_modality is empty")
+    pairs = modality_pairs(list(data))
+    if protocol == "hafner_code":
+        code = hafner_code.evaluate_modality_pairs_code(
+            data,
+            pairs,
+            seed=seed,
+            metric=metric,
+            camera_rule=camera_rule,
+            use_all_quirk=use_all_quirk,
+            images_per_id=max_queries_per_id or hafner_code.HAFNER_CODE_IMAGES_PER_ID,
+            max_rank=max_rank,
+        )
     out = {}
-    for qm, gm in modality_pairs(list(data)):
+    for qm, gm in pairs:
         q, g = data[qm], data[gm]
         same = qm == gm
         frames_ok = q["frames"] is not None and g["frames"] is not None
-        if protocol == "hafner":
+        if protocol == "hafner_code":
+            res = code[(qm, gm)]
+        elif protocol == "hafner_text":
             res = hafner2018(
                 q["feats"],
                 q["ids"],
