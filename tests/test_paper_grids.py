@@ -154,6 +154,15 @@ def test_recipes_are_the_author_codes():
     assert (step2.distill.optim.name, step2.distill.optim.learning_rate) == ("sgd", 2e-6)
     assert step2.distill.early_stopping == "val_mAP"
     assert step2.distill.num_train_steps == -(-30 * 9245 // 64)
+    # The protocol of the author's code, which produced the tables; the camera rule only on
+    # SYSU-MM01's four-pair test (§4.3.1), not under Wu et al.'s protocol (Table 19).
+    assert {(c.eval.protocol, c.eval.camera_rule) for c in by_name.values()} == {
+        ("hafner_code", False)
+    }
+    assert {c.eval.camera_rule for c in (e.config for e in hafner("table7").experiments)} == {True}
+    table19 = {e.name: e.config for e in hafner("table19").experiments}
+    assert not table19["one_stream_sysu_protocol/r18/fold0"].eval.camera_rule
+    assert hafner("table5,text_protocol").experiments[0].config.eval.protocol == "hafner_text"
     # jaxreid's own choices are off; the inputs are the code's.
     for config in by_name.values():
         assert not config.data.center_depth and config.optim.schedule != "cosine"
