@@ -1,6 +1,8 @@
 """Experiment runner: a grid of configs, resumable, summarised as the thesis's tables.
 
   python -m jaxreid.experiments --grid=configs/grids/synthetic.py:table11 --workdir=/tmp/t11
+  python -m jaxreid.experiments --grid=configs/grids/hafner2018.py:table11,pretrained=/data/tv \\
+      --workdir=/runs/biwi --override=data.manual_dir=/data/BIWI
 
 A grid file defines `get_grid(arg: str) -> Grid` (the part after ':' in --grid is `arg`). Each
 `Experiment` runs in <workdir>/<name> with `jaxreid.distill.train_and_evaluate` when
@@ -12,7 +14,9 @@ from every finished experiment:
   <table>.md / <table>.csv   one `Table` each: rows = label values, columns R1/R5/R10/mAP per
                              query/gallery modality pair, "mean ± std" over folds
                              (evaluation.aggregate_folds; Hafner 2018 Tables 11-16 layout);
-                             the .md starts with the rows' protocol tag and checkpoint rule
+                             the .md starts with the rows' protocol tag and checkpoint rule;
+                             a Table with `published` figures (the paper grids) shows each
+                             published cell and reproduced − published beside the result
   <table>_significance.md   each row's mAP against the best row of each pair column,
                              Welch's t-test over the folds (jaxreid.significance)
   <curve>.csv                one `Curve` each: a metric against a label such as the embedding
@@ -24,7 +28,8 @@ other table labels agree are the folds of one table row. On the synthetic datase
 train/val/test identities are fixed, a fold is a different generator seed
 (config.data.synthetic.seed) and training seed (config.seed): the spread over folds is then
 the spread over independently drawn datasets and initialisations, not over splits of one
-dataset as in the thesis's 5-fold (BIWI) / 3-fold (RobotPKU) cross-validation.
+dataset as in the thesis's 3-fold cross-validation of BIWI and RobotPKU (Hafner 2018
+§4.3.1).
 """
 
 from __future__ import annotations
