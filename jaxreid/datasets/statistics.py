@@ -94,8 +94,11 @@ def table1_markdown(rows: Mapping[str, Mapping[str, tuple]], published: bool = T
     return "\n".join(lines) + "\n"
 
 
-def dataset_statistics(dataset: str, manual_dir: str, data_dir: str = "", fold: int = 0):
-    """Builds (if needed) and counts one dataset's splits as the paper grids use them."""
+def dataset_statistics(
+    dataset: str, manual_dir: str, data_dir: str = "", fold: int = 0, num_val_ids: int = 0
+):
+    """Builds (if needed) and counts one dataset's splits as the paper grids use them
+    (`num_val_ids` > 0 replaces the thesis's validation identities per fold: small trees)."""
     if dataset not in CONFIGS:
         raise ValueError(f"--dataset={dataset!r}; expected one of {tuple(CONFIGS)}.")
     from jaxreid.config import load_config
@@ -106,6 +109,8 @@ def dataset_statistics(dataset: str, manual_dir: str, data_dir: str = "", fold: 
     config.data.manual_dir = manual_dir
     config.data.data_dir = data_dir
     config.data.image_size = (8, 4)  # Only the labels are counted.
+    if num_val_ids > 0:
+        config.data.num_val_ids = num_val_ids
     splits = sources.load_splits(config.data)
     return split_statistics(splits, tuple(config.data.modalities))
 
@@ -118,8 +123,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--manual_dir", required=True, help="The dataset's original folder.")
     parser.add_argument("--data_dir", default="", help="TFDS data directory.")
     parser.add_argument("--fold", type=int, default=0, help="BIWI / RobotPKU fold (0..2).")
+    parser.add_argument(
+        "--num_val_ids", type=int, default=0, help="Validation ids per fold (0: the thesis's)."
+    )
     args = parser.parse_args(argv)
-    stats = dataset_statistics(args.dataset, args.manual_dir, args.data_dir, args.fold)
+    stats = dataset_statistics(
+        args.dataset, args.manual_dir, args.data_dir, args.fold, args.num_val_ids
+    )
     sys.stdout.write(table1_markdown({args.dataset: stats}))
 
 
