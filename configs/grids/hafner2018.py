@@ -73,7 +73,6 @@ import importlib.util
 import math
 import os
 
-from jaxreid.config import default_config
 from jaxreid.evaluation import published
 from jaxreid.experiments import Curve, Experiment, Grid, Table
 
@@ -374,7 +373,7 @@ def distillation(
         config.eval.test_protocol = test_protocol
         config.eval.camera_rule = False  # Wu et al.'s protocol has its own camera rules.
         suffix = f"_{test_protocol}_protocol"
-    target = [m for m in modalities if m != source][0]
+    target = next(m for m in modalities if m != source)
     direction = f"{LABEL[source]} to {LABEL[target]}"
     name = f"distillation{suffix}/{source}_to_{target}/{_slug(architecture, loss, embedding)}"
     step2 = Experiment(
@@ -506,10 +505,7 @@ def get_grid(arg: str = "") -> Grid:
                 _relabel(
                     step2,
                     kind="comparison",
-                    method=(
-                        "Cross-modal distillation network, Resnet50, embedding "
-                        f"{embedding}"
-                    ),
+                    method=(f"Cross-modal distillation network, Resnet50, embedding {embedding}"),
                 )
             )
         tables.append(

@@ -57,11 +57,22 @@ def _options(arg: str) -> dict:
         raise ValueError(
             f"configs/grids/tekeli2019.py: unknown table {name!r}; expected one of {TABLES}."
         )
-    opts = {"name": name, "dataset": HOME[name], "quick": False, "smoke": False,
-            "sysu_perm": "", "seeded": False, "trials": 10}
+    opts = {
+        "name": name,
+        "dataset": HOME[name],
+        "quick": False,
+        "smoke": False,
+        "sysu_perm": "",
+        "seeded": False,
+        "trials": 10,
+    }
     for option in options:
         key, _, value = option.partition("=")
-        if key == "dataset" and value in ("sysu", "regdb", "synthetic") and name in ("table1", "table2"):
+        if (
+            key == "dataset"
+            and value in ("sysu", "regdb", "synthetic")
+            and name in ("table1", "table2")
+        ):
             opts["dataset"] = value
         elif key == "sysu_perm" and value:
             opts["sysu_perm"] = value
@@ -77,10 +88,7 @@ def _options(arg: str) -> dict:
             )
     if opts["smoke"]:
         opts["trials"] = 1
-    if (
-        opts["dataset"] == "sysu"
-        and not (opts["sysu_perm"] or opts["seeded"] or opts["smoke"])
-    ):
+    if opts["dataset"] == "sysu" and not (opts["sysu_perm"] or opts["seeded"] or opts["smoke"]):
         raise ValueError(
             "configs/grids/tekeli2019.py: SYSU-MM01 is tested with the dataset owner's gallery "
             "draws (Tekeli 2019 §4.3): pass sysu_perm=<path of rand_perm_cam.mat>, or "
@@ -189,16 +197,17 @@ def get_grid(arg: str = "") -> Grid:
         ]
     if dataset == HOME[name]:
         figures = published.figures("tekeli2019", name)
-        tables = [
-            dataclasses.replace(t, published=figures, metrics=SYSU_METRICS) for t in tables
-        ]
+        tables = [dataclasses.replace(t, published=figures, metrics=SYSU_METRICS) for t in tables]
     sampler = (
-        "" if dataset != "sysu"
+        ""
+        if dataset != "sysu"
         else f"; SYSU-MM01 gallery draws: {'official ' + opts['sysu_perm'] if opts['sysu_perm'] else 'seeded'}"
     )
     return Grid(
         name=f"Tekeli 2019 {name} ({dataset})",
-        description=__doc__.split("\n\n")[0] + sampler + (" (smoke scale: wiring only)" if opts["smoke"] else ""),
+        description=__doc__.split("\n\n")[0]
+        + sampler
+        + (" (smoke scale: wiring only)" if opts["smoke"] else ""),
         experiments=experiments,
         tables=tables,
     )

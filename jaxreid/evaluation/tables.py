@@ -21,7 +21,7 @@ import csv
 import io
 import math
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 THESIS_METRICS = ("rank1", "rank5", "rank10", "mAP")  # Hafner 2018, Tables 5-16
 TEKELI_METRICS = ("rank1", "rank10", "rank20", "mAP")  # Tekeli 2019, Tables 2-4

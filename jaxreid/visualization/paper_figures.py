@@ -116,8 +116,15 @@ def plot_bars(workdir: str, figure: str, path: str, dpi: int = 120) -> dict:
         stds = [0.0 if math.isnan(s) else s for s in stds]
         ax.bar(xs, means, width, yerr=stds, capsize=3, label=pair)
         ticks = [reference.get(label, {}).get(pair, math.nan) for label in data]
-        ax.scatter(xs, ticks, marker="_", s=200, color="black", zorder=3,
-                   label="published" if k == 0 else None)
+        ax.scatter(
+            xs,
+            ticks,
+            marker="_",
+            s=200,
+            color="black",
+            zorder=3,
+            label="published" if k == 0 else None,
+        )
     ax.set_xticks(range(len(data)))
     ax.set_xticklabels(list(data), fontsize=8)
     ax.set_ylabel("mAP (%)")
@@ -155,13 +162,26 @@ def plot_curve(csv_path: str, path: str, title: str = "", dpi: int = 120) -> dic
         ax = fig.add_subplot(1, len(data), k + 1)
         sizes = sorted(s for s in points if isinstance(s, int))
         if sizes:
-            ax.errorbar(sizes, [points[s][0] for s in sizes], yerr=[points[s][1] for s in sizes],
-                        marker="o", capsize=3, label="penultimate layer")
+            ax.errorbar(
+                sizes,
+                [points[s][0] for s in sizes],
+                yerr=[points[s][1] for s in sizes],
+                marker="o",
+                capsize=3,
+                label="penultimate layer",
+            )
             ax.set_xscale("log", base=2)
         for other in (s for s in points if not isinstance(s, int)):
             x = 2 * max(sizes) if sizes else 1
-            ax.errorbar([x], [points[other][0]], yerr=[points[other][1]], marker="s",
-                        color="C3", capsize=3, label=f"classification layer ({other})")
+            ax.errorbar(
+                [x],
+                [points[other][0]],
+                yerr=[points[other][1]],
+                marker="s",
+                color="C3",
+                capsize=3,
+                label=f"classification layer ({other})",
+            )
         ax.set_xlabel("embedding size")
         ax.set_ylabel("mAP (%)")
         ax.set_title(pair, fontsize=9)
