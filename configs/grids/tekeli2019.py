@@ -27,8 +27,8 @@ Options:
   seeded   the seeded Python re-implementation of the gallery draw instead (not the paper's).
   trials=N table4: the first N trials (default 10).
   quick    configs/tekeli.py's quick scale (synthetic).
-  smoke    the test suite's scale (32x16 images, width 8, two steps, one trial, seeded
-           draws): wiring only.
+  smoke    the test suite's scale (32x16 images, a width-8 ResNet18, two steps at lr 1e-3,
+           P x K batches of 8, one trial, seeded draws): wiring only.
 Each experiment is configs/tekeli.py with the named arguments (its recipe is the paper's
 §4.2: SGD lr 0.01, momentum 0.9, batches of 32 drawn at random from both modalities; the
 number of steps, 20,000, is jaxreid's, the paper gives none). On SYSU-MM01 and RegDB the
