@@ -300,13 +300,14 @@ SMOKE_RUNS = [
     # BIWI: Step I softmax + Step II with paired targets (Table 11) and the one-stream
     # network (Table 5). Left to other tests: the triplet Step I, Adam and the P x K sampler
     # (tests/test_distill.py, test_train_step.py), the zero-padding input layout
-    # (test_data_pipeline.py), the conventional rows (test_classical.py).
+    # (test_data_pipeline.py). One conventional row (Table 17: LOMO + XQDA).
     (
         "hafner2018.py:table11,smoke",
         "biwi_rgbd_id/dummy_data/distributed",
         ["single/depth/r18_softmax/", "distillation/depth_to_rgb/r18_softmax/"],
     ),
     ("hafner2018.py:table5,smoke", "biwi_rgbd_id/dummy_data/distributed", ["one_stream/r18/"]),
+    ("hafner2018.py:table17,smoke", "biwi_rgbd_id/dummy_data/distributed", ["lomo_xqda/"]),
     # RobotPKU's test tree has 2 design identities, too few for a fold to hold one out and
     # train on two: its grids (Tables 3, 6, 9, 13, 14, 18, Figure 37) are BIWI's code with
     # other splits (tests/test_dataset_builders*.py read the tree).

@@ -406,7 +406,8 @@ def classical(opts, features, matching, fold) -> Experiment:
         config.data.num_val_ids = 1
         config.eval.repeats = 2
         config.classical.batch_size = 16
-        config.classical.image_size = (48, 24)  # WHOS: height % 16, width % 8, width >= 24
+        # WHOS: height % 16, width % 8, width >= 24; LOMO: >= 40 pixels each way.
+        config.classical.image_size = (48, 40)
     return Experiment(
         name=f"classical/{features}_{matching}/fold{fold}",
         config=config,
