@@ -20,7 +20,7 @@ Arguments (comma-separated):
   fc           the fully-connected baseline of Table 2 instead of the distance layer,
   three_channel  the 3-channel variant (RGB as is, infrared/depth replicated),
   quick.
-The experiment grids of Tables 1-4 are in configs/grids/tekeli.py.
+The experiment grids of Tables 1-4 are in configs/grids/tekeli2019.py.
 Reaches: see the README (synthetic); SYSU-MM01 / RegDB not yet measured with jaxreid.
 """
 

@@ -1,6 +1,8 @@
 """Experiment runner: a grid of configs, resumable, summarised as the thesis's tables.
 
   python -m jaxreid.experiments --grid=configs/grids/synthetic.py:table11 --workdir=/tmp/t11
+  python -m jaxreid.experiments --grid=configs/grids/hafner2018.py:table11,pretrained=/data/tv \\
+      --workdir=/runs/biwi --override=data.manual_dir=/data/BIWI
 
 A grid file defines `get_grid(arg: str) -> Grid` (the part after ':' in --grid is `arg`). Each
 `Experiment` runs in <workdir>/<name> with `jaxreid.distill.train_and_evaluate` when
@@ -12,7 +14,9 @@ from every finished experiment:
   <table>.md / <table>.csv   one `Table` each: rows = label values, columns R1/R5/R10/mAP per
                              query/gallery modality pair, "mean ± std" over folds
                              (evaluation.aggregate_folds; Hafner 2018 Tables 11-16 layout);
-                             the .md starts with the rows' protocol tag and checkpoint rule
+                             the .md starts with the rows' protocol tag and checkpoint rule;
+                             a Table with `published` figures (the paper grids) shows each
+                             published cell and reproduced − published beside the result
   <table>_significance.md   each row's mAP against the best row of each pair column,
                              Welch's t-test over the folds (jaxreid.significance)
   <curve>.csv                one `Curve` each: a metric against a label such as the embedding
@@ -24,7 +28,8 @@ other table labels agree are the folds of one table row. On the synthetic datase
 train/val/test identities are fixed, a fold is a different generator seed
 (config.data.synthetic.seed) and training seed (config.seed): the spread over folds is then
 the spread over independently drawn datasets and initialisations, not over splits of one
-dataset as in the thesis's 5-fold (BIWI) / 3-fold (RobotPKU) cross-validation.
+dataset as in the thesis's 3-fold cross-validation of BIWI and RobotPKU (Hafner 2018
+§4.3.1).
 """
 
 from __future__ import annotations
@@ -76,8 +81,14 @@ class Table:
         ('direction', 'architecture').
       headers: column headers of those labels (default: the keys).
       where: only experiments whose labels have these values.
-      pairs: query/gallery pair keys to show ('Q:rgb G:depth', ...); () = all.
+      pairs: query/gallery pair keys to show ('Q:rgb G:depth', ...), or the test protocol's
+        other result keys ('all_single', 'visible_to_thermal'); () = all.
       fold_key: the label that tells folds apart.
+      metrics: result keys shown per pair (Hafner 2018: R1, R5, R10, mAP; Tekeli 2019 and
+        Hafner 2018 Table 19: r1, r10, r20, mAP).
+      published: the paper's figures, {row label tuple (as strings): {pair: {metric: value}}}
+        (`jaxreid.evaluation.published.figures`); each cell then shows the published figure
+        and the difference. {} = no comparison.
     """
 
     name: str
@@ -87,6 +98,8 @@ class Table:
     where: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     pairs: tuple[str, ...] = ()
     fold_key: str = "fold"
+    metrics: tuple[str, ...] = ("rank1", "rank5", "rank10", "mAP")
+    published: Mapping[tuple, Mapping] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,7 +315,10 @@ def render_table(grid: Grid, table: Table, results: Mapping[str, dict], fmt: str
     if not rows:
         return "(no finished experiments)\n"
     headers = list(table.headers or table.rows) + ["Inference modality"]
-    return evaluation.modality_pairs_table(rows, row_header=headers, fmt=fmt)
+    published = {k: v for k, v in table.published.items() if k in rows}
+    return evaluation.modality_pairs_table(
+        rows, row_header=headers, fmt=fmt, metrics=table.metrics, published=published
+    )
 
 
 def protocol_notes(grid: Grid, table: Table) -> str:
@@ -412,6 +428,11 @@ def write_summary(grid: Grid, workdir: str, status: Mapping[str, str] | None = N
     parts = [f"# {grid.name}\n", grid.description.strip() + "\n"]
     for table in grid.tables:
         notes = protocol_notes(grid, table)
+        if table.published:
+            notes += (
+                "Cells: reproduced [published, Δ reproduced − published], in %; a row or cell "
+                "the paper does not print has no bracket.\n"
+            )
         markdown = (notes and notes + "\n") + render_table(grid, table, results, "markdown")
         workdir_lib.write_text_atomically(
             os.path.join(workdir, f"{table.name}.md"), f"### {table.title}\n\n{markdown}"

@@ -2,6 +2,10 @@
 
   python -m jaxreid.experiments --grid=configs/grids/synthetic.py:table11 --workdir=/tmp/jaxreid/t11
 
+The quick, data-free analogues of the thesis's tables: each grid names the table or figure it
+mirrors. The same tables on the real datasets, with the author's recipes and the published
+figures beside each cell, are configs/grids/hafner2018.py (and tekeli2019.py).
+
 The argument is `<grid>[,option...]`:
   methods    ResNet18 on synthetic RGB-D: one-stream, the one-stream network with the main
              job's BNNeck + cross-modal WRT (configs/synthetic.py), zero-padding,

@@ -9,6 +9,10 @@
   format_table          any rows x (groups x metrics); Tekeli 2019, Table 4 is
                         `format_table(results, metrics=TEKELI_METRICS)`.
 Values are percentages (x 100) with `digits` decimals; missing cells are '-'.
+Every layout takes `published`: the paper's figures in the same nesting as the results
+(`jaxreid.evaluation.published.figures`); each cell then also shows the published figure and
+the difference (reproduced minus published), "22.10 ± 1.90 [22.29, Δ -0.19]" in Markdown, and
+CSV gains "<column> published" and "<column> diff" columns.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import csv
 import io
 import math
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 THESIS_METRICS = ("rank1", "rank5", "rank10", "mAP")  # Hafner 2018, Tables 5-16
 TEKELI_METRICS = ("rank1", "rank10", "rank20", "mAP")  # Tekeli 2019, Tables 2-4
@@ -68,6 +72,15 @@ def _number(x, digits: int, percent: bool) -> str:
     return f"{float(x) * (100.0 if percent else 1.0):.{digits}f}"
 
 
+def _difference(value, reference, digits: int, percent: bool) -> str:
+    """Reproduced minus published, signed ('+1.23', '-0.40'); '-' when either is missing."""
+    if isinstance(value, str) or value is None or reference is None:
+        return "-"
+    if not math.isfinite(float(value)):
+        return "-"
+    return f"{(float(value) - float(reference)) * (100.0 if percent else 1.0):+.{digits}f}"
+
+
 def _is_result(x) -> bool:
     return isinstance(x, Mapping) and any(k in x for k in ("mAP", "rank1", "cmc"))
 
@@ -96,6 +109,7 @@ def format_table(
     fmt: str = "markdown",
     digits: int = 2,
     percent: bool = True,
+    published: Mapping | None = None,
 ) -> str:
     """Table of results: rows x (groups x metrics).
 
@@ -110,6 +124,9 @@ def format_table(
       row_header: header(s) of the row-label column(s).
       fmt: 'markdown' or 'csv' (CSV puts std in its own column).
       digits: decimals; percent: multiply by 100.
+      published: the paper's figures, nested as `results` ({row label: {metric: value}} or
+        {row label: {group: {metric: value}}}); None = no comparison columns. A row or cell
+        the paper does not print shows no comparison.
 
     Returns:
       The table as text.
@@ -132,6 +149,12 @@ def format_table(
         return row_value if group is None else (row_value or {}).get(group)
 
     with_std = any(_value(lookup(v, g), m)[1] is not None for _, v in rows for g, m in columns)
+    published = published or {}
+    with_published = bool(published)
+
+    def reference(key, g, m):
+        cell = lookup(published.get(key), g)
+        return None if cell is None else cell.get(m)
 
     def col_title(g, m):
         label = metric_labels.get(m, m)
@@ -144,7 +167,7 @@ def format_table(
         cells = []
         for g, m in columns:
             v, s = _value(lookup(value, g), m)
-            cells.append((v, s))
+            cells.append((v, s, reference(key, g, m)))
         body.append((labels, cells))
 
     if fmt == "csv":
@@ -155,20 +178,27 @@ def format_table(
             head.append(col_title(g, m))
             if with_std:
                 head.append(col_title(g, m) + " std")
+            if with_published:
+                head += [col_title(g, m) + " published", col_title(g, m) + " diff"]
         writer.writerow(head)
         for labels, cells in body:
             line = list(labels)
-            for v, s in cells:
+            for v, s, p in cells:
                 line.append(_number(v, digits, percent))
                 if with_std:
                     line.append(_number(s, digits, percent))
+                if with_published:
+                    line += [_number(p, digits, percent), _difference(v, p, digits, percent)]
             writer.writerow(line)
         return out.getvalue()
 
-    def cell_text(v, s):
+    def cell_text(v, s, p):
         text = _number(v, digits, percent)
         if s is not None and text != "-":
             text += f" ± {_number(s, digits, percent)}"
+        if p is not None:
+            diff = _difference(v, p, digits, percent)
+            text += f" [{_number(p, digits, percent)}" + (f", Δ {diff}]" if diff != "-" else "]")
         return text
 
     head = headers + [col_title(g, m) for g, m in columns]
@@ -177,7 +207,7 @@ def format_table(
         "|" + "|".join(["---"] * width + ["---:"] * len(columns)) + "|",
     ]
     for labels, cells in body:
-        lines.append("| " + " | ".join(labels + [cell_text(v, s) for v, s in cells]) + " |")
+        lines.append("| " + " | ".join(labels + [cell_text(*cell) for cell in cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -199,6 +229,7 @@ def modality_pairs_table(
     modality_labels: Mapping[str, str] | None = None,
     fmt: str = "markdown",
     digits: int = 2,
+    published: Mapping | None = None,
 ) -> str:
     """Hafner 2018 Tables 5-16 layout: one row per query/gallery modality pair.
 
@@ -208,20 +239,32 @@ def modality_pairs_table(
         label columns come first, as Architecture / Loss / Feature extractor in the thesis).
       row_header: header(s) of the label columns (the last one is the modality pair).
       modality_labels: display names (default: rgb -> RGB, depth -> D, infrared -> I).
+      published: the paper's figures nested as `results` (see `format_table`).
     """
     labels = {**MODALITY_LABELS, **(modality_labels or {})}
-    flat = {}
-    for key, value in results.items():
-        if _is_result(value):
-            flat[_pair_label(key, value, labels)] = value
-        else:
-            prefix = key if isinstance(key, tuple) else (key,)
-            for pair, res in value.items():
-                flat[prefix + (_pair_label(pair, res, labels),)] = res
+
+    def flatten(nested, results_side):
+        flat = {}
+        for key, value in nested.items():
+            if not results_side or not _is_result(value):
+                prefix = key if isinstance(key, tuple) else (key,)
+                for pair, res in value.items():
+                    flat[prefix + (_pair_label(pair, res if results_side else {}, labels),)] = res
+            else:
+                flat[_pair_label(key, value, labels)] = value
+        return flat
+
+    flat = flatten(results, True)
+    if published and all(_is_result(v) for v in results.values()):
+        published = {_pair_label(k, {}, labels): v for k, v in published.items()}
+    elif published:
+        published = flatten(published, False)
     if isinstance(row_header, str) and any(isinstance(k, tuple) for k in flat):
         width = max(len(k) for k in flat if isinstance(k, tuple))
         row_header = ["Model"] + [""] * (width - 2) + [row_header]
-    return format_table(flat, metrics=metrics, row_header=row_header, fmt=fmt, digits=digits)
+    return format_table(
+        flat, metrics=metrics, row_header=row_header, fmt=fmt, digits=digits, published=published
+    )
 
 
 def sysu_table(
