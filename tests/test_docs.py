@@ -218,7 +218,7 @@ def command_problems(command: str) -> list[str]:
     return problems
 
 
-_SPEC = re.compile(r"(?<![\w/])(configs/(?:grids/)?\w+\.py)(?::([\w=.,]+))?")
+_SPEC = re.compile(r"(?<![\w/])(configs/(?:grids/)?\w+\.py)(?::([\w=.,/-]*[\w=.,]))?")  # args may hold paths
 
 
 def spec_problems(path: str) -> list[str]:
