@@ -194,13 +194,13 @@ def test_main_prints_a_corrupt_dataset_as_one_error_line(copy, tmp_path):
 
 
 def test_batch_larger_than_the_data_is_refused_leaving_nothing(copy, tmp_path):
-    """configs/sysu.py:quick (P=4) on the dummy data (2 training identities), as the config's
-    docstring suggests: a ConfigError (one `Error:` line from jaxreid.main, as every
+    """configs/sysu.py:quick with P=4 on the dummy data (2 training identities): a ConfigError (one `Error:` line from jaxreid.main, as every
     ConfigError) before the work directory holds anything, which is then removed."""
     from jaxreid.training import supervised
 
     data_dir, _, _ = copy
     config = config_lib.load_config("configs/sysu.py:quick")
+    config.batch.num_identities = 4
     config.data.data_dir = str(data_dir)
     config.data.manual_dir = str(MANUAL)
     workdir = tmp_path / "run"
