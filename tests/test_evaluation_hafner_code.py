@@ -122,6 +122,7 @@ def test_tie_grouped_ap_matches_sklearn_definition():
         d = np.sort(rng.integers(0, 5, 12)).astype(np.float32)
         y = rng.random(12) < 0.4
         if y.any():
+            # Both float64 sums over the same steps, in another order: rounding only (1e-12).
             assert hc.tie_grouped_average_precision(d, y) == pytest.approx(
                 sklearn_ap(y, -d), abs=1e-12
             )
@@ -278,6 +279,7 @@ def test_use_all_quirk_masks_modality_1_with_modality_2_draws():
     dist = dist[rgb["query_rows"]][:, rgb["gallery_rows"]]
     q_ids, g_ids = ids[rgb["query_rows"]], ids[rgb["gallery_rows"]]
     want, _ = reference(dist, q_ids, g_ids, None, None, use_all=True, same=same, quirk=True)
+    # The same float64 APs averaged by two code paths: rounding only (1e-12).
     assert rgb["mAP"] == pytest.approx(want, abs=1e-12)
 
 
