@@ -48,6 +48,11 @@ SLOWEST_FILES = (
     "test_real_dataset_runs.py",
     "test_experiments.py",
     "test_end_to_end.py",
+    "test_paper_grids.py",
+    "test_resume.py",
+    "test_dataset_errors.py",
+    "test_refusals.py",
+    "test_quiet_runs.py",
     "test_train_step.py",
     "test_distill.py",
 )
