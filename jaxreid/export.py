@@ -38,6 +38,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -366,6 +367,60 @@ def _write_onnx(embed, spec, variables, path: str) -> None:
 _WRITERS = {"saved_model": _write_saved_model, "tflite": _write_tflite, "onnx": _write_onnx}
 
 
+# --- releases known not to work together ------------------------------------------------------
+# Measured 2026-12 (issue #26) with the newest releases the registry serves; each rule names the
+# newest release it was seen with, so a newer one is tried again rather than refused.
+_TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tf-nightly")
+
+
+def _installed_versions() -> dict[str, str]:
+    """{'jax', 'tensorflow', 'jax2onnx': version} of what is installed (absent if missing),
+    read from the package metadata, without importing TensorFlow."""
+    from importlib import metadata  # pylint: disable=import-outside-toplevel
+
+    versions = {}
+    for key, names in (("jax", ("jax",)), ("tensorflow", _TF_DISTRIBUTIONS),
+                       ("jax2onnx", ("jax2onnx",))):
+        for name in names:
+            try:
+                versions[key] = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return versions
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """'2.21.0rc1' -> (2, 21, 0): the release numbers, enough to order these rules."""
+    return tuple(int(part) for part in re.match(r"\d+(?:\.\d+)*", version).group().split("."))
+
+
+def known_incompatibility(fmt: str, versions: dict[str, str] | None = None) -> str | None:
+    """Why `fmt` cannot be exported with these releases, or None if no break is known.
+
+    Args:
+      fmt: one of FORMATS.
+      versions: {'jax', 'tensorflow', 'jax2onnx': version string}; default: the installed ones.
+    """
+    versions = _installed_versions() if versions is None else versions
+    jax_version = versions["jax"]
+    tf_version = versions.get("tensorflow")
+    onnx_version = versions.get("jax2onnx")
+    newer_jax = _release(jax_version) >= (0, 12)
+    if fmt in ("saved_model", "tflite") and newer_jax and tf_version:
+        if _release(tf_version) <= (2, 21, 0):
+            return (f"jax {jax_version} serialises StableHLO that TensorFlow {tf_version} cannot "
+                    "read (its XlaCallModule lacks vhlo.custom_call_v2, used by the dynamic batch "
+                    "size's shape check); export with jax < 0.12 (0.10.2 is tested) or a newer "
+                    "TensorFlow")
+    if fmt == "onnx" and newer_jax and onnx_version:
+        if _release(onnx_version) <= (0, 17, 1):
+            return (f"jax2onnx {onnx_version} does not run on jax {jax_version} (it reads "
+                    "jax._src.core.ClosedJaxpr, gone in jax 0.12); export with jax < 0.12 "
+                    "(0.10.2 is tested) or a newer jax2onnx")
+    return None
+
+
 def export_model(model: inference.ReidModel, modality: str, fmt: str, out_dir) -> str:
     """Writes the graph of one modality and its JSON sidecar; returns the graph's path.
 
@@ -375,9 +430,17 @@ def export_model(model: inference.ReidModel, modality: str, fmt: str, out_dir) -
       fmt: one of FORMATS.
       out_dir: created if missing; the graph is `<out_dir>/<modality>{'', .tflite, .onnx}`
         (a directory for saved_model) and the sidecar `<out_dir>/<modality>.json`.
+
+    Raises:
+      ValueError: an unknown `fmt`.
+      RuntimeError: the installed releases are known not to export `fmt`
+        (`known_incompatibility`), before any work.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format={fmt!r}; expected one of {FORMATS}")
+    reason = known_incompatibility(fmt)
+    if reason is not None:
+        raise RuntimeError(f"Cannot export format={fmt!r}: {reason}.")
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     embed, spec = embedding_function(model, modality)

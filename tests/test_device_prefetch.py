@@ -30,7 +30,7 @@ def test_prefetch_keeps_order_values_and_shards_over_the_mesh():
 
 
 def test_prefetch_reads_size_batches_ahead_and_accepts_a_sharding_tree():
-    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    sharding = jax.sharding.make_single_device_sharding(jax.devices()[0])
     consumed = []
     iterator = prefetch_to_device(_batches(6, consumed), 3, {"image": sharding, "label": sharding})
     first = next(iterator)
@@ -44,4 +44,4 @@ def test_prefetch_reads_size_batches_ahead_and_accepts_a_sharding_tree():
 
 def test_prefetch_size_must_be_positive():
     with pytest.raises(ValueError, match="size must be >= 1, got 0"):
-        next(prefetch_to_device(iter([]), 0, jax.sharding.SingleDeviceSharding(jax.devices()[0])))
+        next(prefetch_to_device(iter([]), 0, jax.sharding.make_single_device_sharding(jax.devices()[0])))

@@ -38,6 +38,22 @@ def camera_images(seed=0):
     return {"rgb": rgb, "depth": depth}
 
 
+def _known_break(fmt):
+    from jaxreid import export
+
+    return export.known_incompatibility(fmt)
+
+
+# Release combinations jaxreid.export refuses with a clear error (issue #26: jax 0.12 with
+# TensorFlow 2.21 / jax2onnx 0.13.0, the newest of 2026-12); their tests are skipped there
+# and run wherever the combination exports.
+KNOWN_BREAK = {fmt: _known_break(fmt) for fmt in ("saved_model", "tflite", "onnx")}
+
+
+def skip_if_known_break(fmt):
+    return pytest.mark.skipif(KNOWN_BREAK[fmt] is not None, reason=str(KNOWN_BREAK[fmt]))
+
+
 @pytest.fixture(scope="module")
 def run(quick_run):
     from jaxreid import inference
@@ -81,6 +97,7 @@ def _tf_embed(path, images):
     return serve(images=tf.constant(images))["embeddings"].numpy()
 
 
+@skip_if_known_break("saved_model")
 def test_saved_model(run, images, tmp_path):
     """RGB only: the depth graph goes through the same SavedModel in test_tflite (which
     converts it) and is run by onnxruntime below; each TensorFlow export costs ~10 s."""
@@ -112,6 +129,7 @@ def _tflite_embed(interpreter, images):
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
+@skip_if_known_break("tflite")
 def test_tflite(run, images, tmp_path):
     import tensorflow as tf
 
@@ -133,6 +151,7 @@ def test_tflite(run, images, tmp_path):
             interpreter.set_tensor(detail["index"], x[:, :16])
 
 
+@skip_if_known_break("onnx")
 def test_onnx_of_a_distillation_pair_from_the_command_line(quick_distillation, images, tmp_path):
     """`python -m jaxreid.export` on a trained pair: depth from F (Step I), RGB from G (Step
     II), each run by onnxruntime; the JSON sidecar describes the graph."""
@@ -215,3 +234,32 @@ def test_export_does_not_load_tensorflow_on_import():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_known_incompatibility_of_hand_fed_releases():
+    """The rules against the releases they were measured on (2026-12), the tested lower
+    bounds and newer releases than those measured (tried, not refused)."""
+    from jaxreid import export
+
+    measured = {"jax": "0.12.1", "tensorflow": "2.21.0", "jax2onnx": "0.13.0"}
+    for fmt in ("saved_model", "tflite"):
+        assert "TensorFlow 2.21.0 cannot read" in export.known_incompatibility(fmt, measured)
+    assert "jax2onnx 0.13.0 does not run on jax 0.12.1" in export.known_incompatibility(
+        "onnx", measured)
+    lower = {"jax": "0.10.2", "tensorflow": "2.21.0", "jax2onnx": "0.12.5"}
+    newer = {"jax": "0.12.1", "tensorflow": "2.22.0rc0", "jax2onnx": "0.17.2"}
+    without = {"jax": "0.12.1"}  # neither TensorFlow nor jax2onnx installed: their own error
+    for versions in (lower, newer, without):
+        for fmt in export.FORMATS:
+            assert export.known_incompatibility(fmt, versions) is None, (fmt, versions)
+
+
+def test_export_refuses_a_known_break_before_any_work(tmp_path, monkeypatch):
+    from jaxreid import export
+
+    monkeypatch.setattr(export, "_installed_versions",
+                        lambda: {"jax": "0.12.1", "tensorflow": "2.21.0", "jax2onnx": "0.13.0"})
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match=r"format='onnx': jax2onnx 0.13.0 does not run"):
+        export.export_model(None, "rgb", "onnx", out)  # no model needed: refused first
+    assert not out.exists()
