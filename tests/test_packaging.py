@@ -11,6 +11,7 @@ environment with a newer JAX would change.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -158,10 +159,13 @@ def test_installing_jaxreid_changes_nothing_in_the_host_stack(tmp_path, project_
     assert seen == host_version, f"the test venv sees jax {seen}, not {host_version}"
 
     report = tmp_path / "report.json"
+    # A user's pip, not CI's: .ci/run pins its lock through PIP_CONSTRAINT (and a user may set
+    # other PIP_* options), which would pin jax to the lock's release instead of the host's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     result = subprocess.run(
         [python, "-m", "pip", "install", "--dry-run", "--no-index", "--no-build-isolation",
          "--disable-pip-version-check", "--quiet", "--report", str(report), str(project_copy)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
     assert result.returncode == 0, (
         f"pip would need releases other than those installed (jax {host_version}):\n"
         + result.stderr[-3000:])
