@@ -64,7 +64,7 @@ Options:
 The recipes are those of the thesis author's code, file and line cited in
 configs/grids/hafner2018_recipes.py (softmax SGD 0.1, x0.1 at epoch 40 of 100, batches of 64
 drawn at random; triplet Adam 2e-4, P x K = 16 x 4; Step II SGD 2e-6 for 30 epochs; inputs
-256x128, ImageNet mean/std, random horizontal flip).
+256x128, ImageNet mean/std, the author's RandomSizedRectCrop and a random flip).
 """
 
 import copy

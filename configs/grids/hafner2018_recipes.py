@@ -17,7 +17,10 @@ reidentification; the papers give no learning rates or epochs):
             30 epochs of batches of 64, validated every epoch; the checkpoint with the best
             sum of the two cross-modal validation mAPs is tested
             (transfer-reid/retrainer.py lines 145-154 and 186-197; transfer-reid.py 78-79).
-  inputs    256x128 (softmax_loss.py line 94), ImageNet mean/std, random horizontal flip;
+  inputs    256x128 (softmax_loss.py line 94), ImageNet mean/std; training images get the
+            author's RandomSizedRectCrop (64-100 % of the area, height / width 2-3, resized
+            back) and a random horizontal flip (softmax_loss.py lines 45-46, triplet_loss.py
+            45-46, retrainer.py 240-241; jaxreid.data.rect_crop), no pad-and-crop;
             no depth centring and no cosine schedule (jaxreid's own choices, off here).
 An epoch is the training images of the thesis's Table 1 (per modality, both for the
 one-stream and zero-padding networks) over the batch size.
@@ -99,7 +102,11 @@ def recipe(opts, config, loss: str, modalities: tuple, architecture: str):
     config.data.image_size = (256, 128)  # softmax_loss.py line 94 (ResNets).
     config.data.normalization = "imagenet"
     config.data.center_depth = False  # Neither paper centres depth (jaxreid's option).
-    config.data.pad_crop = 0  # The code's augmentation: RandomSizedRectCrop + flip.
+    # The code's augmentation: RandomSizedRectCrop, then the flip (softmax_loss.py lines
+    # 45-46, triplet_loss.py 45-46, the one-stream / zero-padding scripts 51-52, Step II's
+    # retrainer.py 240-241); jaxreid's pad-and-crop is off.
+    config.data.augment.random_sized_rect_crop = True
+    config.data.pad_crop = 0
     config.data.random_flip = True
     config.model.backbone = ARCHITECTURES[architecture]
     config.model.width = 64
