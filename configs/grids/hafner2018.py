@@ -39,7 +39,7 @@ The argument is `<table>[,option...]`:
                            on BIWI: distillation depth->RGB, R18 softmax, classification-layer
                            embedding, with no copying + no freezing / copying + no freezing /
                            copying + freezing (transfer-reid.py lines 86-87:
-                           --dont-load-weights, --dont-freeze-model), plus copying + freezing
+                           --dont-freeze-model, --dont-load-weights), plus copying + freezing
                            with the frozen BatchNorm statistics updating (distill.frozen_bn=
                            'update'), which is how the author's code ran it (retrainer.py
                            lines 79-86 only set requires_grad=False; line 143 model.train()):
@@ -59,7 +59,7 @@ Options:
   smoke                    the test suite's scale: one fold, width 8, 32x16 images, two
                            steps of each training, ResNet18 for the R50 rows, lr <= 1e-3,
                            P x K batches of 8;
-                           wiring only, it measures nothing (see `smoke`).
+                           wiring only, it measures nothing (hafner2018_recipes.py `smoke`).
 
 The recipes are those of the thesis author's code, file and line cited in
 configs/grids/hafner2018_recipes.py (softmax SGD 0.1, x0.1 at epoch 40 of 100, batches of 64
@@ -132,7 +132,7 @@ DISTILLATION_ROWS = {
 COMPARISON_EMBEDDING = {"biwi": "C", "robotpku": 256}
 CLASSICAL_ROWS = (("whos", "euclidean"), ("whos", "xqda"), ("lomo", "euclidean"), ("lomo", "xqda"))
 # Journal Table 3's rows: (experiment name prefix, scenario, config.distill changes). The
-# copy + freeze row is the distillation of Tables 11-16 (same name, same run).
+# copy + freeze row is named as Tables 11-16 name a distillation, so one run serves both.
 BN_UPDATE_ROW = "Copying of weights, freezing of layers, frozen BatchNorm updating"
 SCENARIOS = (
     (
