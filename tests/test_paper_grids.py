@@ -402,3 +402,68 @@ def test_every_paper_grid_config_validates():
     for spec in specs:
         for experiment in experiments.load_grid(spec).experiments:
             validate(experiment.config, num_devices=1)
+
+
+# --- journal (appendix D) Table 3: training scenarios (structure only) ---------------------------
+
+
+def test_journal_table3_has_the_scenarios_and_the_journals_figures():
+    """configs/grids/hafner2018.py:journal_table3: the journal's three scenarios (transfer-
+    reid.py --dont-load-weights / --dont-freeze-model) plus the author's code's frozen
+    BatchNorm updating, on BIWI's 3 folds, one shared Step I per fold, the published figures
+    the journal's text prints, and the author's crop augmentation in every recipe."""
+    grid = hafner("journal_table3")
+    (table,) = grid.tables
+    found = rows_and_folds(grid, table)
+    copy_freeze = ("Copying of weights, freezing of layers",)
+    bn_update = ("Copying of weights, freezing of layers, frozen BatchNorm updating",)
+    scenarios = {
+        ("No copying of weights, no freezing of layers",): ("none", "fixed", False),
+        ("Copying of weights, no freezing of layers",): ("none", "fixed", True),
+        copy_freeze: ("auto", "fixed", True),
+        bn_update: ("auto", "update", True),
+    }
+    assert set(found) == set(scenarios)
+    assert all(f == [0, 1, 2] for f in found.values())  # §4.3.1: 3 folds on BIWI
+    assert table.pairs == RGBD[:2] and table.metrics == ("rank1", "rank5", "rank10", "mAP")
+    by_name = {e.name: e for e in grid.experiments}
+    for e in grid.experiments:
+        c = e.config
+        assert c.data.augment.random_sized_rect_crop and c.data.pad_crop == 0  # transforms.py
+        if e.labels["kind"] != "scenario":
+            continue
+        d = c.distill
+        assert (d.freeze_from, d.frozen_bn, d.copy_weights) == scenarios[(e.labels["scenario"],)]
+        assert d.enabled and d.source_modality == "depth"
+        # Formula 4: ResNet18 softmax, the classification layer as the embedding.
+        assert c.model.backbone == "resnet18" and c.model.embedding_size == 0
+        teacher = by_name[d.teacher_workdir]
+        assert teacher.name == f"single/depth/r18_softmax_embC/fold{e.labels['fold']}"
+        assert teacher.config.loss.name == "softmax" and teacher.config.model.embedding_size == 0
+    # The copy + freeze row is the run a distillation table names (shared work directory).
+    assert "distillation/depth_to_rgb/r18_softmax_embC/fold0" in by_name
+    # The journal's figures (appendix D, Table 3), the text's differences, and the BN-update
+    # row shown against the copy + freeze figures (the code that produced them ran so).
+    pub = table.published
+    assert pub[copy_freeze]["Q:rgb G:depth"]["mAP"] == pytest.approx(0.306)
+    assert pub[bn_update] == pub[copy_freeze]
+    no_freeze = pub[("Copying of weights, no freezing of layers",)]
+    no_copy = pub[("No copying of weights, no freezing of layers",)]
+    drop = [pub[copy_freeze][p]["mAP"] - no_freeze[p]["mAP"] for p in RGBD[:2]]
+    assert drop == pytest.approx([0.067, 0.035])  # the text: 6.8 % / 3.5 % (rounded cells)
+    drop = [no_freeze[p]["mAP"] - no_copy[p]["mAP"] for p in RGBD[:2]]
+    assert drop == pytest.approx([0.064, 0.058])  # the text: 6.4 % / 5.8 %
+    if PAPERS is not None:
+        with open(os.path.join(PAPERS, "hafner2018_cross_modal_distillation_thesis.txt")) as f:
+            text = f.read()
+        block = text[text.index("TABLE 3\n\nAnalysis of influence") :][:900]
+        cells = [c for g in published.HAFNER2018_JOURNAL["table3"].values() for c in g.values()]
+        printed = re.findall(r"\d+\.\d", block)
+        assert [f"{v:.1f}" for c in cells for v in c] == printed  # in the journal's order
+    from jaxreid.config import validate
+
+    for e in grid.experiments:
+        validate(e.config, num_devices=1)
+    with pytest.raises(ValueError, match="paired RGB-D"):
+        hafner("journal_table3,dataset=sysu")
+    assert hafner("journal_table3,dataset=robotpku").tables[0].published == {}

@@ -1,4 +1,5 @@
-"""Hafner 2018 (MSc thesis, TU Delft) Tables 2-19 and Figures 35-37 on the real datasets.
+"""Hafner 2018 (MSc thesis, TU Delft) Tables 2-19, Figures 35-37 and the journal paper's
+(appendix D) Table 3 on the real datasets.
 
   python -m jaxreid.experiments --grid=configs/grids/hafner2018.py:table11,pretrained=/data/tv \\
       --workdir=/runs/hafner --override=data.manual_dir=/data/BIWI
@@ -6,7 +7,8 @@
 One work directory can hold every table of one dataset: experiments are named by what they
 train ('single/depth/r18_softmax/fold0', 'one_stream/r50/fold2', ...), so a table that needs a
 run another table made (Step I of Tables 11-16 is the single-modal network of Tables 2-4,
-Table 17's one-stream row is Table 5's) finds it finished and reuses it.
+Table 17's one-stream row is Table 5's; journal Table 3's copy + freeze row is named as a
+distillation table names it) finds it finished and reuses it.
 
 The argument is `<table>[,option...]`:
   table2 table3 table4     single-modal networks: {RGB, depth or infrared} x {R18, R50} x
@@ -33,6 +35,15 @@ The argument is `<table>[,option...]`:
                            on BIWI (35), R18 triplet on BIWI (36, no 'C'), R50 softmax on
                            RobotPKU (37). `python -m jaxreid.visualization.paper_figures`
                            draws them (and Figures 31 / 33 from tables 11-14).
+  journal_table3           appendix D's Table 3, training scenarios of the knowledge transfer
+                           on BIWI: distillation depth->RGB, R18 softmax, classification-layer
+                           embedding, with no copying + no freezing / copying + no freezing /
+                           copying + freezing (transfer-reid.py lines 86-87:
+                           --dont-freeze-model, --dont-load-weights), plus copying + freezing
+                           with the frozen BatchNorm statistics updating (distill.frozen_bn=
+                           'update'), which is how the author's code ran it (retrainer.py
+                           lines 79-86 only set requires_grad=False; line 143 model.train()):
+                           that row shows the copy + freeze row's published figures too.
 Options:
   dataset=biwi|robotpku|sysu  run the table's layout on another dataset (no published
                            figures are shown then); default the table's own dataset.
@@ -48,47 +59,41 @@ Options:
   smoke                    the test suite's scale: one fold, width 8, 32x16 images, two
                            steps of each training, ResNet18 for the R50 rows, lr <= 1e-3,
                            P x K batches of 8;
-                           wiring only, it measures nothing (see `smoke`).
+                           wiring only, it measures nothing (hafner2018_recipes.py `smoke`).
 
-The recipes are those of the thesis author's code (frhf/cross-modal-distillation-
-reidentification; the papers give no learning rates or epochs):
-  softmax   SGD with Nesterov momentum 0.9, weight decay 5e-4, lr 0.1, x0.1 at epoch 40,
-            100 epochs, batches of 64 images drawn at random, dropout 0.5, embedding 128
-            (open-reid/examples/softmax_loss.py lines 145-158 and 225-231; README.md's
-            commands: -batch-size 64 --epochs 100 --features 128).
-  triplet   Adam lr 2e-4, weight decay 5e-4, P x K = 16 x 4, dropout 0, margin 0.5, constant
-            lr for the 100 epochs (triplet_loss.py lines 147-158 and 223-239).
-  Step II   SGD (Nesterov, momentum 0.9, weight decay 5e-4) at lr 2e-6 on the summed MSE,
-            30 epochs of batches of 64, validated every epoch; the checkpoint with the best
-            sum of the two cross-modal validation mAPs is tested
-            (transfer-reid/retrainer.py lines 145-154 and 186-197; transfer-reid.py 78-79).
-  inputs    256x128 (softmax_loss.py line 94), ImageNet mean/std, random horizontal flip;
-            no depth centring and no cosine schedule (jaxreid's own choices, off here).
-An epoch is the training images of the thesis's Table 1 (per modality, both for the
-one-stream and zero-padding networks) over the batch size.
+The recipes are those of the thesis author's code, file and line cited in
+configs/grids/hafner2018_recipes.py (softmax SGD 0.1, x0.1 at epoch 40 of 100, batches of 64
+drawn at random; triplet Adam 2e-4, P x K = 16 x 4; Step II SGD 2e-6 for 30 epochs; inputs
+256x128, ImageNet mean/std, the author's RandomSizedRectCrop and a random flip).
 """
 
+import copy
 import dataclasses
 import importlib.util
-import math
 import os
 
 from jaxreid.evaluation import published
 from jaxreid.experiments import Curve, Experiment, Grid, Table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CONFIGS = os.path.dirname(HERE)
 
-# Hafner 2018 Table 1: training images per modality (the fold's training part of the design
-# set; SYSU-MM01: its training split).
-TRAIN_IMAGES = {
-    "biwi": {"rgb": 9245, "depth": 9245},
-    "robotpku": {"rgb": 7400, "depth": 7400},
-    "sysu": {"rgb": 20274, "infrared": 9929},
-}
-OTHER = {"biwi": "depth", "robotpku": "depth", "sysu": "infrared"}
-LABEL = {"rgb": "RGB", "depth": "Depth", "infrared": "Infrared"}
-ARCHITECTURES = {"R18": "resnet18", "R50": "resnet50"}
+
+def _sibling(name: str):
+    """configs/grids/<name>.py as a module (grid files are loaded by path, not imported)."""
+    spec = importlib.util.spec_from_file_location(
+        f"jaxreid_grid_{name}", os.path.join(HERE, f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+recipes = _sibling("hafner2018_recipes")
+TRAIN_IMAGES, ARCHITECTURES = recipes.TRAIN_IMAGES, recipes.ARCHITECTURES
+OTHER, LABEL = recipes.OTHER, recipes.LABEL
+single, cross_modal, distillation = recipes.single, recipes.cross_modal, recipes.distillation
+classical = recipes.classical
+
 EMBEDDINGS = (32, 128, 256, 512, 1024, 2048, "C")
 # The protocol of the author's code (issue 27; jaxreid.evaluation.hafner_code), which produced
 # the published tables; 'hafner_text' is the one the thesis's text describes.
@@ -116,6 +121,7 @@ TABLES = {  # name: (kind, dataset, Step I loss)
     "figure35": ("embedding", "biwi", "softmax"),
     "figure36": ("embedding", "biwi", "triplet"),
     "figure37": ("embedding", "robotpku", "softmax"),
+    "journal_table3": ("scenarios", "biwi", "softmax"),
 }
 # Rows the thesis prints for the triplet distillation tables (§5.2.3.2, §5.2.3.3).
 DISTILLATION_ROWS = {
@@ -125,7 +131,23 @@ DISTILLATION_ROWS = {
 # Embedding of the distillation row of the comparison tables (§5.3, Tables 17 / 18).
 COMPARISON_EMBEDDING = {"biwi": "C", "robotpku": 256}
 CLASSICAL_ROWS = (("whos", "euclidean"), ("whos", "xqda"), ("lomo", "euclidean"), ("lomo", "xqda"))
-CLASSICAL_NAMES = {"whos": "WHOS", "lomo": "LOMO", "euclidean": "Euclidean", "xqda": "XQDA"}
+# Journal Table 3's rows: (experiment name prefix, scenario, config.distill changes). The
+# copy + freeze row is named as Tables 11-16 name a distillation, so one run serves both.
+BN_UPDATE_ROW = "Copying of weights, freezing of layers, frozen BatchNorm updating"
+SCENARIOS = (
+    (
+        "distillation_no_copy_no_freeze",
+        "No copying of weights, no freezing of layers",
+        {"freeze_from": "none", "copy_weights": False},
+    ),
+    (
+        "distillation_no_freeze",
+        "Copying of weights, no freezing of layers",
+        {"freeze_from": "none"},
+    ),
+    ("distillation", "Copying of weights, freezing of layers", {}),
+    ("distillation_frozen_bn_update", BN_UPDATE_ROW, {"frozen_bn": "update"}),
+)
 
 
 class Options:
@@ -160,263 +182,13 @@ class Options:
                     f"dataset=<{'|'.join(TRAIN_IMAGES)}>, folds=<N >= 1>, pretrained=<dir>, "
                     "text_protocol or smoke."
                 )
-        if self.dataset == "sysu" and self.kind in ("comparison", "embedding"):
+        if self.dataset == "sysu" and self.kind in ("comparison", "embedding", "scenarios"):
             raise ValueError(f"{name} needs paired RGB-D data (biwi or robotpku), not sysu.")
         if self.dataset != "sysu" and self.kind == "sysu_comparison":
             raise ValueError("table19 is SYSU-MM01's protocol: dataset=sysu only.")
         if self.dataset == "sysu" or self.smoke:
             self.folds = 1  # SYSU-MM01: its own split, §4.3.1.
-        self.weights = _weight_files(self.pretrained) if self.pretrained else {}
-
-
-def _weight_files(directory: str) -> dict[str, str]:
-    """{'resnet18': path, 'resnet50': path} of torchvision weight files in `directory`."""
-    if not os.path.isdir(directory):
-        raise ValueError(
-            f"configs/grids/hafner2018.py: pretrained={directory!r} is not a directory; expected "
-            "one holding torchvision's resnet18*.pth and resnet50*.pth."
-        )
-    found = {}
-    for backbone in ARCHITECTURES.values():
-        names = sorted(
-            f
-            for f in os.listdir(directory)
-            if f.startswith(backbone) and f.endswith((".pth", ".safetensors", ".npz"))
-        )
-        if not names:
-            raise ValueError(
-                f"configs/grids/hafner2018.py: no {backbone}*.pth (.safetensors, .npz) in "
-                f"pretrained={directory!r}; found {sorted(os.listdir(directory))}."
-            )
-        found[backbone] = os.path.join(directory, names[0])
-    return found
-
-
-def _dataset_config(dataset: str, fold: int):
-    """configs/<dataset>.py: the data settings and splits (3-fold design set or SYSU's split)."""
-    name = {"biwi": "biwi", "robotpku": "robotpku", "sysu": "sysu"}[dataset]
-    spec = importlib.util.spec_from_file_location(
-        f"jaxreid_config_{name}", os.path.join(CONFIGS, f"{name}.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(f"fold={fold}" if dataset != "sysu" else "")
-    if dataset == "sysu":
-        # The thesis's four-pair tables (4, 7, 10, 15, 16) test on SYSU's test split with its
-        # validation split for the checkpoint (§4.1.3: 296 / 99 / 96 identities).
-        config.eval.test_protocol = "pairs"
-    return config
-
-
-def _steps(epochs: float, images: int, batch: int) -> int:
-    return max(1, math.ceil(epochs * images / batch))
-
-
-def recipe(opts: Options, config, loss: str, modalities: tuple, architecture: str):
-    """The author's-code recipe (module docstring) for one network on `modalities`."""
-    config.data.modalities = modalities
-    config.data.image_size = (256, 128)  # softmax_loss.py line 94 (ResNets).
-    config.data.normalization = "imagenet"
-    config.data.center_depth = False  # Neither paper centres depth (jaxreid's option).
-    config.data.pad_crop = 0  # The code's augmentation: RandomSizedRectCrop + flip.
-    config.data.random_flip = True
-    config.model.backbone = ARCHITECTURES[architecture]
-    config.model.width = 64
-    config.model.embedding_size = 128  # §4.3.2; README.md: --features 128.
-    config.model.pretrained = opts.weights.get(config.model.backbone, "")
-    config.optim.momentum = 0.9
-    config.optim.weight_decay = 5e-4
-    config.optim.warmup_steps = 0
-    config.optim.backbone_lr_factor = 1.0  # softmax_loss.py: one lr for model.parameters().
-    images = sum(TRAIN_IMAGES[opts.dataset][m] for m in modalities)
-    if loss == "softmax":
-        config.loss.name = "softmax"
-        config.model.dropout_rate = 0.5
-        config.optim.name = "sgd"  # Nesterov
-        config.optim.learning_rate = 0.1
-        config.optim.schedule = "step"
-        config.optim.step_boundaries = (0.4,)  # x0.1 at epoch 40 of 100.
-        config.optim.step_factor = 0.1
-        config.batch.sampler = "random"
-        config.batch.num_identities, config.batch.images_per_identity = 16, 4  # 64 images
-    else:
-        config.loss.name = "triplet"
-        config.loss.triplet_margin = 0.5
-        config.model.dropout_rate = 0.0
-        config.optim.name = "adam"
-        config.optim.learning_rate = 2e-4
-        config.optim.schedule = "constant"  # triplet_loss.py: constant up to epoch 100.
-        config.batch.sampler = "pk"
-        config.batch.num_identities, config.batch.images_per_identity = 16, 4
-    batch = config.batch.num_identities * config.batch.images_per_identity
-    config.num_train_steps = _steps(100, images, batch)
-    config.eval_every_steps = _steps(10, images, batch)  # softmax_loss.py: every 10 epochs.
-    config.checkpoint_every_steps = config.eval_every_steps
-    config.log_every_steps = 100
-    config.eval.protocol = opts.protocol
-    config.eval.val_protocol = opts.protocol  # The code validates as it tests.
-    # §4.3.1: the same-camera rule holds on SYSU-MM01's test set only (relaxed for BIWI,
-    # RobotPKU and every validation set; evaluate_cm in the author's code).
-    config.eval.camera_rule = opts.dataset == "sysu" and opts.protocol == "hafner_code"
-    config.eval.max_queries_per_id = 50
-    # Step II (used when config.distill.enabled).
-    target = [m for m in modalities if m != config.distill.source_modality]
-    target_images = TRAIN_IMAGES[opts.dataset][target[0]] if target else images
-    config.distill.optim.name = "sgd"
-    config.distill.optim.learning_rate = 2e-6
-    config.distill.optim.momentum = 0.9
-    config.distill.optim.weight_decay = 5e-4
-    config.distill.optim.schedule = "constant"
-    config.distill.optim.warmup_steps = 0
-    config.distill.loss_reduction = "sum"  # nn.MSELoss(size_average=False)
-    config.distill.early_stopping = "val_mAP"  # Sum (= mean) of the cross-modal val mAPs.
-    config.distill.num_train_steps = _steps(30, target_images, 64)
-    config.distill.eval_every_steps = _steps(1, target_images, 64)
-    if opts.smoke:
-        smoke(config)
-    return config
-
-
-def smoke(config):
-    """The test suite's scale: two steps, width 8, 32x16 images, the builders' test trees.
-
-    It skips what other tests cover and what would only cost compile time: the R50 rows run a
-    ResNet18 (tests/test_models.py checks the ResNet50), and the learning rate is capped at
-    1e-3 (0.1 from random weights at width 8 overflows in two steps: a wiring test needs
-    finite features, not the recipe's optimum)."""
-    config.model.backbone = "resnet18"
-    config.optim.learning_rate = min(config.optim.learning_rate, 1e-3)
-    config.model.width = 8
-    if config.model.embedding_size:
-        config.model.embedding_size = min(config.model.embedding_size, 16)
-    config.model.pretrained = ""
-    config.data.image_size = (32, 16)
-    config.data.num_val_ids = 1
-    # The builders' test trees hold fewer training images than one batch of the 'random'
-    # sampler (it draws without replacement): P x K batches, which repeat images, instead.
-    config.batch.sampler = "pk"
-    config.batch.num_identities = 2
-    config.batch.images_per_identity = 4  # Batch 8: a multiple of the tests' 8 devices.
-    config.batch.eval_batch_size = 32
-    config.num_train_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
-    config.log_every_steps = 1
-    config.distill.num_train_steps = config.distill.eval_every_steps = 2
-    config.eval.repeats = 2
-    config.eval.sysu_sampler = "seeded"
-    config.eval.sysu_settings = ("all_single", "indoor_single")
-    return config
-
-
-# --- experiments -----------------------------------------------------------------------------
-
-
-def _slug(architecture, loss, embedding=128):
-    suffix = "" if embedding == 128 else f"_emb{embedding}"
-    return f"{architecture.lower()}_{loss}{suffix}"
-
-
-def single(opts, modality, architecture, loss, fold, embedding=128) -> Experiment:
-    """A single-modal network (Tables 2-4; Step I of the distillation)."""
-    config = recipe(opts, _dataset_config(opts.dataset, fold), loss, (modality,), architecture)
-    config.model.embedding_size = 0 if embedding == "C" else embedding
-    if opts.smoke and embedding != "C":
-        config.model.embedding_size = min(config.model.embedding_size, 16)
-    return Experiment(
-        name=f"single/{modality}/{_slug(architecture, loss, embedding)}/fold{fold}",
-        config=config,
-        labels={
-            "kind": "single",
-            "modality": LABEL[modality],
-            "architecture": architecture,
-            "loss": loss.capitalize(),
-            "embedding": embedding,
-            "fold": fold,
-        },
-    )
-
-
-def cross_modal(opts, kind, architecture, fold, test_protocol="pairs") -> Experiment:
-    """The one-stream or zero-padding network (Tables 5-10), softmax (§5.2.1, §5.2.2)."""
-    modalities = ("rgb", OTHER[opts.dataset])
-    config = recipe(opts, _dataset_config(opts.dataset, fold), "softmax", modalities, architecture)
-    if kind == "zero_pad":
-        config.data.input_layout = "zero_pad"
-    suffix = ""
-    if test_protocol != "pairs":
-        config.eval.test_protocol = test_protocol
-        config.eval.camera_rule = False  # Wu et al.'s protocol has its own camera rules.
-        suffix = f"_{test_protocol}_protocol"
-    return Experiment(
-        name=f"{kind}{suffix}/{architecture.lower()}/fold{fold}",
-        config=config,
-        labels={"kind": kind + suffix, "architecture": architecture, "fold": fold},
-    )
-
-
-def distillation(
-    opts, source, architecture, loss, fold, embedding=128, test_protocol="pairs"
-) -> list[Experiment]:
-    """Step I (shared, a `single` experiment) and Step II of one distillation row."""
-    step1 = single(opts, source, architecture, loss, fold, embedding)
-    modalities = ("rgb", OTHER[opts.dataset])
-    config = recipe(opts, _dataset_config(opts.dataset, fold), loss, modalities, architecture)
-    config.distill.enabled = True
-    config.distill.source_modality = source
-    config.distill.teacher_workdir = step1.name
-    config.model.embedding_size = step1.config.model.embedding_size
-    # Step II's batches: 64 images drawn at random (transfer-reid.py line 79).
-    if not opts.smoke:
-        config.batch.sampler = "random"
-        config.batch.num_identities, config.batch.images_per_identity = 16, 4
-    suffix = ""
-    if test_protocol != "pairs":
-        config.eval.test_protocol = test_protocol
-        config.eval.camera_rule = False  # Wu et al.'s protocol has its own camera rules.
-        suffix = f"_{test_protocol}_protocol"
-    target = next(m for m in modalities if m != source)
-    direction = f"{LABEL[source]} to {LABEL[target]}"
-    name = f"distillation{suffix}/{source}_to_{target}/{_slug(architecture, loss, embedding)}"
-    step2 = Experiment(
-        name=f"{name}/fold{fold}",
-        config=config,
-        labels={
-            "kind": "distillation" + suffix,
-            "direction": direction,
-            "architecture": architecture,
-            "loss": loss.capitalize(),
-            "embedding": embedding,
-            "fold": fold,
-        },
-    )
-    return [step1, step2]
-
-
-def classical(opts, features, matching, fold) -> Experiment:
-    spec = importlib.util.spec_from_file_location(
-        "jaxreid_config_classical", os.path.join(CONFIGS, "classical.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(
-        f"dataset={opts.dataset},features={features},matching={matching},fold={fold}"
-    )
-    config.eval.protocol = opts.protocol
-    config.data.center_depth = False
-    if opts.smoke:
-        config.data.num_val_ids = 1
-        config.eval.repeats = 2
-        config.classical.batch_size = 16
-        # WHOS: height % 16, width % 8, width >= 24; LOMO: >= 40 pixels each way.
-        config.classical.image_size = (48, 40)
-    return Experiment(
-        name=f"classical/{features}_{matching}/fold{fold}",
-        config=config,
-        labels={
-            "kind": "comparison",
-            "method": f"{CLASSICAL_NAMES[features]}, {CLASSICAL_NAMES[matching]}",
-            "fold": fold,
-        },
-    )
+        self.weights = recipes.weight_files(self.pretrained) if self.pretrained else {}
 
 
 def _unique(experiments):
@@ -432,15 +204,67 @@ def _relabel(experiment: Experiment, **labels) -> Experiment:
     return Experiment(experiment.name, experiment.config, {**experiment.labels, **labels})
 
 
+def scenarios(opts, fold) -> list[Experiment]:
+    """Journal Table 3 (appendix D): Step I and the four Step II scenarios of one fold,
+    distillation depth->RGB, R18 softmax, classification-layer embedding ('C', formula 4)."""
+    step1, step2 = distillation(opts, OTHER[opts.dataset], "R18", "softmax", fold, "C")
+    out = [step1]
+    for prefix, scenario, changes in SCENARIOS:
+        config = copy.deepcopy(step2.config)
+        for key, value in changes.items():
+            config.distill[key] = value
+        name = prefix + step2.name[len("distillation") :]
+        labels = {**step2.labels, "kind": "scenario", "scenario": scenario}
+        out.append(Experiment(name=name, config=config, labels=labels))
+    return out
+
+
+def comparison_rows(opts, fold, architecture, kinds, distill, method, protocol="pairs"):
+    """The deep-network rows of a comparison table (Tables 17-19): the `kinds` networks and
+    one distillation row labelled `method`, `distill` = (source, Step I loss, embedding)
+    (its Step I keeps its own labels)."""
+    out = []
+    for kind in kinds:
+        network = {"zero_pad": "Zero-padding", "one_stream": "One-stream"}[kind]
+        e = cross_modal(opts, kind, architecture, fold, protocol)
+        out.append(
+            _relabel(e, kind="comparison", method=f"{network} network, Resnet{architecture[1:]}")
+        )
+    source, loss, embedding = distill
+    step1, step2 = distillation(opts, source, architecture, loss, fold, embedding, protocol)
+    return out + [step1, _relabel(step2, kind="comparison", method=method)]
+
+
+def _title(opts) -> str:
+    dataset = {"biwi": "BIWI RGBD-ID", "robotpku": "RobotPKU", "sysu": "SYSU-MM01"}[opts.dataset]
+    if opts.kind == "scenarios":
+        return f"Hafner 2018 appendix D (journal) Table 3: {dataset}"
+    if opts.kind == "embedding":
+        return f"Hafner 2018 {opts.name.replace('figure', 'Figure ')}: {dataset}"
+    return f"Hafner 2018 Table {opts.name[len('table') :]}: {dataset}"
+
+
+def _published(opts) -> dict:
+    """The table's published figures ({} on another dataset than the paper's)."""
+    if opts.dataset != opts.home:
+        return {}
+    if opts.kind == "scenarios":
+        figures = published.figures("hafner2018_journal", "table3")
+        # The author's code ran its copy + freeze row with the frozen BatchNorm updating.
+        figures[(BN_UPDATE_ROW,)] = figures[("Copying of weights, freezing of layers",)]
+        return figures
+    if opts.name in published.HAFNER2018:
+        return published.figures("hafner2018", opts.name)
+    return {}
+
+
 def get_grid(arg: str = "") -> Grid:
     opts = Options(arg)
     folds = range(opts.folds)
     other = OTHER[opts.dataset]
     pairs = ("Q:rgb G:" + other, f"Q:{other} G:rgb", "Q:rgb G:rgb", f"Q:{other} G:{other}")
     experiments, tables, curves = [], [], []
-    number = opts.name[len("table") :] if opts.name.startswith("table") else ""
-    dataset_title = {"biwi": "BIWI RGBD-ID", "robotpku": "RobotPKU", "sysu": "SYSU-MM01"}
-    title = f"Hafner 2018 Table {number}: {dataset_title[opts.dataset]}"
+    title = _title(opts)
     metrics = ("rank1", "rank5", "rank10", "mAP")
     if opts.kind == "single":
         for fold in folds:
@@ -490,24 +314,33 @@ def get_grid(arg: str = "") -> Grid:
                 pairs=pairs,
             )
         )
+    elif opts.kind == "scenarios":
+        for fold in folds:
+            experiments += scenarios(opts, fold)
+        tables.append(
+            Table(
+                opts.name,
+                f"{title}, training scenarios of the knowledge transfer (distillation "
+                f"{LABEL[other].lower()} to RGB, R18 softmax, classification-layer embedding)",
+                rows=("scenario",),
+                headers=("Scenario",),
+                where={"kind": "scenario"},
+                pairs=pairs[:2],
+            )
+        )
     elif opts.kind == "comparison":
         embedding = COMPARISON_EMBEDDING[opts.dataset]
+        method = f"Cross-modal distillation network, Resnet50, embedding {embedding}"
         for fold in folds:
             for features, matching in CLASSICAL_ROWS:
                 experiments.append(classical(opts, features, matching, fold))
-            for kind, label in (("zero_pad", "Zero-padding"), ("one_stream", "One-stream")):
-                e = cross_modal(opts, kind, "R50", fold)
-                experiments.append(
-                    _relabel(e, kind="comparison", method=f"{label} network, Resnet50")
-                )
-            step1, step2 = distillation(opts, "depth", "R50", "softmax", fold, embedding)
-            experiments.append(step1)
-            experiments.append(
-                _relabel(
-                    step2,
-                    kind="comparison",
-                    method=(f"Cross-modal distillation network, Resnet50, embedding {embedding}"),
-                )
+            experiments += comparison_rows(
+                opts,
+                fold,
+                "R50",
+                ("zero_pad", "one_stream"),
+                ("depth", "softmax", embedding),
+                method,
             )
         tables.append(
             Table(
@@ -520,13 +353,15 @@ def get_grid(arg: str = "") -> Grid:
             )
         )
     elif opts.kind == "sysu_comparison":
-        e = cross_modal(opts, "one_stream", "R18", 0, test_protocol="sysu")
-        experiments.append(_relabel(e, kind="comparison", method="One-stream network, Resnet18"))
-        step1, step2 = distillation(opts, "infrared", "R18", "triplet", 0, test_protocol="sysu")
-        experiments += [
-            step1,
-            _relabel(step2, kind="comparison", method="Cross-modal distillation network"),
-        ]
+        experiments += comparison_rows(
+            opts,
+            0,
+            "R18",
+            ("one_stream",),
+            ("infrared", "triplet", 128),
+            "Cross-modal distillation network",
+            protocol="sysu",
+        )
         metrics = ("rank1", "rank10", "rank20", "mAP")
         tables.append(
             Table(
@@ -544,10 +379,9 @@ def get_grid(arg: str = "") -> Grid:
         for fold in folds:
             for size in sizes:
                 experiments += distillation(opts, "depth", architecture, opts.loss, fold, size)
-        figure = opts.name.replace("figure", "Figure ")
         title = (
-            f"Hafner 2018 {figure}: {dataset_title[opts.dataset]}, distillation depth to RGB, "
-            f"{architecture} {opts.loss}, against the embedding size"
+            f"{title}, distillation depth to RGB, {architecture} {opts.loss}, against the "
+            "embedding size"
         )
         tables.append(
             Table(
@@ -569,8 +403,8 @@ def get_grid(arg: str = "") -> Grid:
                 metrics=("mAP", "rank1"),
             )
         )
-    if opts.dataset == opts.home and opts.name in published.HAFNER2018:
-        figures = published.figures("hafner2018", opts.name)
+    figures = _published(opts)
+    if figures:
         tables = [dataclasses.replace(t, published=figures, metrics=metrics) for t in tables]
     init = (
         f"ImageNet initialisation from {opts.pretrained}"
@@ -578,7 +412,7 @@ def get_grid(arg: str = "") -> Grid:
         else "random initialisation (pass pretrained=DIR for the thesis's ImageNet weights)"
     )
     description = (
-        f"{len(folds)} fold(s); the author's-code recipes (configs/grids/hafner2018.py); "
+        f"{len(folds)} fold(s); the author's-code recipes (configs/grids/hafner2018_recipes.py); "
         f"{init}; test protocol eval.protocol={opts.protocol!r}"
         + (" (smoke scale: wiring only)" if opts.smoke else "")
         + "."

@@ -76,6 +76,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.augment.channel_exchange = 0.0
     config.data.augment.random_gray = 0.0
     config.data.augment.channel_modalities = ()
+    # The thesis author's RandomSizedRectCrop (jaxreid.data.rect_crop): a box of 64-100 % of
+    # the area with height / width 2-3, resized back to data.image_size (Hafner 2018's code,
+    # open-reid/reid/utils/data/transforms.py lines 22-49); before the flip. Off by default.
+    config.data.augment.random_sized_rect_crop = False
     # Options of the synthetic generator (ignored by the real datasets).
     config.data.synthetic = ml_collections.ConfigDict()
     config.data.synthetic.seed = 0

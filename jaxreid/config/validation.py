@@ -179,6 +179,7 @@ def rules() -> dict[str, Rule]:
         "data.augment.channel_erasing": Number(0, 1),
         "data.augment.channel_exchange": Number(0, 1),
         "data.augment.random_gray": Number(0, 1),
+        "data.augment.random_sized_rect_crop": Boolean(),
         "data.augment.channel_modalities": TupleOf(
             lambda c: tuple(c.data.modalities), context=lambda c: "of config.data.modalities"
         ),

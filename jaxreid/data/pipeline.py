@@ -2,7 +2,8 @@
 
 Training: for every step, the P x K sampler (a pure function of seed and step) picks the
 global batch; this host gathers its slice, normalises each modality, and tf.data applies the
-random flip and pad-and-crop with stateless ops seeded by (seed, step), on background threads.
+random flip and pad-and-crop (and, when asked, the thesis author's RandomSizedRectCrop first:
+jaxreid.data.rect_crop) with stateless ops seeded by (seed, step), on background threads.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from jaxreid.data import channel_augmentation, preprocessing, sampler
+from jaxreid.data import channel_augmentation, preprocessing, rect_crop, sampler
 from jaxreid.data.eval_batches import eval_batches  # noqa: F401 (re-exported)
 from jaxreid.data.image_set import ImageSet
 
@@ -41,6 +42,7 @@ def train_batches(
     channel_exchange: float = 0.0,
     random_gray: float = 0.0,
     channel_modalities: Sequence[str] = (),
+    random_sized_rect_crop: bool = False,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Training batches for steps start_step .. num_steps-1, this host's share of each.
 
@@ -57,6 +59,9 @@ def train_batches(
       channel_modalities: modality names (ImageSet.modality) whose images get the channel
         operations (channel erasing, exchange, grey); () = every modality. The channel
         operations need 3-channel input (layout 'shared' or 'zero_pad').
+      random_sized_rect_crop: the thesis author's RandomSizedRectCrop (jaxreid.data.rect_crop;
+        config.data.augment.random_sized_rect_crop) on every image, before the flip, with a
+        key of its own (off: exactly the batches without it).
 
     Yields:
       dict with image [B, H, W, input_channels(layout)] float32, label [B] int32, modality [B] int32, where
@@ -125,14 +130,16 @@ def train_batches(
         labels.set_shape((local,))
         modality.set_shape((local,))
         key = tf.stack([tf.constant(seed, tf.int64), step])
-        images = _augment(images, key, random_flip, pad_crop, (lo, hi, global_batch))
+        rows = (lo, hi, global_batch)
+        if random_sized_rect_crop:  # transforms.py: RandomSizedRectCrop, then the flip.
+            crop_key = tf.random.experimental.stateless_fold_in(key, 2)
+            images = rect_crop.crop(images, rect_crop.draw(crop_key, rows))
+        images = _augment(images, key, random_flip, pad_crop, rows)
         if random_erasing or channel_augment:
             # A key of its own, so the flips and crops stay those drawn without these.
             aug_key = tf.random.experimental.stateless_fold_in(key, 1)
             eligible = tf.reduce_any(modality[:, None] == tf.constant(slots, tf.int32)[None], 1)
-            images = channel_augmentation.augment(
-                images, eligible, aug_key, (lo, hi, global_batch), **augment
-            )
+            images = channel_augmentation.augment(images, eligible, aug_key, rows, **augment)
         return {"image": images, "label": labels, "modality": modality}
 
     ds = tf.data.Dataset.range(start_step, num_steps)

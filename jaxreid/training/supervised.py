@@ -85,6 +85,7 @@ def augmentation(config) -> dict:
         channel_exchange=augment.channel_exchange,
         random_gray=augment.random_gray,
         channel_modalities=tuple(augment.channel_modalities),
+        random_sized_rect_crop=augment.random_sized_rect_crop,
     )
 
 
