@@ -724,9 +724,9 @@ def test_feature_map_sizes_are_those_of_the_built_backbone(image_size, backbone,
             False,
             **modality,
             mutable=["intermediates"],
-            capture_intermediates=lambda module, method: method == "__call__"
-            and len(module.path) == 1
-            and module.path[0].endswith("conv1"),  # the stem's, of stream 0 if two
+            capture_intermediates=lambda module, method: (
+                method == "__call__" and len(module.path) == 1 and module.path[0].endswith("conv1")
+            ),  # the stem's, of stream 0 if two
         )
         (conv1,) = jax.tree.leaves(state["intermediates"])
         return {"conv1": conv1, **{k: v for k, v in intermediates.items() if k != "pooled"}}

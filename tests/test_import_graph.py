@@ -22,6 +22,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "jaxreid")
 
+
 def module_name(path: str, root: str = ROOT) -> str:
     """'<root>/jaxreid/config/choices.py' -> 'jaxreid.config.choices' (a package: its name)."""
     relative = os.path.relpath(path, root)[: -len(".py")].split(os.sep)
@@ -117,8 +118,7 @@ def test_imports_are_read_inside_functions_and_from_packages(tmp_path):
     (package / "sub" / "__init__.py").write_text("from jaxreid.sub.b import B\n")
     (package / "sub" / "b.py").write_text("B = 1\n")
     (package / "a.py").write_text(
-        "def f():\n    from jaxreid.sub import b, B\n    import jaxreid.c\n"
-        "from . import c\n"
+        "def f():\n    from jaxreid.sub import b, B\n    import jaxreid.c\nfrom . import c\n"
     )
     (package / "c.py").write_text("import os\n")
     found = modules(str(package))

@@ -224,9 +224,7 @@ def batch_norm_values(c) -> list[tuple[str, int, int]]:
     shared_from = c.model.shared_from
     specific = architecture.SHARED_FROM.index(shared_from) if shared_from else 0
     per_stream = batch // modalities if shared_from and modalities > 1 else batch
-    sizes = architecture.feature_map_sizes(
-        c.data.image_size, c.model.backbone, c.model.last_stride
-    )
+    sizes = architecture.feature_map_sizes(c.data.image_size, c.model.backbone, c.model.last_stride)
     (_, height, width), _, *stages = sizes
     groups = [("bn1", per_stream if specific > 0 else batch, height * width)]
     for i, (name, height, width) in enumerate(stages):
