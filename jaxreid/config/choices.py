@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from jaxreid.config.errors import ConfigError
-
 # --- data (config.data.*) ------------------------------------------------------------------
 
 # Modalities the data layer knows (config.data.modalities, config.distill.source_modality).
@@ -163,12 +161,12 @@ def val_pair_names(config) -> tuple[str, ...]:
 
 
 def check_registry(table: Iterable[str], names: tuple[str, ...], where: str) -> None:
-    """Raises ConfigError unless the names `table` registers (a dispatch table's keys) are
+    """Raises TypeError unless the names `table` registers (a dispatch table's keys) are
     exactly `names`, the vocabulary validation accepts: called at import by the module
     that owns `table` (named `where`), so a name added on one side only fails at once."""
     registered = tuple(table)
     if set(registered) != set(names):
-        raise ConfigError(
+        raise TypeError(
             f"{where} registers {sorted(registered)}, but jaxreid.config.choices allows "
             f"{sorted(names)}: add the name to both."
         )
