@@ -11,6 +11,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxreid.config import choices
+
 Array = jax.Array
 
 
@@ -53,7 +55,7 @@ def _safe_norm(x: Array) -> Array:
 
 
 # config.loss.mining
-MINING = ("batch", "cross_modal")
+MINING = choices.MINING
 
 
 def _pair_masks(labels: Array, modalities: Array | None, mining: str) -> tuple[Array, Array]:
@@ -206,7 +208,7 @@ def weighted_regularized_triplet(
     return jnp.sum(jnp.where(valid, per_anchor, 0.0)) / jnp.maximum(jnp.sum(valid), 1)
 
 
-MSE_REDUCTIONS = ("sum", "per_sample", "mean")
+MSE_REDUCTIONS = choices.MSE_REDUCTIONS  # config.distill.loss_reduction
 
 
 def mse_distillation(student: Array, teacher: Array, *, reduction: str = "sum") -> Array:
@@ -250,9 +252,9 @@ def mse_distillation(student: Array, teacher: Array, *, reduction: str = "sum") 
 
 
 # config.loss.name is these parts joined by '+', e.g. 'softmax+wrt'.
-LOSS_PARTS = ("softmax", "triplet", "wrt")
+LOSS_PARTS = choices.LOSS_PARTS
 # Every name `compose` accepts (for config validation).
-LOSS_NAMES = ("softmax", "triplet", "wrt", "softmax+triplet", "softmax+wrt")
+LOSS_NAMES = choices.LOSS_NAMES
 
 
 def loss_parts(name: str) -> list[str]:

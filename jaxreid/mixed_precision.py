@@ -39,9 +39,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxreid.config import choices
+
 # Allowed values of config.model.dtype.
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = choices.DTYPES
 _JNP_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+choices.check_registry(_JNP_DTYPES, DTYPES, "jaxreid.mixed_precision._JNP_DTYPES")
 
 # torch.cuda.amp.GradScaler defaults (init_scale, growth_factor, backoff_factor, growth_interval).
 DEFAULT_INITIAL_SCALE = 2.0**16

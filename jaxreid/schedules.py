@@ -19,8 +19,10 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 
+from jaxreid.config import choices
+
 # config.optim.schedule values: 'constant' | 'cosine' | 'step' (jaxreid.train) and 'agw'.
-SCHEDULES = ("constant", "cosine", "step", "agw")
+SCHEDULES = choices.SCHEDULES
 # AGW code: warm-up over epochs 0-9, x0.1 at epochs 20 and 50 (81 epochs in all).
 AGW_WARMUP_EPOCHS = 10
 AGW_MILESTONES = (20, 50)

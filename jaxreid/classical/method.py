@@ -30,12 +30,14 @@ from absl import logging
 from jaxreid.classical import lomo as lomo_lib
 from jaxreid.classical import whos as whos_lib
 from jaxreid.classical import xqda as xqda_lib
+from jaxreid.config import choices
 
 # config.classical.features: the extractor (lomo: Liao 2015 §3; whos: Lisanti 2015, the descriptor section).
 FEATURES = {"lomo": lomo_lib.lomo, "whos": whos_lib.whos}
-FEATURE_NAMES = tuple(FEATURES)
+FEATURE_NAMES = choices.CLASSICAL_FEATURES
+choices.check_registry(FEATURES, FEATURE_NAMES, "jaxreid.classical.method.FEATURES")
 # config.classical.matching: 'euclidean' (features compared directly) or 'xqda' (Liao 2015 §4).
-MATCHINGS = ("euclidean", "xqda")
+MATCHINGS = choices.CLASSICAL_MATCHINGS
 # config.classical.xqda_solver: 'svd' (the published XQDA.m) | 'eig' (Liao 2015 Eq. 14).
 XQDA_SOLVERS = xqda_lib.SOLVERS
 METHOD_NAMES = {"lomo": "LOMO", "whos": "WHOS", "euclidean": "Euclidean", "xqda": "XQDA"}

@@ -34,10 +34,12 @@ import dataclasses
 import numpy as np
 import scipy.linalg
 
+from jaxreid.config import choices
+
 # Liao 2015 §4.3 / the published XQDA.m (`lambda = 0.001;`): Σ_I + λI (regularisation).
 XQDA_LAMBDA = 0.001
 # How W is found: 'svd' as XQDA.m does, 'eig' as Liao 2015 Eq. 14 states (module docstring).
-SOLVERS = ("svd", "eig")
+SOLVERS = choices.XQDA_SOLVERS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxreid.config import choices
+from jaxreid.config import architecture, choices
 
 
 def _modalities_split_k(c) -> Iterator[str]:
@@ -67,14 +67,8 @@ def _head_and_loss(c) -> Iterator[str]:
         )
 
 
-def _protocol_modalities() -> dict[str, tuple[str, ...]]:
-    from jaxreid.evaluation import experiment
-
-    return experiment.PROTOCOL_MODALITIES
-
-
 def _test_protocol_modalities(c) -> Iterator[str]:
-    needed = _protocol_modalities().get(c.eval.test_protocol, ())
+    needed = choices.PROTOCOL_MODALITIES.get(c.eval.test_protocol, ())
     modalities = tuple(c.data.modalities)
     if any(m not in modalities for m in needed):
         yield (
@@ -156,25 +150,23 @@ def _distillation(c) -> Iterator[str]:
 
 def _freeze_from_in_model(c) -> Iterator[str]:
     """config.distill.freeze_from names a layer of the network, in its own layer order
-    (`model.layer_order()`, resolved by jaxreid.training.freezing), that has parameters."""
-    if c.model.head != "linear":
-        return  # Distillation needs the linear head (above); nothing else freezes layers.
-    from jaxreid import models
-    from jaxreid.training import freezing
-
-    model = models.model_from_config(c, num_classes=1)  # Not initialised: a description.
+    (`architecture.layer_order`, the list of the model's `layer_order()`), that has
+    parameters. Only distillation freezes layers: without it the key is not used."""
+    if not c.distill.enabled or c.model.head != "linear":
+        return  # Distillation needs the linear head (`_distillation` says so).
+    order = architecture.layer_order(c)
     try:
-        index = freezing.freeze_index(model, c.distill.freeze_from, c.model.backbone)
+        index = architecture.freeze_index(order, c.distill.freeze_from, c.model.backbone)
     except ValueError as e:
         yield str(e)
         return
-    layer = model.layer_order()[index][0] if index is not None else None
+    layer = order[index][0] if index is not None else None
     if layer in ("embedding", "embedding_bn") and not c.model.embedding_size:
         yield (
             f"config.distill.freeze_from={c.distill.freeze_from!r}: with "
             "config.model.embedding_size=0 the network has no embedding layer."
         )
-    if layer in ("classifier", models.reid.DROPOUT) and c.loss.name == "triplet":
+    if layer in ("classifier", architecture.DROPOUT) and c.loss.name == "triplet":
         yield (
             f"config.distill.freeze_from={c.distill.freeze_from!r}: with "
             "config.loss.name='triplet' the network has no classifier."
@@ -198,15 +190,13 @@ def _method(c) -> Iterator[str]:
 
 
 def _channel_augmentation_layout(c) -> Iterator[str]:
-    from jaxreid.data import preprocessing  # NumPy only.
-
     augment = c.data.augment
     used = [
         f"config.data.augment.{name}={getattr(augment, name)}"
         for name in ("channel_erasing", "channel_exchange", "random_gray")
         if getattr(augment, name)
     ]
-    channels = preprocessing.input_channels(c.data.input_layout)
+    channels = choices.INPUT_CHANNELS[c.data.input_layout]
     if used and channels != 3:
         yield (
             f"{', '.join(used)}: the channel operations work on the R, G and B channels of a "
@@ -216,42 +206,30 @@ def _channel_augmentation_layout(c) -> Iterator[str]:
         )
 
 
-def _ceil_half(size: int, stride: int = 2) -> int:
-    return -(-size // stride)
-
-
 def batch_norm_values(c) -> list[tuple[str, int, int]]:
     """[(layer, images, positions)] of every group of BatchNorm layers a training step runs,
     in forward order: each normalises over `images` x `positions` values per channel.
 
     The stem's 'bn1' and the stages 'layer1'.. see the H x W positions of their own feature
-    map (torchvision's strides, each rounding up: /2 at the stem's conv, /2 at its max-pool,
-    /2 at each stage after layer1, the last by config.model.last_stride); the head's BatchNorm ('embedding_bn' of the linear head
-    with an embedding layer, 'bnneck_bn' of the BNNeck) one position. A modality-specific
+    map (`architecture.feature_map_sizes`); the head's BatchNorm ('embedding_bn' of the
+    linear head with an embedding layer, 'bnneck_bn' of the BNNeck) one position. A modality-specific
     layer of a partially shared network (config.model.shared_from) sees only its modality's
     P x K / M images; everything else the whole P x K batch, which is one modality in each
     step of distillation.
     """
-    from jaxreid import models
-    from jaxreid.models import resnet
-
     batch = c.batch.num_identities * c.batch.images_per_identity
     modalities = len(c.data.modalities)
     if c.distill.enabled:
         modalities = 1  # Step I trains F on the source images, Step II G on the target ones.
-    specific = resnet.SHARED_FROM.index(c.model.shared_from) if c.model.shared_from else 0
-    per_stream = batch // modalities if c.model.shared_from and modalities > 1 else batch
-    backbone = models.BACKBONES.get(c.model.backbone)
-    num_stages = len(getattr(backbone, "keywords", {}).get("stage_sizes", (0,) * 4))
-    height, width = (_ceil_half(s) for s in c.data.image_size)  # conv1, stride 2
+    shared_from = c.model.shared_from
+    specific = architecture.SHARED_FROM.index(shared_from) if shared_from else 0
+    per_stream = batch // modalities if shared_from and modalities > 1 else batch
+    sizes = architecture.feature_map_sizes(c.data.image_size, c.model.backbone, c.model.last_stride)
+    (_, height, width), _, *stages = sizes
     groups = [("bn1", per_stream if specific > 0 else batch, height * width)]
-    height, width = _ceil_half(height), _ceil_half(width)  # the max-pool, stride 2
-    for i in range(num_stages):
-        if i > 0:
-            stride = c.model.last_stride if i == num_stages - 1 else 2
-            height, width = _ceil_half(height, stride), _ceil_half(width, stride)
+    for i, (name, height, width) in enumerate(stages):
         images = per_stream if i < specific else batch
-        groups.append((f"layer{i + 1}", images, height * width))
+        groups.append((name, images, height * width))
     if c.model.head == "bnneck":
         groups.append(("bnneck_bn", batch, 1))
     elif c.model.head == "linear" and c.model.embedding_size:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import ml_collections
 
+from jaxreid.config import choices
 from jaxreid.config.errors import ConfigError
 
-# Modalities the data layer knows. RGB-D datasets use ('rgb', 'depth'); RGB-IR datasets
-# ('rgb', 'infrared') or ('visible', 'thermal') for RegDB.
-MODALITIES = ("rgb", "depth", "infrared", "thermal")
+MODALITIES = choices.MODALITIES  # Modalities the data layer knows.
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -25,7 +24,7 @@ def default_config() -> ml_collections.ConfigDict:
 
     # --- data -------------------------------------------------------------------------------
     config.data = ml_collections.ConfigDict()
-    config.data.name = "synthetic"  # A dataset registered in jaxreid.datasets.BUILDER_MODULES.
+    config.data.name = "synthetic"  # A name of jaxreid.config.choices.DATASETS.
     config.data.data_dir = (
         ""  # TFDS data directory; '' = jaxreid's default (~/tensorflow_datasets).
     )
@@ -51,7 +50,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.fold_seed = 0
     config.data.num_val_ids = 0  # Validation identities per fold; 0 = a fifth of them.
     config.data.image_size = (64, 32)  # (height, width) fed to the network.
-    # How the modalities share the network input (jaxreid.data.preprocessing.INPUT_LAYOUTS):
+    # How the modalities share the network input (jaxreid.config.choices.INPUT_LAYOUTS):
     # 'shared' (3 channels, 1-channel modalities replicated; the one-stream network),
     # 'gray' (1 channel, RGB as luma; Tekeli 2019 §3.3), 'zero_pad' (3 channels, one per
     # modality, rest zero; Hafner 2018 §5.2.2), 'zero_pad2' (Wu et al. 2017's two channels).
@@ -121,7 +120,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.distance.metric = "l2"  # 'l1' | 'l2' | 'sql2' | 'linf' | 'dot' (Eqs. 4-8)
     config.model.distance.center_update = "ema"  # 'sgd' | 'ema' | 'median' | 'midrange'
     config.model.distance.momentum = 0.7  # β of the running average, Tekeli 2019 Table 1.
-    # Compute dtype (jaxreid.mixed_precision.DTYPES): 'bfloat16' / 'float16' run activations,
+    # Compute dtype (jaxreid.config.choices.DTYPES): 'bfloat16' / 'float16' run activations,
     # convolutions and matmuls in 16 bits with float32 parameters, optimiser state, BatchNorm
     # statistics, losses and features (Micikevicius et al. 2018, "Mixed Precision Training",
     # §3); 'float16' also needs dynamic loss scaling (§3.2). Replaces `half_precision`.

@@ -19,17 +19,17 @@ close-match suggestion for strings ("Did you mean 'softmax'?"). It runs in four 
 Adding a key: add it to `schema.default_config()` and ONE line to the table in `rules()`,
 `"group.key": Rule(...)`, e.g.
 
-    "model.pooling": OneOf(models.POOLINGS),            # a name from a tuple constant
+    "model.pooling": OneOf(choices.POOLINGS),           # a name from a tuple constant
     "loss.label_smoothing": Number(0, 1, high_open=True),  # a float in [0, 1)
     "eval.rerank": Boolean(),
 
-Take the allowed values from the module-level tuple next to the code that uses them
-(import it inside `rules()`, which keeps `import jaxreid.config` free of JAX; the few whose
-module is slow to import are mirrored in `jaxreid.config.choices`, and a test compares them). A key whose validity depends on
-other keys gets a value rule plus a generator in `combinations.COMBINATIONS` that yields a
-message naming all the keys involved. tests/test_config.py fails for a schema key
-without a rule. Nothing here imports TensorFlow; `rules()` imports JAX and Flax modules for
-their constants.
+Take the allowed values from `jaxreid.config.choices` (the vocabulary; the module that acts
+on a value reads its tuple from there) and the network's structure from
+`jaxreid.config.architecture`: `jaxreid.config` imports nothing else of jaxreid, so
+validation loads neither JAX, Flax nor TensorFlow (tests/test_import_graph.py). A key whose
+validity depends on other keys gets a value rule plus a generator in
+`combinations.COMBINATIONS` that yields a message naming all the keys involved.
+tests/test_config.py fails for a schema key without a rule.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxreid.config import choices, schema
+from jaxreid.config import architecture, choices, schema
 from jaxreid.config.combinations import COMBINATIONS, check_batch_sharding
 from jaxreid.config.errors import ConfigError, closest
 from jaxreid.config.rules import (
@@ -66,11 +66,7 @@ def model_outputs(config: ml_collections.ConfigDict) -> tuple[str, ...]:
     'logits' (models.reid); or DistanceNet's 'features' and 'logits' (models.distance).
     tests/test_config.py compares this with the outputs of the built models.
     """
-    from jaxreid import models
-
-    backbone = models.BACKBONES.get(config.model.backbone)
-    stages = len(getattr(backbone, "keywords", {}).get("stage_sizes", (0,) * 4))
-    names = ["stem", *(f"layer{i + 1}" for i in range(stages)), "pooled"]
+    names = ["stem", *architecture.stage_names(config.model.backbone), "pooled"]
     classifier = "softmax" in config.loss.name.split("+")  # no classifier for metric losses
     if config.model.head == "distance":
         names += ["features", "logits"]
@@ -88,15 +84,11 @@ def _features(config) -> tuple[str, ...]:
 
 
 def _dataset_modalities(config) -> tuple[str, ...]:
-    from jaxreid import datasets
-
-    return datasets.MODALITIES.get(config.data.name, schema.MODALITIES)
+    return choices.DATASET_MODALITIES.get(config.data.name, choices.MODALITIES)
 
 
 def _dataset_layouts(config) -> tuple[str, ...]:
-    from jaxreid import datasets
-
-    return datasets.LAYOUTS.get(config.data.name, ("",))
+    return choices.DATASET_LAYOUTS.get(config.data.name, ("",))
 
 
 def _of_dataset(config) -> str:
@@ -115,14 +107,12 @@ def _of_modalities(config) -> str:
 
 
 def _optim_rules(prefix: str) -> dict[str, Rule]:
-    from jaxreid.training import optimizers
-
     return {
-        f"{prefix}.name": OneOf(optimizers.OPTIMIZERS),
+        f"{prefix}.name": OneOf(choices.OPTIMIZERS),
         f"{prefix}.learning_rate": Number(0, low_open=True),
         f"{prefix}.momentum": Number(0, 1, high_open=True),
         f"{prefix}.weight_decay": Number(0),
-        f"{prefix}.schedule": OneOf(optimizers.SCHEDULES),
+        f"{prefix}.schedule": OneOf(choices.SCHEDULES),
         f"{prefix}.warmup_steps": Integer(0),
         f"{prefix}.step_boundaries": Fractions(),
         f"{prefix}.step_factor": Number(0, low_open=True),
@@ -130,33 +120,13 @@ def _optim_rules(prefix: str) -> dict[str, Rule]:
     }
 
 
-# Values of eval.protocol / eval.val_protocol that an earlier jaxreid accepted.
-_RETIRED_PAIR_PROTOCOLS = (
-    (
-        "hafner",
-        (
-            "it is now 'hafner_text' (the thesis text's protocol, the former 'hafner') or "
-            "'hafner_code' (the author's evaluation code, which produced the published tables)"
-        ),
-    ),
-)
-
-
 @functools.cache
 def rules() -> dict[str, Rule]:
     """The rule of every key of the schema, by its path below `config.` (the table)."""
-    from jaxreid import datasets, losses, mixed_precision, models
-    from jaxreid.classical import method as classical_method
-    from jaxreid.data import preprocessing, sampler
-    from jaxreid.evaluation import distances, experiment, ranking, sysu
-    from jaxreid.evaluation.llcm import LLCM_VIS_TO_IR_ROLES
-    from jaxreid.models import distance
-    from jaxreid.training import distillation_targets
-
     return {
         "seed": Integer(0),
         # --- data
-        "data.name": OneOf(tuple(datasets.BUILDER_MODULES)),
+        "data.name": OneOf(choices.DATASETS),
         "data.data_dir": Text(),
         "data.manual_dir": Text(),
         "data.layout": OneOf(_dataset_layouts, _of_dataset),
@@ -170,8 +140,8 @@ def rules() -> dict[str, Rule]:
         "data.fold_seed": Integer(0),
         "data.num_val_ids": Integer(0),
         "data.image_size": IntTuple(2, 1, example=(64, 32)),
-        "data.input_layout": OneOf(preprocessing.INPUT_LAYOUTS),
-        "data.normalization": OneOf(preprocessing.NORMALIZATIONS),
+        "data.input_layout": OneOf(choices.INPUT_LAYOUTS),
+        "data.normalization": OneOf(choices.NORMALIZATIONS),
         "data.center_depth": Boolean(),
         "data.random_flip": Boolean(),
         "data.pad_crop": Integer(0),
@@ -193,31 +163,31 @@ def rules() -> dict[str, Rule]:
         "batch.num_identities": Integer(1),
         "batch.images_per_identity": Integer(1),
         "batch.eval_batch_size": Integer(1),
-        "batch.sampler": OneOf(sampler.SAMPLERS),
+        "batch.sampler": OneOf(choices.SAMPLERS),
         # --- model
-        "model.backbone": OneOf(tuple(models.BACKBONES)),
+        "model.backbone": OneOf(choices.BACKBONES),
         "model.width": Integer(1),
         "model.embedding_size": Integer(0),
         "model.dropout_rate": Number(0, 1, high_open=True),
-        "model.head": OneOf(models.HEADS),
-        "model.distance.metric": OneOf(distance.METRICS),
-        "model.distance.center_update": OneOf(distance.CENTER_UPDATES),
+        "model.head": OneOf(choices.HEADS),
+        "model.distance.metric": OneOf(choices.DISTANCE_METRICS),
+        "model.distance.center_update": OneOf(choices.CENTER_UPDATES),
         "model.distance.momentum": Number(0, 1, high_open=True),
-        "model.dtype": OneOf(mixed_precision.DTYPES),
-        "model.conv_impl": OneOf(models.CONV_IMPLS),
+        "model.dtype": OneOf(choices.DTYPES),
+        "model.conv_impl": OneOf(choices.CONV_IMPLS),
         "model.pretrained": Text(),
-        "model.pooling": OneOf(models.POOLINGS),
+        "model.pooling": OneOf(choices.POOLINGS),
         "model.gem_p": Number(0, low_open=True),
         "model.gem_learnable": Boolean(),
         "model.non_local": IntTuple(4, 0, example=(0, 2, 3, 0)),
-        "model.shared_from": OneOf(("", *models.SHARED_FROM)),
+        "model.shared_from": OneOf(("", *architecture.SHARED_FROM)),
         "model.last_stride": Integer(1, 2),
         # --- loss
-        "loss.name": OneOf(losses.LOSS_NAMES),
+        "loss.name": OneOf(choices.LOSS_NAMES),
         "loss.triplet_margin": Number(0),
         "loss.soft_margin": Boolean(),
         "loss.triplet_feature": OneOf(_features, _of_model),
-        "loss.mining": OneOf(losses.MINING),
+        "loss.mining": OneOf(choices.MINING),
         "loss.label_smoothing": Number(0, 1, high_open=True),
         # --- optimiser and the schedule of the run
         **_optim_rules("optim"),
@@ -231,24 +201,24 @@ def rules() -> dict[str, Rule]:
         "checkpoint_every_steps": Integer(1),
         "keep_checkpoints": Integer(1),
         # --- evaluation
-        "eval.protocol": OneOf(experiment.PAIR_PROTOCOLS, retired=_RETIRED_PAIR_PROTOCOLS),
-        "eval.val_protocol": OneOf(experiment.PAIR_PROTOCOLS, retired=_RETIRED_PAIR_PROTOCOLS),
+        "eval.protocol": OneOf(choices.PAIR_PROTOCOLS, retired=choices.RETIRED_PAIR_PROTOCOLS),
+        "eval.val_protocol": OneOf(choices.PAIR_PROTOCOLS, retired=choices.RETIRED_PAIR_PROTOCOLS),
         "eval.camera_rule": Boolean(),
         "eval.hafner_code_use_all_quirk": Boolean(),
         "eval.repeats": Integer(1),
         "eval.max_queries_per_id": Integer(1),
-        # Canonical names; distances.canonical_metric also takes aliases ('l2', ...), below.
-        "eval.metric": OneOf(lambda c: _metric_names(distances)),
+        # Canonical names; evaluation.distances.canonical_metric also takes aliases ('l2', ...), below.
+        "eval.metric": OneOf(_metric_names()),
         "eval.feature": OneOf(_features, _of_model),
         "eval.seed": Integer(0),
         "eval.flip_test": Boolean(),
-        "eval.ap": OneOf(ranking.AP_DEFINITIONS),
+        "eval.ap": OneOf(choices.AP_DEFINITIONS),
         "eval.val_pairs": TupleOf(choices.val_pair_names, context=_of_modalities),
-        "eval.test_protocol": OneOf(experiment.TEST_PROTOCOLS),
-        "eval.sysu_sampler": OneOf(sysu.SAMPLERS),
+        "eval.test_protocol": OneOf(choices.TEST_PROTOCOLS),
+        "eval.sysu_sampler": OneOf(choices.SYSU_SAMPLERS),
         "eval.sysu_perm_file": Text(),
-        "eval.sysu_settings": TupleOf(tuple(sysu.SYSU_SETTINGS), 1),
-        "eval.llcm_vis_to_ir": OneOf(LLCM_VIS_TO_IR_ROLES),
+        "eval.sysu_settings": TupleOf(tuple(choices.SYSU_SETTINGS), 1),
+        "eval.llcm_vis_to_ir": OneOf(choices.LLCM_VIS_TO_IR_ROLES),
         "eval.llcm_trials": Integer(1),
         "eval.rerank": Boolean(),
         "eval.rerank_k1": Integer(1),
@@ -256,25 +226,25 @@ def rules() -> dict[str, Rule]:
         "eval.rerank_lambda": Number(0, 1),
         # --- cross-modal distillation
         "distill.enabled": Boolean(),
-        "distill.source_modality": OneOf(schema.MODALITIES),
+        "distill.source_modality": OneOf(choices.MODALITIES),
         "distill.teacher_workdir": Text(),
         # The layers the network lists (`model.layer_order()`): checked in combinations.
         "distill.freeze_from": Text(nonempty=True),
         "distill.frozen_bn": OneOf(choices.DISTILL_FROZEN_BN),
         "distill.copy_weights": Boolean(),
-        "distill.targets": OneOf(distillation_targets.TARGETS),
-        "distill.loss_reduction": OneOf(losses.MSE_REDUCTIONS),
+        "distill.targets": OneOf(choices.DISTILL_TARGETS),
+        "distill.loss_reduction": OneOf(choices.MSE_REDUCTIONS),
         "distill.early_stopping": OneOf(choices.DISTILL_EARLY_STOPPING),
         "distill.num_train_steps": Integer(0),  # 0: G is tested as initialised.
         "distill.eval_every_steps": Integer(1),
         **_optim_rules("distill.optim"),
         # --- conventional baselines (jaxreid.classical; Hafner 2018 §5.3)
         "classical.enabled": Boolean(),
-        "classical.features": OneOf(classical_method.FEATURE_NAMES),
-        "classical.matching": OneOf(classical_method.MATCHINGS),
+        "classical.features": OneOf(choices.CLASSICAL_FEATURES),
+        "classical.matching": OneOf(choices.CLASSICAL_MATCHINGS),
         "classical.xqda_lambda": Number(0),
         "classical.qda_dims": Integer(),  # <= 0: every latent value > 1 (Liao 2015 §4.2)
-        "classical.xqda_solver": OneOf(classical_method.XQDA_SOLVERS),
+        "classical.xqda_solver": OneOf(choices.XQDA_SOLVERS),
         "classical.image_size": IntTuple(2, 1, example=(128, 48)),
         "classical.batch_size": Integer(1),
         "classical.train_images_per_id": Integer(0),
@@ -282,10 +252,10 @@ def rules() -> dict[str, Rule]:
     }
 
 
-def _metric_names(distances) -> tuple[str, ...]:
+def _metric_names() -> tuple[str, ...]:
     # The canonical names first, then the aliases distances.canonical_metric accepts.
-    aliases = sorted(set(distances._ALIASES) - set(distances.METRICS))  # pylint: disable=protected-access
-    return (*distances.METRICS, *aliases)
+    aliases = sorted(set(choices.RANKING_METRIC_ALIASES) - set(choices.RANKING_METRICS))
+    return (*choices.RANKING_METRICS, *aliases)
 
 
 # --- keys ----------------------------------------------------------------------------------

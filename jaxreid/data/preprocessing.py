@@ -6,6 +6,8 @@ import dataclasses
 
 import numpy as np
 
+from jaxreid.config import choices
+
 # torchvision's ImageNet statistics, for networks initialised from ImageNet weights.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -114,17 +116,10 @@ def fit_normalization(
     return Normalization(scale, tuple(map(float, mean)), tuple(map(float, std)), center)
 
 
-# How modalities share the network input (config.data.input_layout):
-#   'shared'    three channels for every modality; RGB as is, depth / infrared replicated
-#               (the one-stream network, Hafner 2018 §3.1).
-#   'gray'      one channel for every modality; RGB converted to luma (Tekeli 2019, §3.3).
-#   'zero_pad'  three channels, modality 0 (grayscale) in channel 0, modality 1 in channel 2,
-#               the rest zero (the zero-padding network as the thesis implements it, §5.2.2).
-#   'zero_pad2' two channels, one per modality (Wu et al. 2017's original form).
-INPUT_LAYOUTS = ("shared", "gray", "zero_pad", "zero_pad2")
-# config.data.normalization: 'dataset' = mean/std of the training images of each modality;
-# 'imagenet' = torchvision's ImageNet statistics (for pretrained weights).
-NORMALIZATIONS = ("dataset", "imagenet")
+# How modalities share the network input (config.data.input_layout; each described in
+# jaxreid.config.choices.INPUT_CHANNELS) and config.data.normalization.
+INPUT_LAYOUTS = choices.INPUT_LAYOUTS
+NORMALIZATIONS = choices.NORMALIZATIONS
 _ZERO_PAD_CHANNEL = {"zero_pad": (0, 2), "zero_pad2": (0, 1)}
 
 
@@ -136,7 +131,7 @@ def check_layout(layout: str) -> None:
 def input_channels(layout: str) -> int:
     """Channels of the network input for `layout`."""
     check_layout(layout)
-    return {"shared": 3, "gray": 1, "zero_pad": 3, "zero_pad2": 2}[layout]
+    return choices.INPUT_CHANNELS[layout]
 
 
 def modality_channels(layout: str) -> int:

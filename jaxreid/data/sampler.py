@@ -10,9 +10,11 @@ import dataclasses
 
 import numpy as np
 
+from jaxreid.config import choices
+
 # config.batch.sampler: 'pk' = `sample_batch` (P identities x K images, Hermans et al. 2017);
 # 'random' = `sample_random_batch` (P*K images drawn uniformly; Tekeli 2019 §4.2).
-SAMPLERS = ("pk", "random")
+SAMPLERS = choices.SAMPLERS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,8 @@ Importing this package imports neither TensorFlow nor any builder: a builder mod
 imported (and its TFDS builder registered) only when `load_module` / `builder` asks for it.
 
 To add a dataset, add `name: "jaxreid.datasets.<module>"` to `BUILDER_MODULES` and its
-modalities to `MODALITIES` (and any `config.data.layout` besides '' to `LAYOUTS`). The module
+modalities to `jaxreid.config.choices.DATASET_MODALITIES` (and any `config.data.layout`
+besides '' to `DATASET_LAYOUTS` there). The module
 should define `builder(modality, data_dir=None, **kwargs) -> tfds.core.DatasetBuilder`
 (not yet prepared); a module without it must define exactly one `tfds.core.DatasetBuilder`
 subclass, which is then constructed as `Builder(config=modality, data_dir=data_dir, **kwargs)`.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import importlib
 import types
+
+from jaxreid.config import choices
 
 # Dataset name (as used in configs) -> module that defines its TFDS builder.
 BUILDER_MODULES: dict[str, str] = {
@@ -26,28 +29,12 @@ BUILDER_MODULES: dict[str, str] = {
     "market1501": "jaxreid.datasets.market1501.builder",
 }
 
-# Modalities of each dataset (its builder's configs), so that config validation can check
-# config.data.modalities without importing TensorFlow (tests/test_config.py compares them).
-MODALITIES: dict[str, tuple[str, ...]] = {
-    "synthetic": ("rgb", "depth", "infrared"),
-    "sysu_mm01": ("rgb", "infrared"),
-    "regdb": ("rgb", "thermal"),
-    "biwi_rgbd_id": ("rgb", "depth"),
-    "robotpku": ("rgb", "depth"),
-    "llcm": ("rgb", "infrared"),
-    "market1501": ("rgb",),
-}
-# Values of config.data.layout each dataset reads ('' = as distributed; builder configs
-# '<modality>_<layout>' otherwise).
-LAYOUTS: dict[str, tuple[str, ...]] = {
-    "synthetic": ("",),
-    "sysu_mm01": ("",),
-    "regdb": ("",),
-    "biwi_rgbd_id": ("", "processed"),
-    "robotpku": ("",),
-    "llcm": ("",),
-    "market1501": ("",),
-}
+# Modalities of each dataset (its builder's configs) and the values of config.data.layout it
+# reads: defined in jaxreid.config.choices, which validation reads without importing this
+# package (tests/test_config.py compares them with the builders' configs).
+MODALITIES: dict[str, tuple[str, ...]] = choices.DATASET_MODALITIES
+LAYOUTS: dict[str, tuple[str, ...]] = choices.DATASET_LAYOUTS
+choices.check_registry(BUILDER_MODULES, choices.DATASETS, "jaxreid.datasets.BUILDER_MODULES")
 
 
 def names() -> tuple[str, ...]:

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxreid import log_filters
+from jaxreid.config import choices
 from jaxreid.datasets.manual_files import (
     IMAGE_SUFFIXES,
     SPLIT_FIX,
@@ -50,7 +51,7 @@ from jaxreid.datasets.manual_files import (
     relative,
 )
 
-MODALITIES = ("rgb", "depth", "infrared", "thermal")
+MODALITIES = choices.MODALITIES
 
 # Stored-image target per (modality, dtype): PIL mode and channels.
 _PIL_MODE = {("rgb", "uint8"): "RGB", ("depth", "uint16"): "I;16"}

@@ -26,20 +26,10 @@ import numpy as np
 from jax import lax
 
 from jaxreid import batching
+from jaxreid.config import choices
 
-METRICS = ("euclidean", "sqeuclidean", "l1", "linf", "cosine")
-_ALIASES = {
-    "euclidean": "euclidean",
-    "l2": "euclidean",
-    "sqeuclidean": "sqeuclidean",
-    "l2_squared": "sqeuclidean",
-    "l1": "l1",
-    "manhattan": "l1",
-    "cityblock": "l1",
-    "linf": "linf",
-    "chebyshev": "linf",
-    "cosine": "cosine",
-}
+METRICS = choices.RANKING_METRICS
+_ALIASES = choices.RANKING_METRIC_ALIASES
 
 # Elements of one distance block [chunk, G]; 2**24 floats = 64 MB.
 _BLOCK_ELEMENTS = 1 << 24

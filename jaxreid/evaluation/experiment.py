@@ -18,9 +18,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from jaxreid.config import choices
 from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import is_collapsed
-from jaxreid.evaluation.hafner import PAIR_PROTOCOLS  # noqa: F401 (config validation reads it)
+from jaxreid.evaluation.hafner import PAIR_PROTOCOLS  # noqa: F401 (re-exported)
 from jaxreid.evaluation.hafner import evaluate_modality_pairs, pair_name
 from jaxreid.evaluation.llcm import LLCM_DIRECTIONS, llcm
 from jaxreid.evaluation.market import market1501
@@ -29,15 +30,10 @@ from jaxreid.evaluation.sysu import sysu_mm01_settings
 from jaxreid.evaluation.tables import format_table, modality_pairs_table, sysu_table
 
 Embed = Callable[[str, Any], np.ndarray]
-TEST_PROTOCOLS = ("pairs", "sysu", "regdb", "llcm", "market")
+TEST_PROTOCOLS = choices.TEST_PROTOCOLS
 # The modalities each test protocol needs: (query, gallery); Market-1501's queries come from
 # its query split (config.data.query_split), its gallery from the test split.
-PROTOCOL_MODALITIES = {
-    "sysu": ("infrared", "rgb"),
-    "regdb": ("rgb", "thermal"),
-    "llcm": ("rgb", "infrared"),
-    "market": ("rgb",),
-}
+PROTOCOL_MODALITIES = choices.PROTOCOL_MODALITIES
 
 
 def evaluate_pairs(

@@ -37,6 +37,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from jaxreid.config import choices
 from jaxreid.evaluation import hafner_code, ranking
 from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import canonical_metric, is_collapsed, pairwise_distance
@@ -44,7 +45,7 @@ from jaxreid.evaluation.distances import canonical_metric, is_collapsed, pairwis
 HAFNER_REPEATS = 10  # thesis §4.3.1
 HAFNER_MAX_QUERIES_PER_ID = 50  # thesis §4.3.1
 HAFNER_FOLDS = 3  # journal §4.2: 3-fold cross-validation
-PAIR_PROTOCOLS = ("hafner_text", "hafner_code", "full")
+PAIR_PROTOCOLS = choices.PAIR_PROTOCOLS
 FOLD_METRICS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
 
 

@@ -30,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from jaxreid.config import choices
 from jaxreid.evaluation import ranking
 from jaxreid.evaluation import rerank as rerank_lib
 from jaxreid.evaluation.distances import canonical_metric, pairwise_distance
@@ -39,7 +40,7 @@ LLCM_TRIALS = 10  # DEEN/test.py: `for trial in range(10)`
 LLCM_VIS_CAMERAS = (1, 2, 3, 4, 5, 6, 7, 8, 9)  # data_manager.py: test_vis/cam1 ... cam9
 LLCM_IR_CAMERAS = (1, 2, 4, 5, 6, 7, 8, 9)  # test_nir: no cam3
 LLCM_DIRECTIONS = ("ir_to_vis", "vis_to_ir")
-LLCM_VIS_TO_IR_ROLES = ("released", "vis_queries")
+LLCM_VIS_TO_IR_ROLES = choices.LLCM_VIS_TO_IR_ROLES
 
 
 def llcm_selection(ids, cams, file_index, cameras: Sequence[int], trial: int) -> np.ndarray:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxreid.config import choices
 from jaxreid.evaluation.relations import Relations
 
 ALGORITHMS = ("auto", "count", "filter", "sort")
 # config.eval.ap: how average precision is computed (jaxreid.evaluation.ranking's docstring).
-AP_DEFINITIONS = ("non_interpolated", "trapezoid")
+AP_DEFINITIONS = choices.AP_DEFINITIONS
 
 # Distance elements handled per block of query rows (2**24 floats = 64 MB); also bounds
 # the temporaries of 'count'.

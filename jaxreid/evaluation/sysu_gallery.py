@@ -21,17 +21,14 @@ from typing import Mapping
 
 import numpy as np
 
+from jaxreid.config import choices
+
 SYSU_QUERY_CAMERAS = (3, 6)  # Wu et al. 2017, evaluation_SYSU_MM01.m: probe_cam_list
 SYSU_GALLERY_CAMERAS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}  # gallery_cam_list
 SYSU_SHOTS = (1, 10)  # setting.number_shot: 1 single-shot, 10 multi-shot
 SYSU_TRIALS = 10  # rows of rand_perm_cam{c}{p}
-SYSU_SETTINGS = {  # the grid of Tekeli 2019, Table 3
-    "all_single": ("all", 1),
-    "all_multi": ("all", 10),
-    "indoor_single": ("indoor", 1),
-    "indoor_multi": ("indoor", 10),
-}
-SAMPLERS = ("official", "seeded")
+SYSU_SETTINGS = choices.SYSU_SETTINGS  # the grid of Tekeli 2019, Table 3
+SAMPLERS = choices.SYSU_SAMPLERS
 
 Permutations = Mapping[tuple[int, int], np.ndarray]
 

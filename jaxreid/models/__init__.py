@@ -14,8 +14,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxreid.models.bnneck import BNNECK_FEATURES, BNNeckNet
 from jaxreid import mixed_precision
+from jaxreid.config import choices
+from jaxreid.models.bnneck import BNNECK_FEATURES, BNNeckNet
 from jaxreid.models.convolution import CONV_IMPLS
 from jaxreid.models.distance import DistanceNet
 from jaxreid.models.non_local import NonLocal
@@ -37,6 +38,7 @@ BACKBONES = {
     "resnet34": ResNet34,
     "resnet50": ResNet50,
 }
+choices.check_registry(BACKBONES, choices.BACKBONES, "jaxreid.models.BACKBONES")
 
 
 def _as_dtype(dtype: Any) -> Any:
@@ -70,8 +72,7 @@ def get_backbone(
     )
 
 
-# config.model.head
-HEADS = ("linear", "distance", "bnneck")
+HEADS = choices.HEADS  # config.model.head
 
 
 def create_model(

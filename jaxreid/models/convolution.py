@@ -29,8 +29,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxreid.config import choices
+
 # Allowed values of config.model.conv_impl.
-CONV_IMPLS = ("xla", "gemm_wgrad")
+CONV_IMPLS = choices.CONV_IMPLS  # config.model.conv_impl
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 

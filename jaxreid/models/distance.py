@@ -61,8 +61,10 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-METRICS = ("l1", "l2", "sql2", "linf", "dot")
-CENTER_UPDATES = ("sgd", "ema", "median", "midrange")
+from jaxreid.config import choices
+
+METRICS = choices.DISTANCE_METRICS  # config.model.distance.metric
+CENTER_UPDATES = choices.CENTER_UPDATES  # config.model.distance.center_update
 CENTERS_COLLECTION = "centers"
 
 # Tekeli 2019, Table 1 and §4.4: beta = 0.70 is used for all other experiments.

@@ -27,6 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxreid.config import architecture
 from jaxreid.models.batch_norm import BatchNorm
 
 Array = jax.Array
@@ -49,7 +50,7 @@ class NonLocal(nn.Module):
     inter_channels: int = 0
     dtype: Any = jnp.float32
     # Its layers in forward order (jaxreid.models.resnet.ResNet.layer_order).
-    layers = ("theta", "phi", "g", "out", "out_bn")
+    layers = architecture.NON_LOCAL_LAYERS
 
     @nn.compact
     def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:

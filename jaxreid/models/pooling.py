@@ -12,10 +12,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxreid.config import choices
+
 Array = jax.Array
 
 # config.model.pooling
-POOLINGS = ("avg", "gem", "max")
+POOLINGS = choices.POOLINGS  # config.model.pooling
 # AGW (Ye et al. 2021, §4.1; `p = 3.0` in the AGW code's embed_net.forward).
 DEFAULT_GEM_P = 3.0
 # Inputs are clamped to at least this before x^p (Radenović et al.'s code uses 1e-6), so

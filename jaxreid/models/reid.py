@@ -30,13 +30,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxreid.config import architecture
 from jaxreid.models.batch_norm import BatchNorm
 
 Array = jax.Array
 Dtype = Any
 # The dropout before the classifier, named as Flax names it automatically: the name seeds its
 # random masks, so it must not change (checkpoints and results stay reproducible).
-DROPOUT = "Dropout_0"
+DROPOUT = architecture.DROPOUT
 
 
 class ReIDNet(nn.Module):

@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxreid.config import architecture
 from jaxreid.models.batch_norm import BatchNorm
 from jaxreid.models.convolution import conv_function
 from jaxreid.models.non_local import NonLocal
@@ -80,7 +81,7 @@ class BasicBlock(nn.Module):
     conv_impl: str = "xla"
     expansion = 1
     # Its layers in forward order (the shortcut's, when present, run after the main path).
-    layers = ("conv1", "bn1", "conv2", "bn2", "downsample_conv", "downsample_bn")
+    layers = architecture.BLOCK_LAYERS["basic"]
 
     @nn.compact
     def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:
@@ -110,7 +111,7 @@ class Bottleneck(nn.Module):
     activation: Callable[[Array], Array] = nn.relu
     conv_impl: str = "xla"
     expansion = 4
-    layers = ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "downsample_conv", "downsample_bn")
+    layers = architecture.BLOCK_LAYERS["bottleneck"]
 
     @nn.compact
     def __call__(self, x: Array, train: bool, mask: Array | None = None) -> Array:
@@ -152,13 +153,12 @@ def _shortcut(
 
 # config.model.shared_from: the first stage a two-stream ResNet shares between modalities;
 # everything before it (the stem: conv1, bn1, ReLU, max-pool, and the stages before) has one
-# copy per modality. 'layer1' = AGW's partially shared network (Ye et al. 2021, TPAMI §4.1:
-# modality-specific first convolution block, shared residual stages).
-SHARED_FROM = ("layer1", "layer2", "layer3", "layer4")
+# copy per modality (jaxreid.config.architecture, with the AGW reference).
+SHARED_FROM = architecture.SHARED_FROM
 # Prefix of the modality-specific copies in the parameter tree: modality0_conv1, ...
-MODALITY_PREFIX = "modality"
+MODALITY_PREFIX = architecture.MODALITY_PREFIX
 # Prefix of non-local blocks: non_local<stage>_<k> (k-th block of that stage).
-NON_LOCAL_PREFIX = "non_local"
+NON_LOCAL_PREFIX = architecture.NON_LOCAL_PREFIX
 
 
 class ResNet(nn.Module):
@@ -206,42 +206,17 @@ class ResNet(nn.Module):
 
     def layer_order(self) -> list[tuple[str, ...]]:
         """Paths of its layers in forward order: ('conv1',), ('bn1',), ('layer1_0', 'conv1'),
-        ... ('layer4_1', 'bn2'). Layer freezing (jaxreid.training.freezing) addresses the
-        network by this list; a layer that a block does not create (a shortcut without
-        downsampling) is listed anyway and simply matches nothing. Non-local blocks follow
-        the block they come after; with streams > 1 each modality's copies come first
-        (modality 0's stem and specific stages, then modality 1's, ...), then the shared
-        stages; a learnable GeM exponent ('gem',) comes last."""
-        from jaxreid.models.non_local import NonLocal
-
-        num_stages = len(self.stage_sizes)
-        prefixes = (
-            [f"{MODALITY_PREFIX}{m}_" for m in range(self.streams)] if self.streams > 1 else [""]
+        ... ('layer4_1', 'bn2'); the order and its rules are
+        `jaxreid.config.architecture.backbone_layer_order`'s, from this network's attributes.
+        Layer freezing (jaxreid.training.freezing) addresses the network by this list."""
+        return architecture.backbone_layer_order(
+            self.stage_sizes,
+            self.block_cls.layers,
+            non_local=self.non_local,
+            streams=self.streams,
+            shared_from=self.shared_from,
+            learnable_gem=self.pooling == "gem" and self.gem_learnable,
         )
-        specific = SHARED_FROM.index(self.shared_from) if self.streams > 1 else num_stages
-
-        def stage(i, prefix):
-            num_blocks = self.stage_sizes[i]
-            num_non_local = self.non_local[i] if self.non_local else 0
-            out = []
-            for j in range(num_blocks):
-                out += [(f"{prefix}layer{i + 1}_{j}", name) for name in self.block_cls.layers]
-                k = j - (num_blocks - num_non_local)
-                if k >= 0:
-                    block = f"{prefix}{NON_LOCAL_PREFIX}{i + 1}_{k}"
-                    out += [(block, name) for name in NonLocal.layers]
-            return out
-
-        order = []
-        for prefix in prefixes:
-            order += [(f"{prefix}conv1",), (f"{prefix}bn1",)]
-            for i in range(specific):
-                order += stage(i, prefix)
-        for i in range(specific, num_stages):
-            order += stage(i, "")
-        if self.pooling == "gem" and self.gem_learnable:
-            order.append(("gem",))
-        return order
 
     @nn.compact
     def __call__(
@@ -400,6 +375,7 @@ def _select_rows(rows: Array, a: Array, b: Array) -> Array:
     return jnp.where(rows.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
 
 
-ResNet18 = functools.partial(ResNet, stage_sizes=(2, 2, 2, 2), block_cls=BasicBlock)
-ResNet34 = functools.partial(ResNet, stage_sizes=(3, 4, 6, 3), block_cls=BasicBlock)
-ResNet50 = functools.partial(ResNet, stage_sizes=(3, 4, 6, 3), block_cls=Bottleneck)
+_STAGES = architecture.STAGE_SIZES  # Blocks per stage (He et al. 2016, Table 1).
+ResNet18 = functools.partial(ResNet, stage_sizes=_STAGES["resnet18"], block_cls=BasicBlock)
+ResNet34 = functools.partial(ResNet, stage_sizes=_STAGES["resnet34"], block_cls=BasicBlock)
+ResNet50 = functools.partial(ResNet, stage_sizes=_STAGES["resnet50"], block_cls=Bottleneck)

@@ -46,14 +46,15 @@ from jax.experimental import multihost_utils
 from jaxreid import config as config_lib
 from jaxreid import mixed_precision
 from jaxreid import workdir as workdir_lib
+from jaxreid.config import choices
 from jaxreid.evaluation import experiment as evaluation
 from jaxreid.training import checkpoints as checkpoints_lib
 from jaxreid.training import distillation_targets as targets_lib
 from jaxreid.training import freezing, loop, optimizers, preflight, steps, summaries, supervised
 from jaxreid.training.engine import Engine
 
-FROZEN_BN = ("fixed", "update")
-EARLY_STOPPING = ("val_loss", "val_mAP")
+FROZEN_BN = choices.DISTILL_FROZEN_BN
+EARLY_STOPPING = choices.DISTILL_EARLY_STOPPING
 
 
 def modalities(config: ml_collections.ConfigDict) -> tuple[str, str]:

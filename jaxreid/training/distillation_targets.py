@@ -14,10 +14,11 @@ from collections.abc import Iterator
 import ml_collections
 import numpy as np
 
+from jaxreid.config import choices
 from jaxreid.data import preprocessing, sampler
 from jaxreid.data.image_set import ImageSet
 
-TARGETS = ("auto", "paired", "class_mean")
+TARGETS = choices.DISTILL_TARGETS  # config.distill.targets
 
 
 def paired_targets(

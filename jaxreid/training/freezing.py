@@ -8,28 +8,19 @@ Nothing here knows layer names beyond the syntax of config.distill.freeze_from.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
 
 from jaxreid import models
+from jaxreid.config import architecture
 
-# 'auto' freezing point: the thesis author's code freezes every parameter from the first one
-# with 256 output channels (ResNet18) / 1024 (ResNet50) onwards (transfer-reid/retrainer.py).
-# At width w these are layer3 (4w channels, BasicBlock) and layer3_0's conv3 (16w channels,
-# Bottleneck; its conv1/conv2 have 4w channels and stay trainable). ResNet34 follows ResNet18.
-AUTO_FREEZE_FROM = {"resnet18": "layer3", "resnet34": "layer3", "resnet50": "layer3_0/conv3"}
-FREEZE_SYNTAX = (
-    "'auto', 'none', 'stem', 'layer<i>', 'layer<i>_<j>', 'layer<i>_<j>/<layer>' (e.g. "
-    "'layer3_0/conv3'), 'embedding', 'embedding_bn' or 'classifier'"
-)
-_STAGE = re.compile(r"layer(\d+)")
-
-
-def _display(path: Sequence[str]) -> str:
-    return "/".join(path[1:] if path[0] == "backbone" else path)
+# The freezing points and their syntax are the config's vocabulary (validation resolves them
+# without building the network): jaxreid.config.architecture.
+AUTO_FREEZE_FROM = architecture.AUTO_FREEZE_FROM
+FREEZE_SYNTAX = architecture.FREEZE_SYNTAX
+_display = architecture.display_path
 
 
 def layer_index(order: Sequence[tuple[str, ...]], path: Sequence[str]) -> int | None:
@@ -45,7 +36,8 @@ def layer_index(order: Sequence[tuple[str, ...]], path: Sequence[str]) -> int | 
 
 
 def freeze_index(model: nn.Module, freeze_from: str, backbone: str) -> int | None:
-    """Index in `model.layer_order()` of the first frozen layer, or None for 'none'.
+    """Index in `model.layer_order()` of the first frozen layer, or None for 'none'
+    (`jaxreid.config.architecture.freeze_index` on this network's layer order).
 
     Args:
       freeze_from: config.distill.freeze_from (syntax: FREEZE_SYNTAX).
@@ -54,34 +46,7 @@ def freeze_index(model: nn.Module, freeze_from: str, backbone: str) -> int | Non
     Raises:
       ValueError: naming the value, the syntax, and the network's layers when none matches.
     """
-    if freeze_from == "none":
-        return None
-    if freeze_from == "auto":
-        if backbone not in AUTO_FREEZE_FROM:
-            raise ValueError(
-                f"config.distill.freeze_from='auto' has no default for config.model.backbone="
-                f"{backbone!r}; known: {sorted(AUTO_FREEZE_FROM)}. Name a layer instead."
-            )
-        freeze_from = AUTO_FREEZE_FROM[backbone]
-    order = model.layer_order()
-    backbone_layers = [p for p in order if p[0] == "backbone"]
-    stage = _STAGE.fullmatch(freeze_from)
-    if freeze_from == "stem":
-        matches = backbone_layers[:1]
-    elif stage:
-        matches = [p for p in backbone_layers if len(p) > 2 and p[1].startswith(freeze_from + "_")]
-    else:
-        parts = tuple(freeze_from.split("/"))
-        matches = [p for p in order if p[: len(parts)] == parts] or [
-            p for p in backbone_layers if p[1 : 1 + len(parts)] == parts
-        ]
-    if not matches:
-        names = ", ".join(dict.fromkeys(_display(p) for p in order))
-        raise ValueError(
-            f"config.distill.freeze_from={freeze_from!r}; expected {FREEZE_SYNTAX}, naming a "
-            f"layer of this network: {names}."
-        )
-    return order.index(matches[0])
+    return architecture.freeze_index(model.layer_order(), freeze_from, backbone)
 
 
 def frozen_mask(model: nn.Module, params, index: int | None, freeze_from: str = ""):

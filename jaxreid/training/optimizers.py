@@ -7,8 +7,9 @@ import ml_collections
 import optax
 
 from jaxreid import schedules
+from jaxreid.config import choices
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
+OPTIMIZERS = choices.OPTIMIZERS  # config.optim.name
 SCHEDULES = schedules.SCHEDULES  # 'constant', 'cosine', 'step', 'agw'
 
 

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from jaxreid.config import choices
 from jaxreid.datasets.synthetic.geometry import (
     BACKGROUND,
     BAG,
@@ -71,7 +72,7 @@ from jaxreid.datasets.synthetic.shading import (
     shade_rgb,
 )
 
-MODALITIES = ("rgb", "depth", "infrared")
+MODALITIES = choices.DATASET_MODALITIES["synthetic"]  # the synthetic set's (config vocabulary)
 
 
 def render_frames(
