@@ -14,9 +14,12 @@ reidentification; the papers give no learning rates or epochs):
   triplet   Adam lr 2e-4, weight decay 5e-4, P x K = 16 x 4, dropout 0, margin 0.5, constant
             lr for the 100 epochs (triplet_loss.py lines 147-158 and 223-239).
   Step II   SGD (Nesterov, momentum 0.9, weight decay 5e-4) at lr 2e-6 on the summed MSE,
-            30 epochs of batches of 64, validated every epoch; the checkpoint with the best
-            sum of the two cross-modal validation mAPs is tested
-            (transfer-reid/retrainer.py lines 145-154 and 186-197; transfer-reid.py 78-79).
+            30 epochs of batches of 16 drawn at random (the README's command passes
+            --batch-size 16; the script's default is 64), dropout 0.5, the frozen layers'
+            BatchNorm statistics updating (train() mode), validated every epoch; the
+            checkpoint with the best sum of the two cross-modal validation mAPs is tested
+            (transfer-reid/retrainer.py lines 79-86, 143, 145-154 and 186-197;
+            transfer-reid.py 57, 78-80).
   inputs    256x128 (softmax_loss.py line 94), ImageNet mean/std; training images get the
             author's RandomSizedRectCrop (64-100 % of the area, height / width 2-3, resized
             back) and a random horizontal flip (softmax_loss.py lines 45-46, triplet_loss.py
@@ -47,6 +50,7 @@ TRAIN_IMAGES = {
 ARCHITECTURES = {"R18": "resnet18", "R50": "resnet50"}
 OTHER = {"biwi": "depth", "robotpku": "depth", "sysu": "infrared"}
 LABEL = {"rgb": "RGB", "depth": "Depth", "infrared": "Infrared"}
+STEP2_BATCH = 16  # README.md line 52: transfer-reid.py ... --batch-size 16
 CLASSICAL_NAMES = {"whos": "WHOS", "lomo": "LOMO", "euclidean": "Euclidean", "xqda": "XQDA"}
 
 
@@ -158,8 +162,15 @@ def recipe(opts, config, loss: str, modalities: tuple, architecture: str):
     config.distill.optim.warmup_steps = 0
     config.distill.loss_reduction = "sum"  # nn.MSELoss(size_average=False)
     config.distill.early_stopping = "val_mAP"  # Sum (= mean) of the cross-modal val mAPs.
-    config.distill.num_train_steps = _steps(30, target_images, 64)
-    config.distill.eval_every_steps = _steps(1, target_images, 64)
+    # Frozen layers keep updating their BatchNorm statistics (and the head its dropout, 0.5:
+    # transfer-reid.py line 80 passes it to Retrainer, line 57): retrainer.py lines 79-86 only
+    # set requires_grad=False and line 143 puts the whole model in train(). jaxreid's reading,
+    # F's function kept exactly ('fixed'), is journal_table3's extra row.
+    config.distill.frozen_bn = "update"
+    # Batches of 16: the README's Step II command passes --batch-size 16 (transfer-reid.py's
+    # default, line 79, is 64).
+    config.distill.num_train_steps = _steps(30, target_images, STEP2_BATCH)
+    config.distill.eval_every_steps = _steps(1, target_images, STEP2_BATCH)
     if opts.smoke:
         smoke(config)
     return config
@@ -252,10 +263,12 @@ def distillation(
     config.distill.source_modality = source
     config.distill.teacher_workdir = step1.name
     config.model.embedding_size = step1.config.model.embedding_size
-    # Step II's batches: 64 images drawn at random (transfer-reid.py line 79).
+    # Step II's batches: STEP2_BATCH images drawn at random (the README's transfer-reid.py
+    # command); dropout 0.5 before the head (transfer-reid.py line 80), whatever Step I used.
+    config.model.dropout_rate = 0.5
     if not opts.smoke:
         config.batch.sampler = "random"
-        config.batch.num_identities, config.batch.images_per_identity = 16, 4
+        config.batch.num_identities, config.batch.images_per_identity = STEP2_BATCH // 4, 4
     suffix = ""
     if test_protocol != "pairs":
         config.eval.test_protocol = test_protocol
