@@ -309,8 +309,14 @@ def code_pair_metrics(
         aps.append(ap[~np.isnan(ap)])
         inps.append(inp[~np.isnan(inp)])
         counts, counted = _cmc_subsample_rank_counts(
-            g_person[order], match, cmc_valid, q_person[rows], len(persons), subsamples,
-            max_rank, rng,
+            g_person[order],
+            match,
+            cmc_valid,
+            q_person[rows],
+            len(persons),
+            subsamples,
+            max_rank,
+            rng,
         )
         rank_counts += counts
         num_cmc += counted

@@ -46,7 +46,6 @@ _THRESHOLD_KEYS = (
 )
 
 
-
 def _int_column(values, n: int, name: str) -> np.ndarray:
     if values is None:
         return np.full((n,), -1, np.int64)
@@ -260,15 +259,15 @@ class Gallery:
         extra = {}
         if self.threshold is not None:
             extra = {f"threshold_{k}": np.asarray(v) for k, v in self.threshold.to_dict().items()}
-        arrays = dict(
-            format_version=np.int64(_FORMAT_VERSION),
-            metric=np.str_(self.metric),
-            embeddings=self.embeddings,
-            ids=self.ids,
-            cams=self.cams,
-            modality=self.modality,
-            filenames=self.filenames,
-        )
+        arrays = {
+            "format_version": np.int64(_FORMAT_VERSION),
+            "metric": np.str_(self.metric),
+            "embeddings": self.embeddings,
+            "ids": self.ids,
+            "cams": self.cams,
+            "modality": self.modality,
+            "filenames": self.filenames,
+        }
         return npz_file.write(path, {**arrays, **extra}, what="gallery")
 
     @classmethod

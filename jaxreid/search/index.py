@@ -82,12 +82,12 @@ class SearchIndex(abc.ABC):
         os.replace): 'format_version', 'metric', 'dim', 'config' (JSON, with the backend)
         and the backend's arrays. Returns `path` as a string."""
         config = json.dumps({"backend": self.backend, **self._config()})
-        arrays = dict(
-            format_version=np.int64(_FORMAT_VERSION),
-            metric=np.str_(self.metric),
-            dim=np.int64(self.dim),
-            config=np.str_(config),
-        )
+        arrays = {
+            "format_version": np.int64(_FORMAT_VERSION),
+            "metric": np.str_(self.metric),
+            "dim": np.int64(self.dim),
+            "config": np.str_(config),
+        }
         return npz_file.write(path, {**arrays, **self._state()}, what="index")
 
     def _check_queries(self, queries) -> np.ndarray:

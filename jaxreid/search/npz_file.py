@@ -72,7 +72,7 @@ def read(
             f"{what} file {path!r} is not a .npz archive written by {writer}: {e}"
         ) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004 (the file's content is wrong, not an argument's type)
             f"{what} file {path!r} holds a single array, expected a .npz archive with "
             f"keys {list(required)}"
         )
