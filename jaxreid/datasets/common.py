@@ -47,6 +47,7 @@ from jaxreid.datasets.manual_files import (
     list_images,
     parse_id_mat,
     parse_id_text,
+    parse_path_label_index,
     relative,
 )
 
@@ -428,6 +429,7 @@ __all__ = [
     "list_images",
     "parse_id_mat",
     "parse_id_text",
+    "parse_path_label_index",
     "processed_names",
     "relative",
 ]
