@@ -58,6 +58,20 @@ def _safe_norm(x: Array) -> Array:
 MINING = choices.MINING
 
 
+def _triplet_inputs(
+    loss: str, embeddings: Array, labels: Array, modalities: Array | None, mining: str
+) -> tuple[Array, Array, Array]:
+    """(float32 [N, D] embeddings, [N, N] positive and negative masks) of a triplet loss,
+    after checking the shapes; errors name the `loss`."""
+    if embeddings.ndim != 2 or labels.shape != embeddings.shape[:1]:
+        raise ValueError(
+            f"{loss}: expected embeddings [N, D] and labels [N], got "
+            f"{embeddings.shape} and {labels.shape}"
+        )
+    positive, negative = _pair_masks(labels, modalities, mining)
+    return embeddings.astype(jnp.float32), positive, negative
+
+
 def _pair_masks(labels: Array, modalities: Array | None, mining: str) -> tuple[Array, Array]:
     """[N, N] bool positive and negative pair masks (never i == j) for `mining`."""
     if mining not in MINING:
@@ -119,13 +133,9 @@ def batch_hard_triplet(
     Returns:
       float32 scalar.
     """
-    if embeddings.ndim != 2 or labels.shape != embeddings.shape[:1]:
-        raise ValueError(
-            f"batch_hard_triplet: expected embeddings [N, D] and labels [N], got "
-            f"{embeddings.shape} and {labels.shape}"
-        )
-    x = embeddings.astype(jnp.float32)
-    positive, negative = _pair_masks(labels, modalities, mining)
+    x, positive, negative = _triplet_inputs(
+        "batch_hard_triplet", embeddings, labels, modalities, mining
+    )
 
     # Selection only: full-precision Gram matrix (TPU default matmul precision is bf16).
     xs = jax.lax.stop_gradient(x)
@@ -181,13 +191,9 @@ def weighted_regularized_triplet(
     Returns:
       float32 scalar.
     """
-    if embeddings.ndim != 2 or labels.shape != embeddings.shape[:1]:
-        raise ValueError(
-            f"weighted_regularized_triplet: expected embeddings [N, D] and labels [N], got "
-            f"{embeddings.shape} and {labels.shape}"
-        )
-    x = embeddings.astype(jnp.float32)
-    positive, negative = _pair_masks(labels, modalities, mining)
+    x, positive, negative = _triplet_inputs(
+        "weighted_regularized_triplet", embeddings, labels, modalities, mining
+    )
     # Differences, not the |a|^2 + |b|^2 - 2ab expansion: exact, and finite gradients for
     # coinciding embeddings ([N, N, D] is small for training batches).
     dist = _safe_norm(x[:, None, :] - x[None, :, :])

@@ -191,6 +191,39 @@ def test_map_below_rank1_hand_worked():
     assert res["rank1"] > res["mAP"]
 
 
+def test_query_blocks_change_no_bit(monkeypatch):
+    # The queries are ranked in blocks; the CMC subsamples must come from the one random
+    # stream in query order whatever the block size, and every metric must be bit-identical
+    # to a one-query-at-a-time run (blocks of one query = the former per-query loop).
+    rng = np.random.default_rng(4)
+    q_ids, g_ids = rng.integers(0, 6, 40), np.repeat(np.arange(6), 9)
+    q_cams, g_cams = rng.integers(0, 2, 40), rng.integers(0, 2, 54)
+    dist = rng.integers(0, 7, (40, 54)).astype(np.float32)  # many ties
+    same = rng.random((40, 54)) > 0.05
+    for use_all, quirk in ((False, False), (True, False), (True, True)):
+        args = (dist, q_ids, g_ids, q_cams, g_cams)
+        got = metrics(*args, use_all=use_all, same=same, quirk=quirk, n=15)
+        monkeypatch.setattr(hc, "_BLOCK_ELEMENTS", 1)  # one query per block
+        one = metrics(*args, use_all=use_all, same=same, quirk=quirk, n=15)
+        monkeypatch.undo()
+        for key in ("mAP", "mINP", "num_valid", "num_valid_cmc"):
+            assert got[key] == one[key], key
+        np.testing.assert_array_equal(got["cmc"], one["cmc"])
+
+
+def test_ranking_is_a_stable_argsort():
+    # The float32 fast path (a sort of packed integer keys) against NumPy's stable argsort:
+    # negative distances (cosine), -0.0 tying with 0.0, repeated values, infinities.
+    rng = np.random.default_rng(5)
+    values = np.array([-1.5, -0.0, 0.0, 1e-30, 0.25, 0.25, 3.0, np.inf, -np.inf], np.float32)
+    dist = rng.choice(values, (7, 40))
+    for d in (dist, dist.astype(np.float64), np.where(dist == 3.0, np.nan, dist)):
+        order, ranked = hc._rank_rows(d)
+        want = np.argsort(d, axis=1, kind="stable")
+        np.testing.assert_array_equal(order, want)
+        np.testing.assert_array_equal(ranked, np.take_along_axis(d, want, axis=1))
+
+
 # ------------------------------------------------------------------------------- the draws
 
 

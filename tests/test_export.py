@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from commands import run_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Embedding values are of magnitude ~0.1-3; the runtimes (XLA, TF-XLA, TFLite's XNNPACK,
@@ -162,16 +163,9 @@ def test_onnx_of_a_distillation_pair_from_the_command_line(quick_distillation, i
 
     pair_dir = quick_distillation[0]
     out = tmp_path / "onnx"
-    command = [sys.executable, "-m", "jaxreid.export", f"--workdir={pair_dir}", "--format=onnx"]
-    done = subprocess.run(
-        [*command, f"--out={out}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "XLA_FLAGS": ""},
+    done = run_module(
+        "jaxreid.export", f"--workdir={pair_dir}", "--format=onnx", f"--out={out}", timeout=300
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     # The command prints its graphs' paths and nothing else (no converter debugging lines).
     assert sorted(done.stdout.splitlines()) == [
         f"{m}: {out / m}.onnx ({out / m}.json)" for m in ("depth", "rgb")

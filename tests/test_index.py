@@ -226,3 +226,28 @@ def test_gallery_stores_and_uses_its_threshold(tmp_path):
         }
     np.savez(tmp_path / "v1.npz", format_version=np.int64(1), **v1)
     assert Gallery.load(tmp_path / "v1.npz").threshold is None
+
+
+def test_load_bad_index_files_name_file_and_key(tmp_path):
+    g = np.random.default_rng(2).standard_normal((5, 4)).astype(np.float32)
+    path = index_lib.make_index("exact", embeddings=g).save(tmp_path / "g.index.npz")
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    no_dim = tmp_path / "no_dim.npz"
+    np.savez(no_dim, **{k: v for k, v in arrays.items() if k != "dim"})
+    with pytest.raises(ValueError, match=r"index file .*no_dim.npz.* missing key 'dim'"):
+        index_lib.load_index(no_dim)
+    future = tmp_path / "future.npz"
+    np.savez(future, **{**arrays, "format_version": np.int64(99)})
+    with pytest.raises(ValueError, match=r"future.npz.*format_version 99, expected one of \(1,\)"):
+        index_lib.load_index(future)
+    text = tmp_path / "notes.txt"
+    text.write_text("not an index")
+    with pytest.raises(ValueError, match="notes.txt.*not a .npz archive.*SearchIndex.save"):
+        index_lib.load_index(text)
+    with pytest.raises(FileNotFoundError, match="index file .*missing.npz"):
+        index_lib.load_index(tmp_path / "missing.npz")
+    # The save is atomic: no temporary file is left beside the index.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["g.index.npz", "no_dim.npz", "future.npz", "notes.txt"]
+    )

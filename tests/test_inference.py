@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from commands import run_module
 from reduction_order import sum_rtol
 
 
@@ -358,9 +359,7 @@ def test_cli_prints_and_draws_the_ranked_list(trained, model, tmp_path):
     gallery_dir, query = _write_folder(test_sets, tmp_path)
     out = tmp_path / "ranked.png"
     k = 6
-    command = [
-        sys.executable,
-        "-m",
+    done = run_module(
         "jaxreid.search_cli",
         f"--run={trained[0]}",
         f"--query={query}",
@@ -371,10 +370,8 @@ def test_cli_prints_and_draws_the_ranked_list(trained, model, tmp_path):
         f"--out={out}",
         r"--pattern=(?P<id>\d{4})/[^/]+\.png$",
         f"--save_gallery={tmp_path / 'g.npz'}",
-    ]
-    env = {**os.environ, "XLA_FLAGS": ""}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+        timeout=300,
+    )
     rows = re.findall(r"^\s+(\d+)\s+([\d.]+)\s+(\d+)\s+(\S+)", done.stdout, re.M)
     assert [int(r[0]) for r in rows] == list(range(1, k + 1))
     # Reference: this process's embeddings (8 devices) and a NumPy ranking by the run's
@@ -398,20 +395,14 @@ def test_cli_prints_and_draws_the_ranked_list(trained, model, tmp_path):
 
 
 def test_cli_reports_a_missing_run(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jaxreid.search_cli",
-            f"--run={tmp_path}",
-            "--query=q.png",
-            "--query_modality=rgb",
-            f"--gallery={tmp_path}",
-        ],
-        capture_output=True,
-        text=True,
+    done = run_module(
+        "jaxreid.search_cli",
+        f"--run={tmp_path}",
+        "--query=q.png",
+        "--query_modality=rgb",
+        f"--gallery={tmp_path}",
         timeout=120,
-        env={**os.environ, "XLA_FLAGS": ""},
+        expect_ok=False,
     )
     assert done.returncode != 0
     assert "holds neither run.json" in done.stderr

@@ -173,3 +173,19 @@ def test_mse_distillation_matches_numpy():
         mse_distillation(a, b, reduction="avg")
     with pytest.raises(ValueError, match="shape"):
         mse_distillation(a, b[:1])
+
+
+def test_triplet_losses_refuse_mismatched_shapes_by_name():
+    from jaxreid.losses import weighted_regularized_triplet
+
+    x, labels = jnp.zeros((4, 3)), jnp.array([0, 0, 1, 1])
+    for loss in (batch_hard_triplet, weighted_regularized_triplet):
+        with pytest.raises(
+            ValueError,
+            match=rf"{loss.__name__}: expected embeddings \[N, D\] and labels \[N\], got \(4, 3\) and \(3,\)",
+        ):
+            loss(x, labels[:3])
+        with pytest.raises(ValueError, match=r"got \(4,\) and \(4,\)"):
+            loss(x[:, 0], labels)
+        with pytest.raises(ValueError, match="config.loss.mining='cross_modal' needs the modality"):
+            loss(x, labels, mining="cross_modal")

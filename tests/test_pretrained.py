@@ -214,10 +214,12 @@ def test_wrong_arch_names_the_keys(saved_resnet):
     with pytest.raises(ValueError) as info:
         load_torchvision_resnet(str(path), other)
     message = str(info.value)
+    assert f"{path} does not match torchvision {other}: " in message
     if other == "resnet50":
-        assert "layer1.0.conv3.weight" in message  # missing in a ResNet18 file
+        assert "missing keys: [" in message and "layer1.0.conv3.weight" in message
     else:
-        assert "layer1.2.conv1.weight" in message  # unexpected ResNet50 block
+        assert "unexpected keys: [" in message and "layer1.2.conv1.weight" in message
+        assert " | shape mismatches: " in message
         # layer1.0.conv1 exists in both but is 1x1 (64->64) vs 3x3: shapes named.
         assert "layer1.0.conv1.weight: file (64, 64, 1, 1) vs resnet18 (64, 64, 3, 3)" in message
     with pytest.raises(ValueError, match="resnet18, resnet34, resnet50"):

@@ -7,8 +7,8 @@ machine, and TFDS's "Using custom data configuration" warning. Real warnings sti
 
 import logging
 import os
-import subprocess
-import sys
+
+from commands import run_module
 
 from jaxreid import log_filters
 
@@ -42,9 +42,7 @@ def test_a_first_quick_run_prints_none_of_the_noises(tmp_path):
     """`python -m jaxreid.main --config=configs/synthetic.py:quick` on an empty data folder
     (so the datasets are built), shortened to 4 steps: none of the noises, the useful lines
     (the build, the training, the results table) still there."""
-    command = [
-        sys.executable,
-        "-m",
+    done = run_module(
         "jaxreid.main",
         "--config=configs/synthetic.py:quick",
         f"--workdir={tmp_path / 'run'}",
@@ -52,17 +50,9 @@ def test_a_first_quick_run_prints_none_of_the_noises(tmp_path):
         "--config.num_train_steps=4",
         "--config.eval_every_steps=4",
         "--config.checkpoint_every_steps=4",
-    ]
-    done = subprocess.run(
-        command,
         cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
-        env={**os.environ, "XLA_FLAGS": ""},
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     console = done.stdout + done.stderr
     for noise in NOISES:
         assert noise not in console, noise

@@ -112,8 +112,10 @@ def test_metric_aliases_k_clamp_and_single_chunk():
         top_k_search(queries, gallery, 3, metric="l3")
     with pytest.raises(ValueError, match="k must be a positive int"):
         top_k_search(queries, gallery, 0)
-    with pytest.raises(ValueError, match="dims"):
+    with pytest.raises(ValueError, match=r"queries has 4 feature dims but gallery has \d+"):
         top_k_search(queries[:, :4], gallery, 3)
+    with pytest.raises(ValueError, match="gallery: non-finite value at row 0, column 1"):
+        top_k_search(queries, np.where(np.arange(gallery.shape[1]) == 1, np.inf, gallery), 3)
 
 
 def _gallery(rng, n=130):

@@ -305,6 +305,8 @@ def test_package_import_does_not_import_tensorflow():
 
 
 def test_builder_writes_all_modalities(tmp_path):
+    import tensorflow_datasets as tfds
+
     import jaxreid.datasets
     from jaxreid.datasets.synthetic import builder
 
@@ -323,6 +325,21 @@ def test_builder_writes_all_modalities(tmp_path):
         channels, dtype = formats[m]
         assert b.info.features["image"].shape == (None, None, channels)
         assert b.info.features["image"].dtype == np.dtype(dtype)
+        # The example schema of every jaxreid dataset (conventions.md), images as PNG.
+        schema = tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(
+                    shape=(None, None, channels), dtype=np.dtype(dtype), encoding_format="png"
+                ),
+                "modality": tfds.features.Text(),
+                "person_id": np.int32,
+                "camera_id": np.int32,
+                "frame_id": tfds.features.Text(),
+                "file_index": np.int32,
+                "filename": tfds.features.Text(),
+            }
+        )
+        assert b.info.features.to_json_content() == schema.to_json_content()
         reference = {e["filename"]: e for e in generation.iter_examples(cfg, m, "val")}
         rows = list(b.as_dataset(split="val").as_numpy_iterator())
         assert len(rows) == len(reference)

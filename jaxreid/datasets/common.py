@@ -48,6 +48,7 @@ from jaxreid.datasets.manual_files import (
     list_images,
     parse_id_mat,
     parse_id_text,
+    parse_path_label_index,
     relative,
 )
 
@@ -65,8 +66,11 @@ SOURCE_MANUAL_DIR = "manual_dir"
 SOURCE_BUILDER_VERSION = "builder_version"
 
 
-def features(modality: str, dtype: str = "uint8") -> tfds.features.FeaturesDict:
-    """The conventional feature dict for one modality; `dtype` of the stored image."""
+def features(
+    modality: str, dtype: str = "uint8", *, encoding_format: str | None = None
+) -> tfds.features.FeaturesDict:
+    """The conventional feature dict for one modality; `dtype` of the stored image, and its
+    `encoding_format` in the TFRecords (None: TFDS's default for the dtype)."""
     if (modality, dtype) not in _PIL_MODE:
         raise ValueError(
             f"(modality, dtype)=({modality!r}, {dtype!r}); expected one of {sorted(_PIL_MODE)}"
@@ -74,7 +78,9 @@ def features(modality: str, dtype: str = "uint8") -> tfds.features.FeaturesDict:
     channels = 3 if modality == "rgb" else 1
     return tfds.features.FeaturesDict(
         {
-            "image": tfds.features.Image(shape=(None, None, channels), dtype=np.dtype(dtype)),
+            "image": tfds.features.Image(
+                shape=(None, None, channels), dtype=np.dtype(dtype), encoding_format=encoding_format
+            ),
             "modality": tfds.features.Text(),
             "person_id": np.int32,
             "camera_id": np.int32,
@@ -424,6 +430,7 @@ __all__ = [
     "list_images",
     "parse_id_mat",
     "parse_id_text",
+    "parse_path_label_index",
     "processed_names",
     "relative",
 ]

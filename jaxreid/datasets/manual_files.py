@@ -186,3 +186,74 @@ def check_distinct(ids: Sequence[int], path: pathlib.Path) -> None:
             f"Split file {path} lists ids {sorted(dup)[:10]} more than once; expected distinct ids."
             f"{SPLIT_FIX}"
         )
+
+
+def parse_path_label_index(
+    path: pathlib.Path,
+    root: pathlib.Path,
+    *,
+    kind: str,
+    example_line: str,
+    label_pattern: str,
+    person_of,
+    fix: str,
+    missing_image_fix: str,
+) -> list[tuple[str, int, int, object]]:
+    """The lines 'relative/path label' of an index file (LLCM idx/train_*.txt, RegDB
+    idx/*_<trial>.txt), checked line by line, in file order.
+
+    Args:
+      path: the index file (exists).
+      root: the manual folder the paths are relative to.
+      kind: 'index', 'trial': the file's name in messages.
+      example_line: e.g. 'relative/path.jpg label', for the line-format error.
+      label_pattern: regular expression a label must match in full (e.g. r'\\d+').
+      person_of: rel -> (person id, extra) for a path in the dataset's layout, or None
+        with the expected layout as second item: (None, 'a path .../cam<c>/<pid>/<file>').
+      fix: appended to every line error (how to restore the file).
+      missing_image_fix: appended when a listed image does not exist.
+
+    Returns:
+      [(relative path, person id, label, extra)]; '\\' and a leading './' normalised.
+
+    Raises:
+      ManualDataError: naming the file, the line number and text: not two fields or a
+        label not matching `label_pattern`, a path outside the layout, a path listed twice,
+        a missing image, labels and person ids not one-to-one, or no line at all.
+    """
+    entries, label_of, pid_of, seen = [], {}, {}, set()
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        where = f"{path}, line {lineno} ({line.strip()!r})"
+        if len(parts) != 2 or not re.fullmatch(label_pattern, parts[1]):
+            raise ManualDataError(f"{where}: expected '{example_line}' with an integer label.{fix}")
+        rel = parts[0].replace("\\", "/").removeprefix("./")
+        pid, extra = person_of(rel)
+        if pid is None:
+            raise ManualDataError(f"{where}: expected {extra}.{fix}")
+        if rel in seen:
+            raise ManualDataError(f"{where}: {rel} is listed twice; expected each image once.{fix}")
+        seen.add(rel)
+        if not (root / rel).is_file():
+            raise ManualDataError(
+                f"{where}: image {root / rel} does not exist. Expected the files the {kind} "
+                f"lists. {missing_image_fix}"
+            )
+        label = int(parts[1])
+        # Both look-ups always (an `or` would skip the second, which the message reads).
+        known_label, known_pid = label_of.setdefault(pid, label), pid_of.setdefault(label, pid)
+        if known_label != label or known_pid != pid:
+            raise ManualDataError(
+                f"{where}: label {label} for person folder {pid}, but the file also pairs label "
+                f"{known_label} with person {pid} / label {label} with person {known_pid}; "
+                f"expected labels and person folders to correspond one-to-one.{fix}"
+            )
+        entries.append((rel, pid, label, extra))
+    if not entries:
+        raise ManualDataError(
+            f"{kind.capitalize()} file {path} is empty; expected one 'path label' line per "
+            f"image.{fix}"
+        )
+    return entries

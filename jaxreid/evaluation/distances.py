@@ -63,6 +63,37 @@ def as_features(x, name: str) -> np.ndarray:
     return x
 
 
+def check_query_gallery(
+    query_feats,
+    gallery_feats,
+    metric: str,
+    names: tuple[str, str] = ("query_feats", "gallery_feats"),
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """The checks every query-against-gallery computation makes first, in one place.
+
+    Args:
+      query_feats: [Q, D] numeric features.
+      gallery_feats: [G, D] numeric features.
+      metric: one of METRICS or an alias.
+      names: the two arguments' names in the caller, for error messages.
+
+    Returns:
+      (canonical metric name, [Q, D] float32 queries, [G, D] float32 gallery).
+
+    Raises:
+      ValueError: an unknown metric; features not [N, D], not numeric or not finite (naming
+        the argument and the first bad row); different feature dims.
+    """
+    metric = canonical_metric(metric)
+    q = as_features(query_feats, names[0])
+    g = as_features(gallery_feats, names[1])
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(
+            f"{names[0]} has {q.shape[1]} feature dims but {names[1]} has {g.shape[1]}"
+        )
+    return metric, q, g
+
+
 def is_collapsed(features, rtol: float = 1e-5) -> bool:
     """True when every row of `features` [N, D] is the same point (to `rtol` of its scale).
 
@@ -155,13 +186,7 @@ def _chunk_rows(num_query: int, num_gallery: int, chunk_size: int | None) -> int
 
 
 def _blocks(query_feats, gallery_feats, metric, chunk_size, copy):
-    metric = canonical_metric(metric)
-    q = as_features(query_feats, "query_feats")
-    g = as_features(gallery_feats, "gallery_feats")
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(
-            f"query_feats has {q.shape[1]} feature dims but gallery_feats has {g.shape[1]}"
-        )
+    metric, q, g = check_query_gallery(query_feats, gallery_feats, metric)
     num_q, num_g = q.shape[0], g.shape[0]
     if num_q == 0:
         return

@@ -289,21 +289,23 @@ def rank(
         raise ValueError(f"distmat: expected a [Q, G] matrix, got shape {distmat.shape}")
     if not np.issubdtype(distmat.dtype, np.floating):
         distmat = distmat.astype(np.float64)
-    num_q, num_g = distmat.shape
-    relations = Relations(
+    return _rank_blocks(
+        _distmat_blocks(distmat),
+        *distmat.shape,
         query_ids,
         gallery_ids,
         query_cams,
         gallery_cams,
-        removal,
-        query_frames,
-        gallery_frames,
-        locations,
-        num_q,
-        num_g,
+        removal=removal,
+        cmc=cmc,
+        max_rank=max_rank,
+        query_frames=query_frames,
+        gallery_frames=gallery_frames,
+        locations=locations,
+        algorithm=algorithm,
+        per_query=per_query,
+        ap=ap,
     )
-    per = _evaluate_blocks(_distmat_blocks(distmat), relations, num_q, cmc, algorithm, ap=ap)
-    return _summarise(per, max_rank, per_query)
 
 
 def rank_features(
@@ -339,25 +341,28 @@ def rank_features(
     """
     from jaxreid.evaluation.distances import distance_chunks  # local: keeps rank() JAX-free
 
-    max_rank = _check_max_rank(max_rank)
     num_q, num_g = np.shape(query_feats)[0], np.shape(gallery_feats)[0]
-    relations = Relations(
+    blocks = distance_chunks(
+        query_feats, gallery_feats, metric, chunk_size=chunk_size or _block_rows(num_q, num_g)
+    )
+    return _rank_blocks(
+        blocks,
+        num_q,
+        num_g,
         query_ids,
         gallery_ids,
         query_cams,
         gallery_cams,
-        removal,
-        query_frames,
-        gallery_frames,
-        locations,
-        num_q,
-        num_g,
+        removal=removal,
+        cmc=cmc,
+        max_rank=max_rank,
+        query_frames=query_frames,
+        gallery_frames=gallery_frames,
+        locations=locations,
+        algorithm=algorithm,
+        per_query=per_query,
+        ap=ap,
     )
-    blocks = distance_chunks(
-        query_feats, gallery_feats, metric, chunk_size=chunk_size or _block_rows(num_q, num_g)
-    )
-    per = _evaluate_blocks(blocks, relations, num_q, cmc, algorithm, ap=ap)
-    return _summarise(per, max_rank, per_query)
 
 
 def cmc_at(result: Mapping, ranks=(1, 5, 10, 20)) -> dict[str, float]:

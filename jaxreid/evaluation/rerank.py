@@ -443,13 +443,7 @@ def k_reciprocal_distances(
         unknown metric.
     """
     params = params or RerankParams()
-    metric = distances.canonical_metric(metric)
-    q = distances.as_features(query_feats, "query_feats")
-    g = distances.as_features(gallery_feats, "gallery_feats")
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(
-            f"query_feats has {q.shape[1]} feature dims but gallery_feats has {g.shape[1]}"
-        )
+    metric, q, g = distances.check_query_gallery(query_feats, gallery_feats, metric)
     if len(q) == 0 or len(g) == 0:
         return np.zeros((len(q), len(g)), np.float32)
     rows_fn = _feature_rows(np.concatenate([q, g]), metric)

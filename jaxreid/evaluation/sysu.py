@@ -196,6 +196,88 @@ def _package(trial_results, selections, *, mode, shots, sampler, perm_file, metr
     return out
 
 
+def _evaluate_settings(
+    settings: Mapping[str, tuple[str, int]],
+    query_feats,
+    query_ids,
+    query_cams,
+    gallery_feats,
+    gallery_ids,
+    gallery_cams,
+    gallery_index,
+    *,
+    sampler,
+    perm_file,
+    trials,
+    metric,
+    max_rank,
+    distmat,
+    algorithm,
+    rerank,
+) -> dict[str, dict]:
+    """{key: `sysu_mm01` result} for each (mode, shots) of `settings`; the distances to the
+    union of every setting's galleries are computed once (unless re-ranked per trial)."""
+    metric = canonical_metric(metric) if distmat is None else None
+    _check_query_cams(query_cams)
+    _check_gallery_cams(gallery_cams)
+    perms = _resolve_permutations(sampler, perm_file)
+    groups = _image_groups(gallery_ids, gallery_cams, gallery_index)
+    selections = {
+        key: _selections(groups, mode, shots, sampler, perms, trials)
+        for key, (mode, shots) in settings.items()
+    }
+    if rerank is None:
+        union, distmat = _union_distances(
+            query_feats,
+            gallery_feats,
+            [s for sels in selections.values() for s in sels],
+            metric,
+            distmat,
+            len(query_ids),
+            len(gallery_ids),
+        )
+    out = {}
+    for key, (mode, shots) in settings.items():
+        if rerank is not None:
+            trial_results = _reranked_trials(
+                query_feats,
+                query_ids,
+                query_cams,
+                gallery_feats,
+                gallery_ids,
+                gallery_cams,
+                selections[key],
+                metric or "euclidean",
+                rerank,
+                max_rank,
+                algorithm,
+                distmat,
+            )
+        else:
+            trial_results = _evaluate(
+                distmat,
+                union,
+                selections[key],
+                query_ids,
+                query_cams,
+                gallery_ids,
+                gallery_cams,
+                max_rank,
+                algorithm,
+            )
+        out[key] = _package(
+            trial_results,
+            selections[key],
+            mode=mode,
+            shots=shots,
+            sampler=sampler,
+            perm_file=perm_file,
+            metric=metric,
+            rerank=rerank,
+        )
+    return out
+
+
 def sysu_mm01(
     query_feats,
     query_ids,
@@ -245,58 +327,24 @@ def sysu_mm01(
       'gallery_rows': per-trial gallery indices; mode, shots, sampler, metric, perm_file,
       seeds (seeded sampler), num_trials, rerank, rerank_tag.
     """
-    metric = canonical_metric(metric) if distmat is None else None
-    _check_query_cams(query_cams)
-    _check_gallery_cams(gallery_cams)
-    perms = _resolve_permutations(sampler, perm_file)
-    groups = _image_groups(gallery_ids, gallery_cams, gallery_index)
-    selections = _selections(groups, mode, shots, sampler, perms, trials)
-    if rerank is not None:
-        trial_results = _reranked_trials(
-            query_feats,
-            query_ids,
-            query_cams,
-            gallery_feats,
-            gallery_ids,
-            gallery_cams,
-            selections,
-            metric or "euclidean",
-            rerank,
-            max_rank,
-            algorithm,
-            distmat,
-        )
-    else:
-        union, distmat = _union_distances(
-            query_feats,
-            gallery_feats,
-            selections,
-            metric,
-            distmat,
-            len(query_ids),
-            len(gallery_ids),
-        )
-        trial_results = _evaluate(
-            distmat,
-            union,
-            selections,
-            query_ids,
-            query_cams,
-            gallery_ids,
-            gallery_cams,
-            max_rank,
-            algorithm,
-        )
-    return _package(
-        trial_results,
-        selections,
-        mode=mode,
-        shots=shots,
+    return _evaluate_settings(
+        {"": (mode, shots)},
+        query_feats,
+        query_ids,
+        query_cams,
+        gallery_feats,
+        gallery_ids,
+        gallery_cams,
+        gallery_index,
         sampler=sampler,
         perm_file=perm_file,
+        trials=trials,
         metric=metric,
+        max_rank=max_rank,
+        distmat=distmat,
+        algorithm=algorithm,
         rerank=rerank,
-    )
+    )[""]
 
 
 def sysu_mm01_settings(
@@ -329,65 +377,24 @@ def sysu_mm01_settings(
     Returns:
       {setting: sysu_mm01 result}.
     """
-    metric = canonical_metric(metric) if distmat is None else None
     for key in settings:
         if key not in SYSU_SETTINGS:
             raise ValueError(f"unknown SYSU-MM01 setting {key!r}; expected {tuple(SYSU_SETTINGS)}")
-    _check_query_cams(query_cams)
-    _check_gallery_cams(gallery_cams)
-    perms = _resolve_permutations(sampler, perm_file)
-    groups = _image_groups(gallery_ids, gallery_cams, gallery_index)
-    selections = {
-        key: _selections(groups, *SYSU_SETTINGS[key], sampler, perms, trials) for key in settings
-    }
-    if rerank is None:
-        union, distmat = _union_distances(
-            query_feats,
-            gallery_feats,
-            [s for sels in selections.values() for s in sels],
-            metric,
-            distmat,
-            len(query_ids),
-            len(gallery_ids),
-        )
-    out = {}
-    for key in settings:
-        mode, shots = SYSU_SETTINGS[key]
-        if rerank is not None:
-            trial_results = _reranked_trials(
-                query_feats,
-                query_ids,
-                query_cams,
-                gallery_feats,
-                gallery_ids,
-                gallery_cams,
-                selections[key],
-                metric or "euclidean",
-                rerank,
-                max_rank,
-                algorithm,
-                distmat,
-            )
-        else:
-            trial_results = _evaluate(
-                distmat,
-                union,
-                selections[key],
-                query_ids,
-                query_cams,
-                gallery_ids,
-                gallery_cams,
-                max_rank,
-                algorithm,
-            )
-        out[key] = _package(
-            trial_results,
-            selections[key],
-            mode=mode,
-            shots=shots,
-            sampler=sampler,
-            perm_file=perm_file,
-            metric=metric,
-            rerank=rerank,
-        )
-    return out
+    return _evaluate_settings(
+        {key: SYSU_SETTINGS[key] for key in settings},
+        query_feats,
+        query_ids,
+        query_cams,
+        gallery_feats,
+        gallery_ids,
+        gallery_cams,
+        gallery_index,
+        sampler=sampler,
+        perm_file=perm_file,
+        trials=trials,
+        metric=metric,
+        max_rank=max_rank,
+        distmat=distmat,
+        algorithm=algorithm,
+        rerank=rerank,
+    )

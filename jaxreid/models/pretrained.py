@@ -159,6 +159,16 @@ def _adapt_conv1(kernel: np.ndarray, channel_map: Sequence[int | str], path: str
     return np.stack(columns, axis=2)
 
 
+def _refuse_differences(what: str, key_lists: dict[str, list], mismatched: list[str]) -> None:
+    """ValueError '<what>: <label>: [keys] | ... | shape mismatches: a; b' when any list of
+    keys (missing, unexpected) or shape mismatch is non-empty; the labels say which side."""
+    problems = [f"{label}: {keys}" for label, keys in key_lists.items() if keys]
+    if mismatched:
+        problems.append("shape mismatches: " + "; ".join(mismatched))
+    if problems:
+        raise ValueError(f"{what}: " + " | ".join(problems))
+
+
 def load_torchvision_resnet(
     path: str,
     arch: str,
@@ -227,15 +237,11 @@ def load_torchvision_resnet(
         for key in sorted(set(expected) & set(state))
         if tuple(state[key].shape) != expected[key][2]
     ]
-    if missing or unexpected or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"missing keys: {missing}")
-        if unexpected:
-            problems.append(f"unexpected keys: {unexpected}")
-        if mismatched:
-            problems.append("shape mismatches: " + "; ".join(mismatched))
-        raise ValueError(f"{path} does not match torchvision {arch}: " + " | ".join(problems))
+    _refuse_differences(
+        f"{path} does not match torchvision {arch}",
+        {"missing keys": missing, "unexpected keys": unexpected},
+        mismatched,
+    )
 
     flat: dict[str, dict] = {"params": {}, "batch_stats": {}}
     for key, (collection, flax_path, _) in expected.items():
@@ -318,15 +324,9 @@ def merge_into(
                 if origin[path] is None or origin[path] in source
             }
         )
-    if missing or unexpected or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"missing from pretrained: {missing}")
-        if unexpected:
-            problems.append(f"not in model: {unexpected}")
-        if mismatched:
-            problems.append("shape mismatches: " + "; ".join(mismatched))
-        raise ValueError("merge_into: " + " | ".join(problems))
+    _refuse_differences(
+        "merge_into", {"missing from pretrained": missing, "not in model": unexpected}, mismatched
+    )
 
     merged = dict(variables)
     for collection, subtree in new_subtrees.items():

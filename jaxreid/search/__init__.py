@@ -2,6 +2,8 @@
 
   topk      `top_k_search`: the exact chunked top-k kernel on the default JAX device (no
             Q x N matrix in memory)
+  npz_file  the one-file .npz format of galleries and indexes: atomic writing, checked
+            reading
   index     `make_index` / `load_index`: one interface over the exact kernel and FAISS
             (flat, IVF, HNSW) for galleries of millions
   open_set  `choose_threshold`: the open-set distance threshold for a target false-match rate

@@ -14,14 +14,12 @@ FAISS flat, IVF or HNSW for galleries of millions) and carries an open-set thres
 from __future__ import annotations
 
 import os
-import tempfile
-import zipfile
 
 import numpy as np
 
 from jaxreid.evaluation.distances import as_features, canonical_metric
 from jaxreid.search import index as index_lib
-from jaxreid.search import open_set
+from jaxreid.search import npz_file, open_set
 from jaxreid.search.topk import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_QUERY_CHUNK_SIZE,
@@ -46,7 +44,6 @@ _THRESHOLD_KEYS = (
     "threshold_num_mated",
     "threshold_num_non_mated",
 )
-
 
 
 def _int_column(values, n: int, name: str) -> np.ndarray:
@@ -262,31 +259,16 @@ class Gallery:
         extra = {}
         if self.threshold is not None:
             extra = {f"threshold_{k}": np.asarray(v) for k, v in self.threshold.to_dict().items()}
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-gallery-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(
-                    f,
-                    format_version=np.int64(_FORMAT_VERSION),
-                    metric=np.str_(self.metric),
-                    embeddings=self.embeddings,
-                    ids=self.ids,
-                    cams=self.cams,
-                    modality=self.modality,
-                    filenames=self.filenames,
-                    **extra,
-                )
-            umask = os.umask(0)  # mkstemp makes the file 0600; give it the usual mode
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        return path
+        arrays = {
+            "format_version": np.int64(_FORMAT_VERSION),
+            "metric": np.str_(self.metric),
+            "embeddings": self.embeddings,
+            "ids": self.ids,
+            "cams": self.cams,
+            "modality": self.modality,
+            "filenames": self.filenames,
+        }
+        return npz_file.write(path, {**arrays, **extra}, what="gallery")
 
     @classmethod
     def load(cls, path) -> Gallery:
@@ -298,36 +280,13 @@ class Gallery:
                 malformed key.
         """
         path = os.fspath(path)
-        try:
-            archive = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"gallery file {path!r} does not exist") from None
-        except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise ValueError(
-                f"gallery file {path!r} is not a .npz archive written by Gallery.save: {e}"
-            ) from None
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError(
-                f"gallery file {path!r} holds a single array, expected a .npz archive with "
-                f"keys {list(_KEYS)}"
-            )
-        with archive:
-            missing = [key for key in _KEYS if key not in archive.files]
-            if missing:
-                raise ValueError(
-                    f"gallery file {path!r} is missing key {missing[0]!r} (has "
-                    f"{sorted(archive.files)}; expected {list(_KEYS)})"
-                )
-            try:
-                data = {key: archive[key] for key in _KEYS + _THRESHOLD_KEYS if key in archive}
-            except ValueError as e:  # e.g. an object array that would need pickle
-                raise ValueError(f"gallery file {path!r}: unreadable array: {e}") from None
-        version = int(data["format_version"])
-        if version not in _READABLE_VERSIONS:
-            raise ValueError(
-                f"gallery file {path!r}: format_version {version}, expected one of "
-                f"{_READABLE_VERSIONS}"
-            )
+        data = npz_file.read(
+            path,
+            what="gallery",
+            writer="Gallery.save",
+            required=_KEYS,
+            versions=_READABLE_VERSIONS,
+        )
         try:
             gallery = cls(
                 data["embeddings"],

@@ -33,12 +33,11 @@ from __future__ import annotations
 import abc
 import json
 import os
-import zipfile
 
 import numpy as np
 
 from jaxreid.evaluation.distances import as_features, canonical_metric
-from jaxreid.search import topk
+from jaxreid.search import npz_file, topk
 from jaxreid.search.topk import check_k
 
 BACKENDS = ("exact", "faiss")
@@ -79,20 +78,17 @@ class SearchIndex(abc.ABC):
         return {}
 
     def save(self, path) -> str:
-        """Writes the index to one .npz (no pickles): 'format_version', 'backend', 'metric',
-        'dim', 'config' (JSON) and the backend's arrays. Returns `path`."""
-        path = os.fspath(path)
+        """Writes the index to one .npz (no pickles), atomically (temp file, then
+        os.replace): 'format_version', 'metric', 'dim', 'config' (JSON, with the backend)
+        and the backend's arrays. Returns `path` as a string."""
         config = json.dumps({"backend": self.backend, **self._config()})
-        with open(path, "wb") as f:
-            np.savez(
-                f,
-                format_version=np.int64(_FORMAT_VERSION),
-                metric=np.str_(self.metric),
-                dim=np.int64(self.dim),
-                config=np.str_(config),
-                **self._state(),
-            )
-        return path
+        arrays = {
+            "format_version": np.int64(_FORMAT_VERSION),
+            "metric": np.str_(self.metric),
+            "dim": np.int64(self.dim),
+            "config": np.str_(config),
+        }
+        return npz_file.write(path, {**arrays, **self._state()}, what="index")
 
     def _check_queries(self, queries) -> np.ndarray:
         q = np.asarray(queries)
@@ -313,42 +309,26 @@ def load_index(path) -> SearchIndex:
       ValueError: not an index file (the message names the file and the problem).
     """
     path = os.fspath(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"index file {path!r} does not exist") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise ValueError(
-            f"index file {path!r} is not a .npz written by SearchIndex.save: {e}"
-        ) from None
-    with archive:
-        missing = [
-            k for k in ("format_version", "metric", "dim", "config") if k not in archive.files
-        ]
-        if missing:
-            raise ValueError(
-                f"index file {path!r} lacks key(s) {missing}; has {sorted(archive.files)}"
-            )
-        if int(archive["format_version"]) != _FORMAT_VERSION:
-            raise ValueError(
-                f"index file {path!r}: format_version {int(archive['format_version'])}, "
-                f"expected {_FORMAT_VERSION}"
-            )
-        config = json.loads(str(archive["config"]))
-        metric, dim = str(archive["metric"]), int(archive["dim"])
-        backend = config.pop("backend")
-        if backend == "exact":
-            index = ExactIndex(dim, metric, **config)
-            index.add(archive["embeddings"])
-        elif backend == "faiss":
-            kind = config.pop("kind")
-            index = FaissIndex(dim, metric, kind, **config)
-            index.index = _faiss().deserialize_index(archive["faiss_index"])
-            index._set_search_params()  # pylint: disable=protected-access
-        else:
-            raise ValueError(
-                f"index file {path!r}: backend {backend!r}; expected one of {BACKENDS}"
-            )
+    data = npz_file.read(
+        path,
+        what="index",
+        writer="SearchIndex.save",
+        required=("format_version", "metric", "dim", "config"),
+        versions=(_FORMAT_VERSION,),
+    )
+    config = json.loads(str(data["config"]))
+    metric, dim = str(data["metric"]), int(data["dim"])
+    backend = config.pop("backend")
+    if backend == "exact":
+        index = ExactIndex(dim, metric, **config)
+        index.add(data["embeddings"])
+    elif backend == "faiss":
+        kind = config.pop("kind")
+        index = FaissIndex(dim, metric, kind, **config)
+        index.index = _faiss().deserialize_index(data["faiss_index"])
+        index._set_search_params()  # pylint: disable=protected-access
+    else:
+        raise ValueError(f"index file {path!r}: backend {backend!r}; expected one of {BACKENDS}")
     return index
 
 

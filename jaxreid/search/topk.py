@@ -25,12 +25,7 @@ import numpy as np
 from jax import lax
 
 from jaxreid import batching
-from jaxreid.evaluation.distances import (
-    as_features,
-    canonical_metric,
-    distance_block,
-    gallery_aux,
-)
+from jaxreid.evaluation.distances import check_query_gallery, distance_block, gallery_aux
 
 # Gallery rows per chunk and query rows per chunk: a block of 512 x 16384 float32 is 32 MB.
 DEFAULT_CHUNK_SIZE = 16384
@@ -132,13 +127,7 @@ def top_k_search(
         distances: [Q, min(k, N)] float32, ascending along each row.
         indices: [Q, min(k, N)] int64 gallery rows; ties ordered by gallery index.
     """
-    metric = canonical_metric(metric)
-    q = as_features(queries, "queries")
-    g = as_features(gallery, "gallery")
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(
-            f"queries have {q.shape[1]} dims but the gallery embeddings have {g.shape[1]}"
-        )
+    metric, q, g = check_query_gallery(queries, gallery, metric, ("queries", "gallery"))
     k = check_k(k)
     chunk_size = min(check_chunk(chunk_size, "chunk_size"), max(g.shape[0], 1))
     query_chunk_size = check_chunk(query_chunk_size, "query_chunk_size")

@@ -25,7 +25,6 @@ Splits: 'train' (713 ids in the paper) and 'test' (351 ids).
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 
@@ -162,45 +161,24 @@ def read_index(root: pathlib.Path, name: str, layout_error=None):
         if layout_error is not None:
             raise layout_error(root, problem)
         raise common.ManualDataError(problem + f" Expected: {_LAYOUT}")
-    entries, label_of, pid_of, seen = [], {}, {}, set()
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        where = f"{path}, line {lineno} ({line.strip()!r})"
-        if len(parts) != 2 or not re.fullmatch(r"\d+", parts[1]):
-            raise common.ManualDataError(
-                f"{where}: expected 'relative/path.jpg label' with an integer label.{_INDEX_FIX}"
-            )
-        rel = parts[0].replace("\\", "/")
-        rel = rel[2:] if rel.startswith("./") else rel
+
+    def person_of(rel):
         m = _CAM_PID.search(rel)
         if m is None:
-            raise common.ManualDataError(
-                f"{where}: expected a path .../cam<c>/<pid>/<file>, e.g. "
-                f"train_{name}/cam1/0001/<file>.jpg.{_INDEX_FIX}"
-            )
-        if rel in seen:
-            raise common.ManualDataError(f"{where}: {rel} is listed twice.{_INDEX_FIX}")
-        seen.add(rel)
-        if not os.path.isfile(root / rel):
-            raise common.ManualDataError(
-                f"{where}: image {root / rel} does not exist. Expected the files the index "
-                f"lists. Fix: extract train_{name}/ completely into the manual folder."
-            )
-        pid, cam, label = int(m["pid"]), int(m["cam"]), int(parts[1])
-        if label_of.setdefault(pid, label) != label or pid_of.setdefault(label, pid) != pid:
-            raise common.ManualDataError(
-                f"{where}: label {label} for person folder {pid}, but the file pairs label "
-                f"{label_of[pid]} with person {pid} / label {label} with person {pid_of[label]}; "
-                f"expected labels and person folders to correspond one-to-one.{_INDEX_FIX}"
-            )
-        entries.append((rel, pid, cam, label))
-    if not entries:
-        raise common.ManualDataError(
-            f"Index file {path} is empty; expected one 'path label' line per image.{_INDEX_FIX}"
-        )
-    return entries
+            return None, f"a path .../cam<c>/<pid>/<file>, e.g. train_{name}/cam1/0001/<file>.jpg"
+        return int(m["pid"]), int(m["cam"])
+
+    entries = common.parse_path_label_index(
+        path,
+        root,
+        kind="index",
+        example_line="relative/path.jpg label",
+        label_pattern=r"\d+",
+        person_of=person_of,
+        fix=_INDEX_FIX,
+        missing_image_fix=f"Fix: extract train_{name}/ completely into the manual folder.",
+    )
+    return [(rel, pid, cam, label) for rel, pid, label, cam in entries]
 
 
 __all__ = ["Llcm", "read_index", "read_test_ids", "VIS_CAMERAS", "NIR_CAMERAS", "SPLITS"]

@@ -183,47 +183,24 @@ def read_index(root: pathlib.Path, split: str, modality_name: str, trial: int, l
             raise layout_error(root, problem)
         raise common.ManualDataError(problem + f" Expected: {_LAYOUT} Fix: add the missing file.")
     folder = "Visible" if modality_name == "visible" else "Thermal"
-    entries, label_of, pid_of, seen = [], {}, {}, set()
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        where = f"{path}, line {lineno} ({line.strip()!r})"
-        if len(parts) != 2 or not re.fullmatch(r"-?\d+", parts[1]):
-            raise common.ManualDataError(
-                f"{where}: expected 'relative/path.bmp label' with an integer label.{_INDEX_FIX}"
-            )
-        rel = parts[0].replace("\\", "/")
-        rel = rel[2:] if rel.startswith("./") else rel
-        label = int(parts[1])
+
+    def person_of(rel):
         bits = rel.split("/")
         if len(bits) != 3 or bits[0] != folder or not bits[1].isdigit():
-            raise common.ManualDataError(
-                f"{where}: expected a path {folder}/<pid>/<file>, e.g. {folder}/1/<file>.bmp.{_INDEX_FIX}"
-            )
-        if rel in seen:
-            raise common.ManualDataError(
-                f"{where}: {rel} is listed twice; expected each image once.{_INDEX_FIX}"
-            )
-        seen.add(rel)
-        if not (root / rel).is_file():
-            raise common.ManualDataError(
-                f"{where}: image {root / rel} does not exist. Expected the files the trial lists. "
-                "Fix: extract Visible/ and Thermal/ completely into the manual folder."
-            )
-        pid = int(bits[1])
-        if label_of.setdefault(pid, label) != label or pid_of.setdefault(label, pid) != pid:
-            raise common.ManualDataError(
-                f"{where}: label {label} for person folder {pid}, but the file also pairs label "
-                f"{label_of[pid]} with person {pid} / label {label} with person {pid_of[label]}; "
-                f"expected labels and person folders to correspond one-to-one.{_INDEX_FIX}"
-            )
-        entries.append((rel, pid, label))
-    if not entries:
-        raise common.ManualDataError(
-            f"Trial file {path} is empty; expected one 'path label' line per image.{_INDEX_FIX}"
-        )
-    return entries
+            return None, f"a path {folder}/<pid>/<file>, e.g. {folder}/1/<file>.bmp"
+        return int(bits[1]), None
+
+    entries = common.parse_path_label_index(
+        path,
+        root,
+        kind="trial",
+        example_line="relative/path.bmp label",
+        label_pattern=r"-?\d+",
+        person_of=person_of,
+        fix=_INDEX_FIX,
+        missing_image_fix="Fix: extract Visible/ and Thermal/ completely into the manual folder.",
+    )
+    return [(rel, pid, label) for rel, pid, label, _ in entries]
 
 
 __all__ = ["Regdb", "read_index", "SPLITS", "CAMERA_ID"]

@@ -82,22 +82,11 @@ class SyntheticReid(log_filters.QuietTfdsBuild, tfds.core.GeneratorBasedBuilder)
     BUILDER_CONFIGS = [make_config(m) for m in render.MODALITIES]
 
     def _info(self) -> tfds.core.DatasetInfo:
-        channels, dtype = _IMAGE_FORMAT[self.builder_config.modality]
+        modality = self.builder_config.modality
+        _, dtype = _IMAGE_FORMAT[modality]
         return common.LocalDatasetInfo(
             builder=self,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(
-                        shape=(None, None, channels), dtype=dtype, encoding_format="png"
-                    ),
-                    "modality": tfds.features.Text(),
-                    "person_id": np.int32,
-                    "camera_id": np.int32,
-                    "frame_id": tfds.features.Text(),
-                    "file_index": np.int32,
-                    "filename": tfds.features.Text(),
-                }
-            ),
+            features=common.features(modality, np.dtype(dtype).name, encoding_format="png"),
             supervised_keys=("image", "person_id"),
         )
 

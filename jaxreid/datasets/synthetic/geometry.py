@@ -208,32 +208,20 @@ def rasterise(
     # Coat (upper garment) or skirt (lower garment), per frame.
     garment = np.asarray([sh.garment for sh in shapes])
     cx, cx_bottom, y_top, y_bottom, half_top, half_bottom, cz, depth_m = cols("garment")
-    coat = per_frame(garment == 1)
-    skirt = per_frame(garment == 2)
-    _trapezoid(
-        canvas,
-        cx,
-        cx_bottom,
-        y_top,
-        y_bottom,
-        half_top * coat,
-        half_bottom * coat,
-        cz,
-        depth_m,
-        UPPER,
-    )
-    _trapezoid(
-        canvas,
-        cx,
-        cx_bottom,
-        y_top,
-        y_bottom,
-        half_top * skirt,
-        half_bottom * skirt,
-        cz,
-        depth_m,
-        LOWER,
-    )
+    for kind, label in ((1, UPPER), (2, LOWER)):  # 1: coat, 2: skirt
+        worn = per_frame(garment == kind)  # zero width for people not wearing it
+        _trapezoid(
+            canvas,
+            cx,
+            cx_bottom,
+            y_top,
+            y_bottom,
+            half_top * worn,
+            half_bottom * worn,
+            cz,
+            depth_m,
+            label,
+        )
     for key, label in (
         ("upper_arm_r", SLEEVE),
         ("upper_arm_l", SLEEVE),
