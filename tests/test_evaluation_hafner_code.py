@@ -128,6 +128,59 @@ def test_tie_grouped_ap_matches_sklearn_definition():
             )
 
 
+def sklearn_015_ap(y_true, y_score):
+    """scikit-learn 0.15's `average_precision_score` (the release the author's
+    environment.yml pins), written from its code's algebra: `precision_recall_curve` reads
+    (recall, precision) at every distinct score threshold, high to low, keeps the points up to
+    the first with recall 1 and appends (0, 1); `auc` integrates precision over recall with
+    the trapezoid rule."""
+    y_true, y_score = np.asarray(y_true, bool), np.asarray(y_score, np.float64)
+    points = [(0.0, 1.0)]
+    for t in sorted(set(y_score.tolist()), reverse=True):
+        kept = y_score >= t
+        points.append((y_true[kept].sum() / y_true.sum(), y_true[kept].sum() / kept.sum()))
+        if points[-1][0] == 1.0:
+            break
+    r, p = np.array(points).T
+    return float(np.sum(np.diff(r) * (p[1:] + p[:-1]) / 2))
+
+
+def test_trapezoid_ap_is_scikit_learn_015s():
+    # Hand-worked: matches at ranks 1 and 3 of 3, no ties: points (0, 1), (1/2, 1),
+    # (1/2, 1/2), (1, 2/3): AP = 1/2 (1 + 1) / 2 + 0 + 1/2 (1/2 + 2/3) / 2 = 19/24, where the
+    # step sum (scikit-learn >= 0.19) gives 1/2 + 1/2 * 2/3 = 5/6.
+    d, y = [1.0, 2.0, 3.0], [True, False, True]
+    assert hc.tie_grouped_trapezoid_average_precision(d, y) == pytest.approx(19 / 24)
+    assert hc.tie_grouped_average_precision(d, y) == pytest.approx(5 / 6)
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        d = np.sort(rng.integers(0, 5, 12)).astype(np.float32)  # ties, and false-match steps
+        y = rng.random(12) < 0.4
+        if y.any():
+            # Both float64 sums over the same points, in another order: rounding only.
+            assert hc.tie_grouped_trapezoid_average_precision(d, y) == pytest.approx(
+                sklearn_015_ap(y, -d), abs=1e-12
+            )
+    # Through the protocol: each query's AP over its valid entries, rows in blocks.
+    dist = rng.integers(0, 6, (40, 30)).astype(np.float32)
+    q_ids, g_ids = rng.integers(0, 5, 40), rng.integers(0, 5, 30)
+    same = rng.random((40, 30)) > 0.1
+    got = hc.code_pair_metrics(
+        dist, q_ids, g_ids, identical=~same, ap_definition="trapezoid",
+        rng=np.random.default_rng(0),
+    )
+    aps = []
+    for i in range(40):
+        order = np.argsort(dist[i], kind="stable")
+        valid = same[i][order]
+        match = (g_ids[order] == q_ids[i])[valid]
+        if match.any():
+            aps.append(sklearn_015_ap(match, -dist[i][order][valid]))
+    assert got["mAP"] == pytest.approx(np.mean(aps), abs=1e-12)  # rounding only
+    with pytest.raises(ValueError, match="ap_definition"):
+        hc.code_pair_metrics(dist, q_ids, g_ids, ap_definition="11point", rng=rng)
+
+
 @pytest.mark.parametrize(
     "use_all, quirk",
     [(False, False), (True, False), (True, True)],
@@ -318,7 +371,7 @@ def test_use_all_quirk_masks_modality_1_with_modality_2_draws():
 
 def test_bad_input_is_refused():
     data = one_image_per_person()
-    with pytest.raises(ValueError, match="camera_rule / use_all_quirk belong to"):
+    with pytest.raises(ValueError, match="camera_rule / use_all_quirk / ap_definition belong to"):
         ev.evaluate_modality_pairs(data, protocol="hafner_text", camera_rule=True)
     with pytest.raises(ValueError, match="use_all_quirk=True belongs to the relaxed rule"):
         ev.evaluate_modality_pairs(

@@ -223,6 +223,7 @@ def evaluate_modality_pairs(
     rerank: rerank_lib.RerankParams | None = None,
     camera_rule: bool = False,
     use_all_quirk: bool = False,
+    ap_definition: str = "non_interpolated",
 ) -> dict[str, dict]:
     """All query/gallery modality pairs of a paired test set (e.g. RGB and depth).
 
@@ -245,6 +246,9 @@ def evaluate_modality_pairs(
       camera_rule, use_all_quirk: 'hafner_code' only (ValueError otherwise when True), see
         `hafner_code.code_pair_metrics`: the camera rule of SYSU-MM01 test sets, and the
         author's gallery-order masking.
+      ap_definition: 'hafner_code' only: 'non_interpolated' (scikit-learn >= 0.19) or
+        'trapezoid' (scikit-learn 0.15, the release the author's environment.yml pins), see
+        `hafner_code.code_pair_metrics`.
 
     Returns:
       {'Q:<query modality> G:<gallery modality>': result with rank1, rank5, rank10, rank20,
@@ -254,9 +258,12 @@ def evaluate_modality_pairs(
     """
     if protocol not in PAIR_PROTOCOLS:
         raise ValueError(f"protocol={protocol!r}; expected one of {PAIR_PROTOCOLS}")
-    if protocol != "hafner_code" and (camera_rule or use_all_quirk):
+    if protocol != "hafner_code" and (
+        camera_rule or use_all_quirk or ap_definition != "non_interpolated"
+    ):
         raise ValueError(
-            f"camera_rule / use_all_quirk belong to protocol='hafner_code', got {protocol!r}"
+            "camera_rule / use_all_quirk / ap_definition belong to protocol='hafner_code', "
+            f"got {protocol!r}"
         )
     if protocol == "hafner_code" and rerank is not None:
         raise ValueError("protocol='hafner_code' has no re-ranking (the author's code has none)")
@@ -273,6 +280,7 @@ def evaluate_modality_pairs(
             metric=metric,
             camera_rule=camera_rule,
             use_all_quirk=use_all_quirk,
+            ap_definition=ap_definition,
             images_per_id=max_queries_per_id or hafner_code.HAFNER_CODE_IMAGES_PER_ID,
             max_rank=max_rank,
         )

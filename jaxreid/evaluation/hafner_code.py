@@ -115,14 +115,35 @@ def tie_grouped_average_precision(distances, matches) -> float:
     return float(ap[0])
 
 
-def _ranked_ap_inp(ranked_d, match, valid) -> tuple[np.ndarray, np.ndarray]:
-    """Tie-grouped AP (`tie_grouped_average_precision`) and INP of each ranked row, over its
-    valid entries only (as if the others were taken out of the row).
+def tie_grouped_trapezoid_average_precision(distances, matches) -> float:
+    """Average precision as scikit-learn 0.15's `average_precision_score(matches,
+    -distances)` computed it (the release the author's `environment.yml` pins):
+    `auc(recall, precision)` of `precision_recall_curve`, i.e. the trapezoid rule over the
+    points (recall, precision) read at each distinct distance, nearest first, starting from
+    (0, 1); equal distances are one point. Without ties this is Zheng et al. 2015's
+    Market-1501 rule (`ap='trapezoid'` of the other protocols).
+
+    Args:
+      distances: [n] distances of the ranked gallery, ascending.
+      matches: [n] bool, True for true matches; at least one.
+    """
+    y = np.asarray(matches, bool)[None]
+    ap, _ = _ranked_ap_inp(np.asarray(distances)[None], y, np.ones_like(y), "trapezoid")
+    return float(ap[0])
+
+
+def _ranked_ap_inp(
+    ranked_d, match, valid, ap_definition: str = "non_interpolated"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tie-grouped AP (`tie_grouped_average_precision`, or with ap_definition='trapezoid'
+    `tie_grouped_trapezoid_average_precision`) and INP of each ranked row, over its valid
+    entries only (as if the others were taken out of the row).
 
     Args:
       ranked_d: [B, n] distances, ascending along each row.
       match: [B, n] bool, true matches.
       valid: [B, n] bool, the entries that count.
+      ap_definition: 'non_interpolated' (scikit-learn >= 0.19) or 'trapezoid' (0.15).
 
     Returns:
       ([B] AP, [B] INP) float64; NaN for a row without a valid true match.
@@ -154,7 +175,20 @@ def _ranked_ap_inp(ranked_d, match, valid) -> tuple[np.ndarray, np.ndarray]:
     # Per step, in ranked order, the same float64 operations on the same int64 counts as one
     # query's loop would do (so the AP is bit-identical to it).
     tp, rank = hits[step].astype(np.int64), seen[step].astype(np.int64)
-    terms = (tp - hits_before[step]) / np.repeat(total[rows], per_row) * tp / rank
+    recall_gain = (tp - hits_before[step]) / np.repeat(total[rows], per_row)
+    if ap_definition == "non_interpolated":
+        terms = recall_gain * tp / rank
+    elif ap_definition == "trapezoid":
+        # The mean of this step's precision and the previous step's (1 before a row's first),
+        # steps without a new match included: they only set the next step's "previous".
+        precision = tp / rank
+        previous = np.r_[1.0, precision[:-1]][: len(precision)]
+        previous[np.cumsum(per_row)[:-1]] = 1.0
+        terms = recall_gain * ((precision + previous) / 2)
+    else:
+        raise ValueError(
+            f"ap_definition={ap_definition!r}; expected 'non_interpolated' or 'trapezoid'"
+        )
     # Summed row by row: np.sum's pairwise order over each row's own steps, as per query.
     ap[rows] = [np.sum(t) for t in np.split(terms, np.cumsum(per_row)[:-1])]
     # INP: the last valid true match's rank, counted to the end of its tie group.
@@ -233,6 +267,7 @@ def code_pair_metrics(
     gallery_cams=None,
     camera_rule: bool = False,
     use_all_quirk: bool = False,
+    ap_definition: str = "non_interpolated",
     rng: np.random.Generator,
     subsamples: int = HAFNER_CODE_CMC_SUBSAMPLES,
     max_rank: int = 20,
@@ -251,6 +286,9 @@ def code_pair_metrics(
         cameras only); False: `use_all=True` (only identical images out).
       use_all_quirk: apply `identical[i]` to the ranked list position by position, as the
         code does (quirk 2); only with camera_rule False.
+      ap_definition: 'non_interpolated' (scikit-learn >= 0.19, `tie_grouped_average_precision`)
+        or 'trapezoid' (scikit-learn 0.15, which the author's environment.yml pins;
+        `tie_grouped_trapezoid_average_precision`).
       rng: draws the CMC subsamples, query by query.
       subsamples: single-shot subsamples per query (15 in the code).
       max_rank: length of the CMC curve.
@@ -305,7 +343,7 @@ def code_pair_metrics(
             else:
                 ap_valid = np.take_along_axis(keep[rows], order, axis=1)
             cmc_valid = ap_valid
-        ap, inp = _ranked_ap_inp(ranked_d, match, ap_valid)
+        ap, inp = _ranked_ap_inp(ranked_d, match, ap_valid, ap_definition)
         aps.append(ap[~np.isnan(ap)])
         inps.append(inp[~np.isnan(inp)])
         counts, counted = _cmc_subsample_rank_counts(
@@ -356,6 +394,7 @@ def evaluate_modality_pairs_code(
     metric: str = "euclidean",
     camera_rule: bool = False,
     use_all_quirk: bool = False,
+    ap_definition: str = "non_interpolated",
     images_per_id: int = HAFNER_CODE_IMAGES_PER_ID,
     subsamples: int = HAFNER_CODE_CMC_SUBSAMPLES,
     max_rank: int = 20,
@@ -370,7 +409,7 @@ def evaluate_modality_pairs_code(
       seed: seeds the draws and CMC subsamples (module docstring).
       metric: distance, see `jaxreid.evaluation.distances.METRICS` (the code ranks by
         squared Euclidean distance: the same ranking as 'euclidean').
-      camera_rule, use_all_quirk: see `code_pair_metrics`.
+      camera_rule, use_all_quirk, ap_definition: see `code_pair_metrics`.
       images_per_id: draws per person for queries and gallery (50 in the code).
       subsamples: CMC single-shot subsamples per query (15 in the code).
 
@@ -433,6 +472,7 @@ def evaluate_modality_pairs_code(
             gallery_cams=None if g.get("cams") is None else np.asarray(g["cams"])[g_rows],
             camera_rule=camera_rule,
             use_all_quirk=use_all_quirk,
+            ap_definition=ap_definition,
             rng=np.random.default_rng([seed, 3, _modality_key(qm), _modality_key(gm)]),
             subsamples=subsamples,
             max_rank=max_rank,
@@ -443,6 +483,7 @@ def evaluate_modality_pairs_code(
             metric=metric,
             camera_rule=bool(camera_rule),
             use_all_quirk=bool(use_all_quirk),
+            ap_definition=ap_definition,
             images_per_id=int(images_per_id),
             cmc_subsamples=int(subsamples),
             num_queries=len(q_rows),
