@@ -37,8 +37,11 @@ from __future__ import annotations
 
 import os
 
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    # Before JAX is imported: the 'devices' perturbation needs a second CPU device.
+if __name__ == "__main__" and "xla_force_host_platform_device_count" not in os.environ.get(
+    "XLA_FLAGS", ""
+):
+    # Before JAX is imported: the 'devices' perturbation needs a second CPU device (only when
+    # run as a script: a test that imports the helpers leaves its process's flags alone).
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
     ).strip()
@@ -178,6 +181,53 @@ def run_pair(config, perturbation, num_steps, every, data):
     }
 
 
+def gradient_sensitivity(config, data, top: int = 6):
+    """One-step gain: the relative change of the loss, of the pooled features and of each
+    gradient leaf when the initial parameters move by one ulp (same batch, same device).
+
+    Returns (loss change, feature change, global gradient change, [(leaf, change)] largest
+    first). A smooth step changes them by ~1e-7 (the perturbation); a change near 1 means a
+    discrete switch (a tie broken, a near-zero variance divided by).
+    """
+    from jaxreid import losses
+
+    splits, norms, train_sets, index = data
+    engine = Engine(config, index.num_classes, supervised.image_shape(config),
+                    devices=jax.devices()[:1])
+    state = engine.init_state()
+    batch = next(supervised.train_batches(config, train_sets, norms, index, 0))
+
+    @jax.jit
+    def loss_and_grads(params):
+        def loss_fn(params):
+            (embedding, intermediates), _ = engine.model.apply(
+                {"params": params, **state.model_state}, batch["image"], train=True,
+                labels=batch["label"], modality=batch.get("modality"),
+                mutable=list(state.model_state.keys()),
+                rngs={"dropout": engine.dropout_key},
+            )
+            loss, _ = losses.compose(config.loss, embedding, intermediates, batch["label"],
+                                     batch.get("modality"))
+            return loss, intermediates["pooled"]
+
+        return jax.value_and_grad(loss_fn, has_aux=True)(params)
+
+    (loss_a, pooled_a), grads_a = loss_and_grads(state.params)
+    moved = jax.tree.map(lambda p: np.nextafter(np.asarray(p), np.float32(np.inf)), state.params)
+    (loss_b, pooled_b), grads_b = loss_and_grads(moved)
+    leaves = [
+        (jax.tree_util.keystr(path), relative_distance(a, b))
+        for (path, a), b in zip(jax.tree.leaves_with_path(grads_a), jax.tree.leaves(grads_b))
+    ]
+    leaves.sort(key=lambda x: -x[1])
+    return (
+        abs(float(loss_a) - float(loss_b)) / abs(float(loss_a)),
+        relative_distance(pooled_a, pooled_b),
+        relative_distance(grads_a, grads_b),
+        leaves[:top],
+    )
+
+
 def load(config):
     splits, norms = supervised.load_data(config)
     train_sets = [splits["train"][m] for m in config.data.modalities]
@@ -194,6 +244,9 @@ def main():
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--perturbation", default="devices", choices=PERTURBATIONS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gradients", action="store_true",
+                        help="Only the one-step gain: gradients at the initial parameters and "
+                        "one ulp from them, per leaf (no training).")
     args = parser.parse_args()
     recipes = args.recipes.split(",")
     unknown = [r for r in recipes if r not in RECIPES]
@@ -214,6 +267,15 @@ def main():
     marks = [s for s in (1, 10, 30, 100, 300, 1000, 3000, 6000) if s <= args.steps]
     if args.steps not in marks:
         marks.append(args.steps)
+    if args.gradients:
+        print("\nOne ulp on the initial parameters, first batch: relative change of\n")
+        print("| recipe | loss | pooled features | gradients | largest leaves |")
+        print("|---|---|---|---|---|")
+        for recipe, config in configs.items():
+            loss, pooled, grads, leaves = gradient_sensitivity(config, data)
+            print(f"| {recipe} | {loss:.1e} | {pooled:.1e} | {grads:.1e} | "
+                  + ", ".join(f"{name} {d:.1e}" for name, d in leaves) + " |", flush=True)
+        return
     rows = []
     for recipe, config in configs.items():
         r = run_pair(config, args.perturbation, args.steps, args.every, data)
