@@ -67,6 +67,7 @@ MAIN_JOB = pathlib.Path(__file__).resolve().parent.parent / "configs" / "synthet
 # Fit the growth rate while the parameter distance is in this range: above the first steps'
 # round-off floor and below saturation (the runs then differ like two seeds).
 FIT_RANGE = (1e-7, 1e-3)
+TRACE_STEPS = 60  # Per-leaf distances are kept for these first steps (to locate a jump).
 
 
 def recipe_config(recipe: str):
@@ -109,11 +110,26 @@ def doubling_steps(distance: np.ndarray, fit_range=FIT_RANGE) -> float:
     return math.log(2) / slope if slope > 0 else float("inf")
 
 
-def largest_jump(distance: np.ndarray, fit_range=FIT_RANGE) -> float:
-    """The largest one-step ratio distance[t+1] / distance[t] while distance[t] lies in
-    `fit_range` (1.0 if none)."""
-    t = np.flatnonzero((distance[:-1] > fit_range[0]) & (distance[:-1] < fit_range[1]))
-    return float(np.max(distance[t + 1] / distance[t])) if len(t) else 1.0
+def largest_jump(distance: np.ndarray, upper: float = FIT_RANGE[1]) -> tuple[float, int]:
+    """(ratio, t): the largest one-step ratio distance[t] / distance[t-1] (steps counted from
+    1, distance[0] at step 1) over the steps where 0 < distance[t-1] < `upper`; (1.0, 0) if
+    none. From the first non-zero round-off difference on: a discrete switch shows there."""
+    i = np.flatnonzero((distance[:-1] > 0) & (distance[:-1] < upper))
+    if not len(i):
+        return 1.0, 0
+    ratios = distance[i + 1] / distance[i]
+    k = int(np.argmax(ratios))
+    return float(ratios[k]), int(i[k]) + 2
+
+
+def leaf_distances(a, b) -> dict[str, float]:
+    """{leaf path: ||a - b||} of two pytrees of the same structure (float64)."""
+    return {
+        jax.tree_util.keystr(path): float(
+            np.linalg.norm(np.asarray(x, np.float64) - np.asarray(y, np.float64))
+        )
+        for (path, x), y in zip(jax.tree.leaves_with_path(a), jax.tree.leaves(b))
+    }
 
 
 def run_pair(config, perturbation, num_steps, every, data):
@@ -145,7 +161,7 @@ def run_pair(config, perturbation, num_steps, every, data):
         return np.concatenate([engine.embed(state.variables, s, norms[m]) for m, s in fixed.items()])
 
     batches = supervised.train_batches(config, train_sets, norms, index, 0)
-    param_dist, loss_dist, embed_dist = [], [], {}
+    param_dist, loss_dist, embed_dist, leaves = [], [], {}, []
     tick = time.perf_counter()
     for step in range(1, num_steps + 1):
         batch = next(batches)
@@ -154,6 +170,8 @@ def run_pair(config, perturbation, num_steps, every, data):
             state_b, other.mesh.global_batch(batch), health_b
         )
         param_dist.append(relative_distance(state_a.params, state_b.params))
+        if step <= TRACE_STEPS:
+            leaves.append(leaf_distances(state_a.params, state_b.params))
         loss_a, loss_b = float(metrics_a["loss"]), float(metrics_b["loss"])
         loss_dist.append(abs(loss_a - loss_b) / abs(loss_a))
         if step % every == 0 or step == num_steps:
@@ -171,7 +189,15 @@ def run_pair(config, perturbation, num_steps, every, data):
         pairs = evaluation.evaluate_pairs(embed, splits["val"], config.eval, "full")
         return 100 * evaluation.validation_score(config, pairs)
 
+    ratio, jump_step = largest_jump(np.array(param_dist))
+    jumped = []
+    if 2 <= jump_step <= len(leaves):
+        # The leaves whose own distance grew most in that step: where the switch happened.
+        before, after = leaves[jump_step - 2], leaves[jump_step - 1]
+        jumped = sorted(after, key=lambda k: -(after[k] - before[k]))[:3]
+        jumped = [(k, before[k], after[k]) for k in jumped]
     return {
+        "jump": (ratio, jump_step, jumped),
         "initial": initial,
         "param": np.array(param_dist),
         "loss": np.array(loss_dist),
@@ -284,7 +310,9 @@ def main():
             f"{recipe}: initial {r['initial']:.2e}; params "
             + " ".join(f"{s}:{r['param'][s - 1]:.2e}" for s in marks)
             + f"; doubling {doubling_steps(r['param']):.1f} steps; largest jump "
-            f"x{largest_jump(r['param']):.2f}; val mAP {r['val_map'][0]:.2f} / "
+            f"x{r['jump'][0]:.3g} at step {r['jump'][1]} ("
+            + ", ".join(f"{k} {b:.1e} -> {a:.1e}" for k, b, a in r["jump"][2])
+            + f"); val mAP {r['val_map'][0]:.2f} / "
             f"{r['val_map'][1]:.2f}; {r['train_sec']:.0f} s\n  first steps: "
             + " ".join(f"{d:.1e}" for d in r["param"][:30])
             + "\n  loss: "
@@ -292,12 +320,12 @@ def main():
             flush=True,
         )
     print("\nRelative L2 distance between the two runs of the parameters at step t:\n")
-    print("| recipe | " + " | ".join(f"t={s}" for s in marks) + " | doubling (steps) | largest 1-step jump |")
+    print("| recipe | " + " | ".join(f"t={s}" for s in marks) + " | doubling (steps) | largest 1-step growth, at step |")
     print("|---" * (len(marks) + 3) + "|")
     for recipe, r in rows:
         print(
             f"| {recipe} | " + " | ".join(f"{r['param'][s - 1]:.1e}" for s in marks)
-            + f" | {doubling_steps(r['param']):.0f} | x{largest_jump(r['param']):.2f} |"
+            + f" | {doubling_steps(r['param']):.1f} | x{r['jump'][0]:.3g} at {r['jump'][1]} |"
         )
     embed_marks = sorted(rows[0][1]["embed"])
     print("\nRelative L2 distance of the embeddings of 64 fixed validation images, and of the "

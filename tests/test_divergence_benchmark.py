@@ -33,6 +33,8 @@ def test_doubling_steps_of_an_exponential():
 def test_largest_jump_finds_a_discrete_switch():
     distance = 1e-6 * 1.1 ** np.arange(40)
     distance[20:] *= 300.0  # One step multiplies the distance by 300 * 1.1.
-    assert divergence.largest_jump(distance) == pytest.approx(330.0, rel=1e-12)
-    smooth = 1e-6 * 1.1 ** np.arange(40)
-    assert divergence.largest_jump(smooth) == pytest.approx(1.1, rel=1e-12)
+    ratio, step = divergence.largest_jump(distance)
+    assert ratio == pytest.approx(330.0, rel=1e-12)
+    assert step == 21  # distance[20] is step 21's.
+    smooth = np.concatenate([[0.0, 0.0], 1e-6 * 1.1 ** np.arange(40)])  # Zeros are skipped.
+    assert divergence.largest_jump(smooth)[0] == pytest.approx(1.1, rel=1e-12)
