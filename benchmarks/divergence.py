@@ -31,6 +31,12 @@ distance (a discrete event, such as a mining argmax that flips, would show as a 
 orders of magnitude; smooth chaotic growth as a factor near the doubling rate); and the
 validation mAP (full protocol, mean of the cross-modal pairs, as the main job selects its
 checkpoint) of both runs at the last step. docs/benchmarks.md records the figures.
+
+Measured (2026-12-07, 2-core AMD EPYC, load ~10, jax 0.10.2, 300 steps, 'devices'): every
+recipe is fully decorrelated by step ~100 (embeddings of fixed images differ by more than
+their norm); with WRT the difference goes from round-off to 1e-3 in steps 5-7, without it
+by step ~25. `--gradients` shows no discrete switch at the start (one ulp changes the
+gradients by ~1e-5 in every leaf, except a bias before a BatchNorm whose exact gradient is 0).
 """
 
 from __future__ import annotations
@@ -46,20 +52,20 @@ if __name__ == "__main__" and "xla_force_host_platform_device_count" not in os.e
         os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
     ).strip()
 
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import math  # noqa: E402
-import pathlib  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
+import argparse
+import importlib.util
+import math
+import pathlib
+import platform
+import time
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from jaxreid.evaluation import experiment as evaluation  # noqa: E402
-from jaxreid.training import steps as steps_lib  # noqa: E402
-from jaxreid.training import supervised  # noqa: E402
-from jaxreid.training.engine import Engine  # noqa: E402
+from jaxreid.evaluation import experiment as evaluation
+from jaxreid.training import steps as steps_lib
+from jaxreid.training import supervised
+from jaxreid.training.engine import Engine
 
 RECIPES = ("one_stream", "bnneck", "wrt", "bnneck_wrt")
 PERTURBATIONS = ("devices", "ulp", "none")
@@ -102,7 +108,7 @@ def relative_distance(a, b) -> float:
 def doubling_steps(distance: np.ndarray, fit_range=FIT_RANGE) -> float:
     """Steps over which `distance` ([T], step t at index t - 1) doubles, from a least-squares
     line through ln distance at the steps where it lies in `fit_range`; nan if fewer than
-    3 such steps, inf if it does not grow."""
+    3 such steps (it crosses the range in one or two steps), inf if it does not grow."""
     t = np.flatnonzero((distance > fit_range[0]) & (distance < fit_range[1]))
     if len(t) < 3:
         return float("nan")
@@ -145,27 +151,30 @@ def run_pair(config, perturbation, num_steps, every, data):
         other = Engine(config, index.num_classes, shape, devices=devices[:2], optim=optim)
     state_a = ref.init_state()
     if perturbation == "ulp":
-        params = jax.tree.map(lambda p: np.nextafter(np.asarray(p), np.float32(np.inf)),
-                              state_a.params)
+        params = jax.tree.map(
+            lambda p: np.nextafter(np.asarray(p), np.float32(np.inf)), state_a.params
+        )
         state_b = other.state_from_variables(params, state_a.model_state)
     else:
         state_b = other.init_state()
     initial = relative_distance(state_a.params, state_b.params)
     health_a = jax.device_put(steps_lib.healthy(), ref.mesh.replicated)
     health_b = jax.device_put(steps_lib.healthy(), other.mesh.replicated)
-    fixed = {
-        m: splits["val"][m].select(np.arange(min(32, len(splits["val"][m])))) for m in norms
-    }
+    fixed = {m: splits["val"][m].select(np.arange(min(32, len(splits["val"][m])))) for m in norms}
 
     def embed_fixed(engine, state):
-        return np.concatenate([engine.embed(state.variables, s, norms[m]) for m, s in fixed.items()])
+        return np.concatenate(
+            [engine.embed(state.variables, s, norms[m]) for m, s in fixed.items()]
+        )
 
     batches = supervised.train_batches(config, train_sets, norms, index, 0)
     param_dist, loss_dist, embed_dist, leaves = [], [], {}, []
     tick = time.perf_counter()
     for step in range(1, num_steps + 1):
         batch = next(batches)
-        state_a, metrics_a, health_a = ref.train_step(state_a, ref.mesh.global_batch(batch), health_a)
+        state_a, metrics_a, health_a = ref.train_step(
+            state_a, ref.mesh.global_batch(batch), health_a
+        )
         state_b, metrics_b, health_b = other.train_step(
             state_b, other.mesh.global_batch(batch), health_b
         )
@@ -175,14 +184,21 @@ def run_pair(config, perturbation, num_steps, every, data):
         loss_a, loss_b = float(metrics_a["loss"]), float(metrics_b["loss"])
         loss_dist.append(abs(loss_a - loss_b) / abs(loss_a))
         if step % every == 0 or step == num_steps:
-            embed_dist[step] = relative_distance(embed_fixed(ref, state_a), embed_fixed(other, state_b))
-            print(f"  step {step}: params {param_dist[-1]:.1e}, embeddings "
-                  f"{embed_dist[step]:.1e} ({time.perf_counter() - tick:.0f} s)", flush=True)
+            embed_dist[step] = relative_distance(
+                embed_fixed(ref, state_a), embed_fixed(other, state_b)
+            )
+            print(
+                f"  step {step}: params {param_dist[-1]:.1e}, embeddings "
+                f"{embed_dist[step]:.1e} ({time.perf_counter() - tick:.0f} s)",
+                flush=True,
+            )
     train_sec = time.perf_counter() - tick
     del batches  # Releases the tf.data iterator and its threads.
     if steps_lib.describe_health(health_a) or steps_lib.describe_health(health_b):
-        raise RuntimeError(f"non-finite values: {steps_lib.describe_health(health_a)}, "
-                           f"{steps_lib.describe_health(health_b)}")
+        raise RuntimeError(
+            f"non-finite values: {steps_lib.describe_health(health_a)}, "
+            f"{steps_lib.describe_health(health_b)}"
+        )
 
     def val_map(engine, state):
         embed = supervised.embedder(engine, {m: state.variables for m in norms}, norms)
@@ -217,9 +233,10 @@ def gradient_sensitivity(config, data, top: int = 6):
     """
     from jaxreid import losses
 
-    splits, norms, train_sets, index = data
-    engine = Engine(config, index.num_classes, supervised.image_shape(config),
-                    devices=jax.devices()[:1])
+    _splits, norms, train_sets, index = data
+    engine = Engine(
+        config, index.num_classes, supervised.image_shape(config), devices=jax.devices()[:1]
+    )
     state = engine.init_state()
     batch = next(supervised.train_batches(config, train_sets, norms, index, 0))
 
@@ -227,13 +244,17 @@ def gradient_sensitivity(config, data, top: int = 6):
     def loss_and_grads(params):
         def loss_fn(params):
             (embedding, intermediates), _ = engine.model.apply(
-                {"params": params, **state.model_state}, batch["image"], train=True,
-                labels=batch["label"], modality=batch.get("modality"),
+                {"params": params, **state.model_state},
+                batch["image"],
+                train=True,
+                labels=batch["label"],
+                modality=batch.get("modality"),
                 mutable=list(state.model_state.keys()),
                 rngs={"dropout": engine.dropout_key},
             )
-            loss, _ = losses.compose(config.loss, embedding, intermediates, batch["label"],
-                                     batch.get("modality"))
+            loss, _ = losses.compose(
+                config.loss, embedding, intermediates, batch["label"], batch.get("modality")
+            )
             return loss, intermediates["pooled"]
 
         return jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -270,9 +291,12 @@ def main():
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--perturbation", default="devices", choices=PERTURBATIONS)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--gradients", action="store_true",
-                        help="Only the one-step gain: gradients at the initial parameters and "
-                        "one ulp from them, per leaf (no training).")
+    parser.add_argument(
+        "--gradients",
+        action="store_true",
+        help="Only the one-step gain: gradients at the initial parameters and "
+        "one ulp from them, per leaf (no training).",
+    )
     args = parser.parse_args()
     recipes = args.recipes.split(",")
     unknown = [r for r in recipes if r not in RECIPES]
@@ -299,8 +323,12 @@ def main():
         print("|---|---|---|---|---|")
         for recipe, config in configs.items():
             loss, pooled, grads, leaves = gradient_sensitivity(config, data)
-            print(f"| {recipe} | {loss:.1e} | {pooled:.1e} | {grads:.1e} | "
-                  + ", ".join(f"{name} {d:.1e}" for name, d in leaves) + " |", flush=True)
+            print(
+                f"| {recipe} | {loss:.1e} | {pooled:.1e} | {grads:.1e} | "
+                + ", ".join(f"{name} {d:.1e}" for name, d in leaves)
+                + " |",
+                flush=True,
+            )
         return
     rows = []
     for recipe, config in configs.items():
@@ -320,24 +348,35 @@ def main():
             flush=True,
         )
     print("\nRelative L2 distance between the two runs of the parameters at step t:\n")
-    print("| recipe | " + " | ".join(f"t={s}" for s in marks) + " | doubling (steps) | largest 1-step growth, at step |")
+    print(
+        "| recipe | "
+        + " | ".join(f"t={s}" for s in marks)
+        + " | doubling (steps) | largest 1-step growth, at step |"
+    )
     print("|---" * (len(marks) + 3) + "|")
     for recipe, r in rows:
         print(
-            f"| {recipe} | " + " | ".join(f"{r['param'][s - 1]:.1e}" for s in marks)
+            f"| {recipe} | "
+            + " | ".join(f"{r['param'][s - 1]:.1e}" for s in marks)
             + f" | {doubling_steps(r['param']):.1f} | x{r['jump'][0]:.3g} at {r['jump'][1]} |"
         )
     embed_marks = sorted(rows[0][1]["embed"])
-    print("\nRelative L2 distance of the embeddings of 64 fixed validation images, and of the "
-          f"loss (median over steps 1-{args.steps // 10} and over the last {args.steps // 10}):\n")
-    print("| recipe | " + " | ".join(f"emb t={s}" for s in embed_marks)
-          + " | loss early | loss late | val mAP ref | val mAP other | |diff| |")
+    print(
+        "\nRelative L2 distance of the embeddings of 64 fixed validation images, and of the "
+        f"loss (median over steps 1-{args.steps // 10} and over the last {args.steps // 10}):\n"
+    )
+    print(
+        "| recipe | "
+        + " | ".join(f"emb t={s}" for s in embed_marks)
+        + " | loss early | loss late | val mAP ref | val mAP other | |diff| |"
+    )
     print("|---" * (len(embed_marks) + 6) + "|")
     tenth = max(1, args.steps // 10)
     for recipe, r in rows:
         a, b = r["val_map"]
         print(
-            f"| {recipe} | " + " | ".join(f"{r['embed'][s]:.1e}" for s in embed_marks)
+            f"| {recipe} | "
+            + " | ".join(f"{r['embed'][s]:.1e}" for s in embed_marks)
             + f" | {np.median(r['loss'][:tenth]):.1e} | {np.median(r['loss'][-tenth:]):.1e}"
             f" | {a:.2f} | {b:.2f} | {abs(a - b):.2f} |"
         )
