@@ -40,7 +40,9 @@ def main():
             ROOT / "pku" / "images" / name, quality=95
         )
         gray = 50 + 20 * k
-        depth = Image.new("L", (8, 16), gray) if k % 2 == 0 else Image.new("RGB", (8, 16), (gray,) * 3)
+        depth = (
+            Image.new("L", (8, 16), gray) if k % 2 == 0 else Image.new("RGB", (8, 16), (gray,) * 3)
+        )
         depth.save(ROOT / "pku_depth" / "images" / name, quality=95)
 
 
