@@ -499,7 +499,7 @@ def test_every_grid_runs_on_the_test_trees(grid_workdirs, arg):
     paper, name = arg.split(".py:")
     # The thesis draws Figures 35-37 as plots: their tables and curves have no published cells.
     figures = published.figures(paper, name) if name in published.PAPERS[paper] else {}
-    # The rows the runs made: each a row the paper prints (Table 17: every grid row).
+    # {row labels: results.json} of the rows the selected runs make in this grid.
     rows = {}
     for e in grid.experiments:
         if e.name in run and all(e.labels.get(k) == v for k, v in table.where.items()):
