@@ -40,15 +40,17 @@ jax.config.update("jax_disable_most_optimizations", True)  # also if a plugin im
 # --- slowest files first -------------------------------------------------------------------------
 # pytest-xdist (--dist loadfile) hands out whole files in collection order; when a two-minute
 # file comes last, one worker idles while the other finishes it. Longest first, by
-# `pytest --durations` on the 2-core CI machine (2026-11-30); the rest keep their order.
+# `pytest --durations` on the 2-core CI machine (2026-11-30; test_paper_grids.py, which runs
+# every paper grid end to end since 2026-12-07, ~5 min of CPU time, first); the rest keep
+# their order.
 SLOWEST_FILES = (
+    "test_paper_grids.py",
     "test_multihost.py",
     "test_training_robustness.py",
     "test_notebooks.py",
     "test_real_dataset_runs.py",
     "test_experiments.py",
     "test_end_to_end.py",
-    "test_paper_grids.py",
     "test_resume.py",
     "test_dataset_errors.py",
     "test_quiet_runs.py",

@@ -386,7 +386,9 @@ def test_biwi_processed_and_robotpku(built):
             {0, 1, 4},
             {2, 3},
         ),
-        ("robotpku", "rgb", "depth", {"design": 4, "test": 2}, {0, 2}, {1}),
+        # datasets/robotpku/make_dummy_data.py: persons 0 (3 files), 2, 3 (2 each) are in
+        # the design set of appendix B.2, persons 1 and 4 (2 each) in its test set.
+        ("robotpku", "rgb", "depth", {"design": 7, "test": 4}, {0, 2, 3}, {1, 4}),
     ):
         rgb, depth = built[(name, rgb_cfg)], built[(name, depth_cfg)]
         assert _counts(rgb) == _counts(depth) == counts

@@ -140,7 +140,7 @@ class Teacher:
 
 
 def load_teacher(workdir: str) -> Teacher:
-    """Restores F from a finished Step I workdir (run.json, results.json, best/).
+    """Restores F from a finished Step I workdir (run.json, results.json, the tested checkpoint).
 
     Raises:
       FileNotFoundError: Step I has not finished there.
@@ -159,12 +159,9 @@ def load_teacher(workdir: str) -> Teacher:
     restore_config = copy.deepcopy(config)
     restore_config.model.pretrained = ""  # The checkpoint holds the weights.
     engine = Engine(restore_config, run_info["num_classes"], image_shape)
-    directory, step = checkpoints_lib.find_checkpoint(workdir, "best")
-    if step != int(results["step"]):
-        raise FileNotFoundError(
-            f"Step I tested the checkpoint of step {results['step']}, but {directory} has "
-            f"step {step}."
-        )
+    # The checkpoint Step I tested: its best/ one, or, when no validation score was finite
+    # (nothing kept in best/, e.g. on the builders' test trees), its final one.
+    directory, step = checkpoints_lib.find_checkpoint(workdir, int(results["step"]))
     variables = checkpoints_lib.restore_variables(
         directory, step, engine.variables_shape(), engine.mesh.replicated
     )
