@@ -139,6 +139,14 @@ class Grid:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"Grid {self.name!r} has duplicate experiment names {duplicates}.")
+        # Tables and curves write <name>.csv side by side: one name each.
+        outputs = [t.name for t in self.tables] + [c.name for c in self.curves]
+        clashes = sorted({n for n in outputs if outputs.count(n) > 1})
+        if clashes:
+            raise ValueError(
+                f"Grid {self.name!r} names several tables / curves {clashes}: each writes "
+                "<name>.csv, so one would overwrite the other."
+            )
 
 
 # --- loading and running ---------------------------------------------------------------------

@@ -184,3 +184,12 @@ def test_overrides_are_typed_and_checked():
     assert config.distill.enabled is True and config.data.image_size == (32, 16)
     with pytest.raises(ValueError, match="lerning_rate"):
         apply_overrides(config, ["optim.lerning_rate=0.1"])
+
+
+def test_a_table_and_a_curve_may_not_share_a_file_name():
+    # Both write <name>.csv: Hafner 2018 Figures 35-37 once lost their table's CSV this way.
+    table = experiments.Table("figure35", "t", rows=("embedding",), headers=("Embedding",))
+    curve = experiments.Curve("figure35", "c", x="embedding")
+    with pytest.raises(ValueError, match=r"figure35.*overwrite"):
+        experiments.Grid("g", "", [], tables=[table], curves=[curve])
+    experiments.Grid("g", "", [], tables=[table], curves=[experiments.Curve("f", "c", x="e")])

@@ -386,7 +386,7 @@ def get_grid(arg: str = "") -> Grid:
         )
         tables.append(
             Table(
-                opts.name,
+                f"{opts.name}_table",  # <figure>.csv is the curve paper_figures plots.
                 title,
                 rows=("embedding",),
                 headers=("Embedding",),
