@@ -1,16 +1,29 @@
-"""ResNet re-id train step on the CPU: JAX (each conv_impl) against PyTorch, interleaved.
+"""The re-id train step on the CPU: jaxreid's compiled step against a PyTorch twin, interleaved.
 
-  python benchmarks/cpu_vs_torch.py [--backbone resnet18] [--batch 16] [--height 256 --width 128]
-                                    [--rounds 5] [--steps 2] [--impls xla,gemm_wgrad]
+  python benchmarks/cpu_vs_torch.py [--jobs main,resnet18,resnet50] [--rounds 7] [--steps 5]
+                                    [--variants 'default;model.conv_impl=gemm_wgrad']
 
-The same network (torchvision ResNet topology + embedding 128 + BN + ReLU + dropout 0.5 +
-classifier, softmax cross-entropy, SGD Nesterov momentum 0.9, weight decay 5e-4) and the same
-batch in both frameworks; PyTorch in channels_last float32 (its fastest CPU layout). Each
-round times `--steps` steps of every JAX variant and of PyTorch back to back, so load from
-other processes hits all of them alike; the table gives medians over rounds and the ratio of
-step rates (JAX / PyTorch; > 1 = JAX faster). FLOP/s use XLA's cost analysis of the JAX step
-(the same FLOPs for PyTorch) and are compared with `--peak` GFLOP/s (the development machine's
-measured float32 FMA peak on 2 cores: 467; issue 14).
+Jobs (network, input, batch):
+  main      the main job's network, configs/synthetic.py: ResNet18 of width 16, 64x32, batch 32
+            (8 identities x 4 images, RGB and depth alternating), BNNeck head (dropout 0.5),
+            softmax on the BNNeck logits + the weighted regularised triplet on the pooled
+            features with cross-modal mining, SGD Nesterov momentum 0.9, weight decay 5e-4 on
+            kernels, 400 classes.
+  resnet18, resnet50
+            the same head and losses on the full-size backbone (width 64), 256x128, batch 16.
+
+The JAX side is the library's own step (`jaxreid.training.engine.Engine.train_step`: the loss
+of `jaxreid.losses.compose`, the non-finite guard, the optimiser of config.optim), with the
+batch already on the device; every `--variants` entry (';'-separated, each a space-separated
+list of config overrides 'key=value' and XLA options 'xla:name=value', 'default' = none) is compiled in the same process. The PyTorch twin
+builds the same topology, head, losses and optimiser (torchvision's ResNet layout written out;
+constant learning rate) in channels_last float32 (its fastest CPU layout), and, with
+`--torch-contiguous`, also in the default layout. Each round times `--steps` steps of every
+variant and of PyTorch back to back, so load from other processes hits all alike; the table
+gives medians over rounds and the ratio of step rates (JAX / PyTorch channels_last; > 1 = JAX
+faster). FLOP/s use XLA's cost analysis of the JAX step and are compared with `--peak`
+GFLOP/s (the development machine's measured float32 FMA peak on 2 cores: 467; issue 14).
+The load average before and after the runs is printed: the machine may be shared.
 """
 
 from __future__ import annotations
@@ -31,177 +44,162 @@ if "--threads=1" in sys.argv or " ".join(sys.argv).find("--threads 1") >= 0:
     )
 import jax  # noqa: E402
 
-# This checkout's jaxreid (not an installed one) and the sibling benchmark module.
+# This checkout's jaxreid (not an installed one) and the sibling benchmark modules.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(_HERE), _HERE]
-import reid_step  # noqa: E402
+import torch_twin  # noqa: E402
+
+# (backbone, width, (height, width), batch) of each job.
+JOBS = {
+    "main": ("resnet18", 16, (64, 32), 32),
+    "resnet18": ("resnet18", 64, (256, 128), 16),
+    "resnet50": ("resnet50", 64, (256, 128), 16),
+}
+NUM_CLASSES = 400  # configs/synthetic.py: 400 training identities.
 
 
-def torch_model(backbone: str, num_classes: int):
-    """torchvision's ResNet18/50 topology + the re-id head, written out (torchvision is not a
-    dependency)."""
-    import torch
-    from torch import nn
+def job_config(job: str, overrides: list[str]):
+    """configs/synthetic.py's config with the job's backbone, width, input and batch."""
+    from jaxreid import config as config_lib
 
-    class Basic(nn.Module):
-        expansion = 1
+    sys.path.insert(0, os.path.join(os.path.dirname(_HERE), "configs"))
+    import synthetic
 
-        def __init__(self, cin, planes, stride):
-            super().__init__()
-            self.body = nn.Sequential(
-                nn.Conv2d(cin, planes, 3, stride, 1, bias=False),
-                nn.BatchNorm2d(planes),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(planes, planes, 3, 1, 1, bias=False),
-                nn.BatchNorm2d(planes),
+    backbone, width, size, batch = JOBS[job]
+    config = synthetic.get_config("")
+    config.model.backbone = backbone
+    config.model.width = width
+    config.data.image_size = size
+    config.batch.num_identities = batch // 4
+    config.batch.images_per_identity = 4
+    config_lib.apply_overrides(config, overrides)
+    return config
+
+
+def random_batch(batch: int, size: tuple[int, int], num_classes: int, seed: int = 0) -> dict:
+    """image [B, H, W, 3] float32 N(0, 1), label [B] int32 in P x K order (K = 4), modality
+    [B] int32 alternating 0/1 (two images of each identity per modality)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "image": rng.normal(size=(batch, *size, 3)).astype(np.float32),
+        "label": (np.arange(batch) // 4 % num_classes).astype(np.int32),
+        "modality": (np.arange(batch) % 2).astype(np.int32),
+    }
+
+
+def compiled_flops(compiled) -> float:
+    """FLOPs of one call of a compiled XLA executable (XLA's cost analysis; 0 if none)."""
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, (list, tuple)):  # Older jax: one dict per device program.
+        analysis = analysis[0] if analysis else {}
+    return float((analysis or {}).get("flops", 0.0))
+
+
+def jax_runner(job: str, overrides: list[str], batch_np: dict):
+    """(run(n) timing n steps of the library's step, FLOPs per step, config).
+
+    overrides: config overrides 'key=value', and XLA compiler options 'xla:name=value'
+    (e.g. 'xla:xla_cpu_enable_fast_math=true'), which compile this variant only, so that
+    XLA flags are compared in one process, interleaved."""
+    from jaxreid.training import steps as steps_lib
+    from jaxreid.training.engine import Engine
+
+    options = dict(o[4:].split("=", 1) for o in overrides if o.startswith("xla:"))
+    config = job_config(job, [o for o in overrides if not o.startswith("xla:")])
+    engine = Engine(config, NUM_CLASSES, (*config.data.image_size, 3))
+    holder = {"state": engine.init_state(), "health": steps_lib.healthy()}
+    data = engine.mesh.global_batch(batch_np)
+    compiled = engine.train_step.lower(holder["state"], data, holder["health"]).compile(
+        compiler_options=options or None
+    )
+
+    def run(n):
+        for _ in range(n):
+            holder["state"], metrics, holder["health"] = compiled(
+                holder["state"], data, holder["health"]
             )
-            self.short = _shortcut(cin, planes, stride)
+        jax.block_until_ready(metrics)
 
-        def forward(self, x):
-            return torch.relu(self.body(x) + self.short(x))
-
-    class Bottle(nn.Module):
-        expansion = 4
-
-        def __init__(self, cin, planes, stride):
-            super().__init__()
-            self.body = nn.Sequential(
-                nn.Conv2d(cin, planes, 1, bias=False),
-                nn.BatchNorm2d(planes),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(planes, planes, 3, stride, 1, bias=False),
-                nn.BatchNorm2d(planes),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(planes, planes * 4, 1, bias=False),
-                nn.BatchNorm2d(planes * 4),
-            )
-            self.short = _shortcut(cin, planes * 4, stride)
-
-        def forward(self, x):
-            return torch.relu(self.body(x) + self.short(x))
-
-    def _shortcut(cin, cout, stride):
-        if stride == 1 and cin == cout:
-            return nn.Identity()
-        return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    block, sizes = {"resnet18": (Basic, (2, 2, 2, 2)), "resnet50": (Bottle, (3, 4, 6, 3))}[backbone]
-    layers = [
-        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
-        nn.BatchNorm2d(64),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(3, 2, 1),
-    ]
-    cin = 64
-    for i, n in enumerate(sizes):
-        for j in range(n):
-            layers.append(block(cin, 64 * 2**i, 2 if i > 0 and j == 0 else 1))
-            cin = 64 * 2**i * block.expansion
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    layers += [nn.Linear(cin, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.5)]
-    layers.append(nn.Linear(128, num_classes))
-    return nn.Sequential(*layers)
+    run(1)  # Warm-up.
+    return run, compiled_flops(compiled), config
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="resnet18", choices=("resnet18", "resnet50"))
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--height", type=int, default=256)
-    parser.add_argument("--width", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=2, help="Steps per variant per round.")
-    parser.add_argument("--impls", default="xla,gemm_wgrad", help="JAX conv_impl values.")
+    parser.add_argument("--jobs", default="main", help=f"','-separated of {tuple(JOBS)}.")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=5, help="Steps per variant per round.")
+    parser.add_argument(
+        "--variants",
+        default="default",
+        help="';'-separated JAX variants, each 'default' or space-separated overrides.",
+    )
+    parser.add_argument("--torch-contiguous", action="store_true", help="Also time NCHW.")
     parser.add_argument("--peak", type=float, default=467.0, help="Machine peak, GFLOP/s.")
     parser.add_argument(
         "--threads",
         type=int,
         default=0,
-        help="1: both frameworks single-threaded (less distorted by other processes' load "
-        "than spinning thread pools); 0: their defaults (all cores).",
+        help="1: both frameworks single-threaded; 0: their defaults (all cores).",
     )
     args = parser.parse_args()
+    for job in args.jobs.split(","):
+        if job not in JOBS:
+            parser.error(f"--jobs: {job!r} is not one of {tuple(JOBS)}")
 
     import torch
 
     if args.threads == 1:
         torch.set_num_threads(1)
-
-    num_classes = 100
-    images, labels = reid_step.random_batch(args.batch, args.height, args.width, num_classes)
-    key = jax.random.key(1)
-
-    runners, flops = {}, 0.0
-    for impl in args.impls.split(","):
-        _, init_fn, step_fn = reid_step.build(
-            args.backbone, num_classes=num_classes, conv_impl=impl, triplet=False
-        )
-        step = jax.jit(step_fn, donate_argnums=0)
-        state = init_fn(images)
-        compiled = step.lower(state, images, labels, key).compile()
-        flops = reid_step.compiled_flops(compiled)
-        holder = {"state": state}
-
-        def run(n, holder=holder, compiled=compiled):
-            for _ in range(n):
-                holder["state"], loss = compiled(holder["state"], images, labels, key)
-            jax.block_until_ready(loss)
-
-        run(1)  # Warm-up.
-        runners[f"jax {impl}"] = run
-
-    model = torch_model(args.backbone, num_classes).to(memory_format=torch.channels_last)
-    model.train()
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4
-    )
-    x = torch.from_numpy(np.asarray(images).transpose(0, 3, 1, 2).copy()).contiguous(
-        memory_format=torch.channels_last
-    )
-    y = torch.from_numpy(np.array(labels)).long()
-
-    def run_torch(n):
-        for _ in range(n):
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-
-    run_torch(1)
-    runners["torch channels_last"] = run_torch
-
-    times = {name: [] for name in runners}
-    for _ in range(args.rounds):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run(args.steps)
-            times[name].append((time.perf_counter() - start) / args.steps)
-
-    load = os.getloadavg()[0]
+    load_before = os.getloadavg()
     print(
-        f"{time.strftime('%Y-%m-%d')} | {platform.node()} | {os.cpu_count()} cores | "
-        f"jax {jax.__version__} | torch {torch.__version__} ({torch.get_num_threads()} threads) "
-        f"| load average {load:.1f} | threads {args.threads or 'default'}"
+        f"{time.strftime('%Y-%m-%d %H:%M')} | {platform.node()} | {os.cpu_count()} cores | "
+        f"jax {jax.__version__} | torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        f" | XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r} | load average before "
+        f"{load_before[0]:.1f}",
+        flush=True,
     )
-    print(
-        f"\n{args.backbone}, batch {args.batch}, {args.height}x{args.width}, float32, "
-        f"{flops / args.batch / 1e9:.2f} GFLOP/image (XLA cost analysis), "
-        f"median of {args.rounds} interleaved rounds x {args.steps} steps\n"
-    )
-    print("| variant | s/step | images/s | vs torch | GFLOP/s | of peak |")
-    print("|---|---|---|---|---|---|")
-    torch_time = float(np.median(times["torch channels_last"]))
-    for name, values in times.items():
-        t = float(np.median(values))
+    for job in args.jobs.split(","):
+        backbone, width, size, batch = JOBS[job]
+        batch_np = random_batch(batch, size, NUM_CLASSES)
+        runners, flops = {}, 0.0
+        for variant in args.variants.split(";"):
+            overrides = [] if variant.strip() == "default" else variant.split()
+            runners[f"jax {variant.strip()}"], flops, config = jax_runner(job, overrides, batch_np)
+        torch_layouts = ["channels_last"] + (["contiguous"] if args.torch_contiguous else [])
+        for layout in torch_layouts:
+            runners[f"torch {layout}"] = torch_twin.runner(
+                backbone, width, NUM_CLASSES, batch_np, config, channels_last=layout != "contiguous"
+            )
+
+        times = {name: [] for name in runners}
+        for _ in range(args.rounds):
+            for name, run in runners.items():
+                start = time.perf_counter()
+                run(args.steps)
+                times[name].append((time.perf_counter() - start) / args.steps)
+
         print(
-            f"| {name} | {t:.3f} | {args.batch / t:.1f} | {torch_time / t:.2f}x | "
-            f"{flops / t / 1e9:.0f} | {flops / t / 1e9 / args.peak:.0%} |"
+            f"\n{job}: {backbone} width {width}, batch {batch}, {size[0]}x{size[1]}, float32, "
+            f"{flops / batch / 1e9:.3f} GFLOP/image (XLA cost analysis), median of "
+            f"{args.rounds} interleaved rounds x {args.steps} steps, load average now "
+            f"{os.getloadavg()[0]:.1f}\n"
         )
-    # Per-round ratios show the spread the load causes.
-    for name, values in times.items():
-        if name.startswith("jax"):
-            ratios = np.asarray(times["torch channels_last"]) / np.asarray(values)
-            print(f"\n{name} / torch per round: " + ", ".join(f"{r:.2f}" for r in ratios))
+        print("| variant | ms/step | images/s | vs torch channels_last | GFLOP/s | of peak |")
+        print("|---|---|---|---|---|---|")
+        torch_time = float(np.median(times["torch channels_last"]))
+        for name, values in times.items():
+            t = float(np.median(values))
+            print(
+                f"| {name} | {1e3 * t:.1f} | {batch / t:.0f} | {torch_time / t:.2f}x | "
+                f"{flops / t / 1e9:.0f} | {flops / t / 1e9 / args.peak:.0%} |"
+            )
+        # Per-round ratios show the spread the load causes.
+        for name, values in times.items():
+            if name.startswith("jax"):
+                ratios = np.asarray(times["torch channels_last"]) / np.asarray(values)
+                print(f"\n{name} / torch per round: " + ", ".join(f"{r:.2f}" for r in ratios))
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -289,7 +289,8 @@ def compose(
     """The training loss named by config.loss and the metrics to log (the sum of its parts).
 
     Reads loss_config.name (parts of LOSS_PARTS), triplet_margin and soft_margin
-    ('triplet'), triplet_feature ('triplet' and 'wrt'), mining, label_smoothing ('softmax').
+    ('triplet'), triplet_feature ('triplet' and 'wrt'), mining, label_smoothing ('softmax'),
+    metric_weight w (default 1): the loss is softmax + w * (triplet or wrt).
     For 'softmax', 'triplet', 'softmax+triplet' with mining 'batch' and no label smoothing
     it computes the losses jaxreid trained with before it existed.
 
@@ -303,8 +304,8 @@ def compose(
         mining 'cross_modal'.
 
     Returns:
-      (loss float32 scalar, metrics: 'loss', and 'softmax_loss' + 'accuracy' / 'triplet_loss'
-      / 'wrt_loss' for the parts present).
+      (loss float32 scalar, metrics: 'loss' (the weighted total), and 'softmax_loss' +
+      'accuracy' / 'triplet_loss' / 'wrt_loss' (unweighted) for the parts present).
     """
     from jaxreid.models import select_feature  # Here: losses stay importable without flax.
 
@@ -338,6 +339,6 @@ def compose(
                 features, labels, modalities=modalities, mining=mining
             )
             metrics["wrt_loss"] = metric_loss
-        total += metric_loss
+        total += getattr(loss_config, "metric_weight", 1.0) * metric_loss
     metrics["loss"] = total
     return total, metrics

@@ -189,3 +189,43 @@ def test_triplet_losses_refuse_mismatched_shapes_by_name():
             loss(x[:, 0], labels)
         with pytest.raises(ValueError, match="config.loss.mining='cross_modal' needs the modality"):
             loss(x, labels, mining="cross_modal")
+
+
+@pytest.mark.parametrize("weight", [None, 0.0, 0.25, 3.0])
+def test_compose_metric_weight_hand_worked(weight):
+    """config.loss.metric_weight w: loss = softmax + w * triplet (w = 1 when absent)."""
+    from types import SimpleNamespace
+
+    from jaxreid.losses import compose
+
+    loss_config = SimpleNamespace(
+        name="softmax+triplet",
+        triplet_margin=0.5,
+        soft_margin=False,
+        triplet_feature="",
+        mining="batch",
+        label_smoothing=0.0,
+    )
+    if weight is not None:
+        loss_config.metric_weight = weight
+    # Uniform logits over 2 classes: softmax loss log 2. 1-D embeddings 0, 1 | 3, 5 (labels
+    # 0, 0 | 1, 1), margin 0.5: anchors' [d_ap - d_an + 0.5]_+ = [1-3+.5], [1-2+.5],
+    # [2-2+.5], [2-4+.5] -> 0, 0, 0.5, 0; mean 0.125.
+    embedding = jnp.array([[0.0], [1.0], [3.0], [5.0]])
+    labels = jnp.array([0, 0, 1, 1])
+    total, metrics = compose(loss_config, embedding, {"logits": jnp.zeros((4, 2))}, labels)
+    w = 1.0 if weight is None else weight
+    # float32 log 2 and sums of exact binary fractions: one rounding (rel 1e-6).
+    assert float(total) == pytest.approx(math.log(2) + w * 0.125, rel=1e-6)
+    assert float(metrics["loss"]) == float(total)
+    assert float(metrics["triplet_loss"]) == pytest.approx(0.125, rel=1e-6)  # unweighted
+    assert float(metrics["softmax_loss"]) == pytest.approx(math.log(2), rel=1e-6)
+
+
+def test_metric_weight_validated():
+    from jaxreid import config as config_lib
+
+    config = config_lib.default_config()
+    config.loss.metric_weight = -0.5
+    with pytest.raises(config_lib.ConfigError, match="loss.metric_weight"):
+        config_lib.validate(config)

@@ -277,3 +277,37 @@ def test_kaiming_init_and_zero_init_residual():
         jax.random.key(0), jnp.zeros((1, 32, 16, 3)), train=False
     )
     assert np.all(np.asarray(default["params"]["layer1_0"]["bn2"]["scale"]) == 1)
+
+
+def _numpy_max_pool_grad(x, g, window, stride, pad):
+    """float64 loops: each output gradient to its window's first maximum (row-major), the
+    rule of torch's MaxPool2d and XLA's select_and_scatter."""
+    x = np.asarray(x, np.float64)
+    n, h, w, c = x.shape
+    xp = np.full((n, h + 2 * pad, w + 2 * pad, c), -np.inf)
+    xp[:, pad : pad + h, pad : pad + w] = x
+    out = np.zeros(g.shape)
+    dxp = np.zeros_like(xp)
+    for b, p, q, ch in np.ndindex(*g.shape):
+        win = xp[b, stride * p : stride * p + window, stride * q : stride * q + window, ch]
+        i, j = divmod(int(np.argmax(win)), window)  # argmax: the first maximum
+        out[b, p, q, ch] = win[i, j]
+        dxp[b, stride * p + i, stride * q + j, ch] += g[b, p, q, ch]
+    return out, dxp[:, pad : pad + h, pad : pad + w]
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 7, 3), (1, 8, 6, 2)])
+def test_stem_max_pool_value_and_first_max_gradient(shape):
+    from jaxreid.models.pooling import max_pool
+
+    rng = np.random.default_rng(0)
+    # Small integers: many ties in each window, where the first-maximum rule matters.
+    x = rng.integers(0, 3, size=shape).astype(np.float32)
+    ho, wo = (shape[1] - 1) // 2 + 1, (shape[2] - 1) // 2 + 1
+    g = rng.normal(size=(shape[0], ho, wo, shape[3])).astype(np.float32)
+    out, vjp = jax.vjp(lambda v: max_pool(v, 3, 2, 1), jnp.asarray(x))
+    want_out, want_dx = _numpy_max_pool_grad(x, g, 3, 2, 1)
+    np.testing.assert_array_equal(np.asarray(out), want_out)  # a max is exact
+    # An input that is the first maximum of up to 4 windows sums their gradients in another
+    # order than the float64 loop: float32 rounding of <= 4 terms.
+    np.testing.assert_allclose(np.asarray(vjp(jnp.asarray(g))[0]), want_dx, rtol=1e-6, atol=1e-6)

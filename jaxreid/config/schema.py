@@ -159,6 +159,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.loss.mining = "batch"
     # Label smoothing of the softmax loss (Szegedy et al. 2016 §7: 0.1); AGW's code uses 0.
     config.loss.label_smoothing = 0.0
+    # Weight w of the metric-learning part ('triplet' or 'wrt') in the total loss
+    # softmax + w * metric (jaxreid.losses.compose); 1.0 = the plain sum (Hafner 2018 §4.3.2,
+    # AGW, Ye et al. 2021 §4.1: both weigh the two parts equally).
+    config.loss.metric_weight = 1.0
 
     # --- optimiser --------------------------------------------------------------------------
     # Hafner 2018 §4.3.2: SGD with Nesterov momentum for softmax, Adam for triplet.

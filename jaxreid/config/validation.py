@@ -189,6 +189,7 @@ def rules() -> dict[str, Rule]:
         "loss.triplet_feature": OneOf(_features, _of_model),
         "loss.mining": OneOf(choices.MINING),
         "loss.label_smoothing": Number(0, 1, high_open=True),
+        "loss.metric_weight": Number(0),
         # --- optimiser and the schedule of the run
         **_optim_rules("optim"),
         "optim.backbone_lr_factor": Number(0, low_open=True),

@@ -8,6 +8,8 @@ channel c. p = 1 is average pooling and p -> inf approaches max pooling. The AGW
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -75,3 +77,81 @@ class GlobalPool(nn.Module):
             )
             return gem(x, p)
         raise ValueError(f"config.model.pooling={self.kind!r}; expected one of {POOLINGS}.")
+
+
+
+def _windows(xpad: Array, window: int, stride: int, out_hw: tuple[int, int]) -> list[Array]:
+    """The window * window strided views of a padded [N, Hp, Wp, C] map, each [N, Ho, Wo, C],
+    in row-major window order (i, j): view (i, j)[n, p, q] = xpad[n, i + stride p, j + stride q]."""
+    ho, wo = out_hw
+    n, _, _, c = xpad.shape
+    return [
+        jax.lax.slice(
+            xpad,
+            (0, i, j, 0),
+            (n, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, c),
+            (1, stride, stride, 1),
+        )
+        for i in range(window)
+        for j in range(window)
+    ]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def max_pool(x: Array, window: int, stride: int, padding: int) -> Array:
+    """Max pooling of [N, H, W, C] with a square window, -inf padding on every side (torch's
+    `MaxPool2d(window, stride, padding)`; the ResNet stem's 3 / 2 / 1), and a cheaper gradient.
+
+    Values equal `nn.max_pool`'s. The gradient is the same as XLA's (and torch's): each output
+    gradient goes to the *first* maximum of its window in row-major order. XLA differentiates
+    `reduce_window` max by `select_and_scatter`, which the CPU backend lowers to a variadic
+    reduce-window carrying four int32 index maps; here it is one comparison and one strided
+    pad per window position, which XLA fuses into a few elementwise loops. In a profile of
+    the main job's step the select_and_scatter was ~3% of the op time; the step went from
+    79.0 to 75.0 ms (one thread, median of 9 interleaved rounds, 2026-12-07).
+
+    Returns:
+      [N, Ho, Wo, C], Ho = (H + 2 padding - window) // stride + 1 (Wo likewise), x's dtype.
+    """
+    return _max_pool_forward(x, window, stride, padding)
+
+
+def _max_pool_forward(x, window, stride, padding):
+    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+    return jax.lax.reduce_window(
+        x, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, stride, stride, 1), pads
+    )
+
+
+def _max_pool_fwd(x, window, stride, padding):
+    out = _max_pool_forward(x, window, stride, padding)
+    return out, (x, out)
+
+
+def _max_pool_bwd(window, stride, padding, residuals, g):
+    x, out = residuals
+    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+    xpad = jnp.pad(x, pads, constant_values=-jnp.inf)
+    ho, wo = out.shape[1:3]
+    hp, wp = xpad.shape[1:3]
+    zero = jnp.zeros((), g.dtype)
+    taken = jnp.zeros(out.shape, bool)
+    dxpad = jnp.zeros(xpad.shape, g.dtype)
+    views = _windows(xpad, window, stride, (ho, wo))
+    for k, view in enumerate(views):
+        i, j = divmod(k, window)
+        first = (view == out) & ~taken  # This position is its window's first maximum.
+        taken = taken | first
+        # The transpose of the strided slice: scatter back with interior padding.
+        config = (
+            (0, 0, 0),
+            (i, hp - i - stride * (ho - 1) - 1, stride - 1),
+            (j, wp - j - stride * (wo - 1) - 1, stride - 1),
+            (0, 0, 0),
+        )
+        dxpad = dxpad + jax.lax.pad(jnp.where(first, g, zero), zero, config)
+    h, w = x.shape[1:3]
+    return (dxpad[:, padding : padding + h, padding : padding + w, :],)
+
+
+max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)

@@ -29,6 +29,7 @@ from jaxreid.config import architecture
 from jaxreid.models.batch_norm import BatchNorm
 from jaxreid.models.convolution import conv_function
 from jaxreid.models.non_local import NonLocal
+from jaxreid.models.pooling import max_pool
 
 Array = jax.Array
 Dtype = Any
@@ -338,8 +339,8 @@ class ResNet(nn.Module):
         intermediates = {}
         x = _conv(self.num_filters, 7, 2, 3, self.dtype, f"{prefix}conv1", self.conv_impl)(x)
         x = self.activation(BatchNorm(dtype=self.dtype, name=f"{prefix}bn1")(x, train, mask))
-        # reduce_window pads with the init value -inf, as torch's MaxPool2d(3, 2, padding=1).
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        # torch's MaxPool2d(3, 2, padding=1), with a cheaper gradient on the CPU (pooling.py).
+        x = max_pool(x, 3, 2, 1)
         intermediates["stem"] = x
         for i in range(num_stages):
             x = self._stage(x, i, train, mask, prefix)
