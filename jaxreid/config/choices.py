@@ -6,12 +6,12 @@ value is imported by `validation.rules()` from the module that uses it.
 
 from __future__ import annotations
 
+# config.method: the keys of jaxreid.methods.METHODS (tests/test_methods.py compares them).
+METHODS = ("supervised", "distillation", "classical")
 DISTILL_FROZEN_BN = ("fixed", "update")  # jaxreid.training.distillation.FROZEN_BN
 DISTILL_EARLY_STOPPING = ("val_loss", "val_mAP")  # jaxreid.training.distillation.EARLY_STOPPING
 # F and G share one input format; zero padding is a one-network method (Hafner 2018 §3.3).
 DISTILL_INPUT_LAYOUTS = ("shared", "gray")
-# The test protocols of the conventional baseline (jaxreid.classical.method.evaluate_features).
-CLASSICAL_TEST_PROTOCOLS = ("pairs", "sysu", "regdb")
 
 
 def val_pair_names(config) -> tuple[str, ...]:

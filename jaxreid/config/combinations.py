@@ -116,7 +116,7 @@ def _hafner_code_options(c) -> Iterator[str]:
 
 def _warmup_shorter_than_training(c) -> Iterator[str]:
     pairs = [("optim", c.optim.warmup_steps, "num_train_steps", c.num_train_steps)]
-    if c.distill.enabled:
+    if c.method == "distillation":
         pairs.append(
             (
                 "distill.optim",
@@ -133,7 +133,7 @@ def _warmup_shorter_than_training(c) -> Iterator[str]:
 
 
 def _distillation(c) -> Iterator[str]:
-    if not c.distill.enabled:
+    if c.method != "distillation":
         return
     d, modalities = c.distill, tuple(c.data.modalities)
     if len(modalities) != 2 or d.source_modality not in modalities:
@@ -181,22 +181,6 @@ def _freeze_from_in_model(c) -> Iterator[str]:
         )
 
 
-def _method(c) -> Iterator[str]:
-    if c.classical.enabled and c.distill.enabled:
-        yield (
-            "config.classical.enabled=True and config.distill.enabled=True: a run is either the "
-            "conventional baseline (LOMO/WHOS + XQDA) or cross-modal distillation, not both. "
-            "Fix: set one of them to False."
-        )
-    if c.classical.enabled and c.eval.test_protocol not in choices.CLASSICAL_TEST_PROTOCOLS:
-        yield (
-            f"config.eval.test_protocol={c.eval.test_protocol!r}: the conventional baseline "
-            f"(config.classical.enabled=True) tests with one of "
-            f"{choices.CLASSICAL_TEST_PROTOCOLS}. Fix: choose one of them, or train a network "
-            "(config.classical.enabled=False)."
-        )
-
-
 def _channel_augmentation_layout(c) -> Iterator[str]:
     from jaxreid.data import preprocessing  # NumPy only.
 
@@ -237,7 +221,7 @@ def batch_norm_values(c) -> list[tuple[str, int, int]]:
 
     batch = c.batch.num_identities * c.batch.images_per_identity
     modalities = len(c.data.modalities)
-    if c.distill.enabled:
+    if c.method == "distillation":
         modalities = 1  # Step I trains F on the source images, Step II G on the target ones.
     specific = resnet.SHARED_FROM.index(c.model.shared_from) if c.model.shared_from else 0
     per_stream = batch // modalities if c.model.shared_from and modalities > 1 else batch
@@ -263,7 +247,7 @@ def _batch_norm_sees_two_values(c) -> Iterator[str]:
     """PyTorch refuses a training batch in which a BatchNorm sees one value per channel
     ("Expected more than 1 value per channel when training"): the batch variance is 0, so
     every feature is normalised to 0, and the running variance is pulled toward 0."""
-    if c.classical.enabled:
+    if c.method == "classical":
         return  # No network is trained.
     p, k = c.batch.num_identities, c.batch.images_per_identity
     for layer, images, positions in batch_norm_values(c):
@@ -298,7 +282,6 @@ COMBINATIONS: tuple[Callable[[Any], Iterator[str]], ...] = (
     _warmup_shorter_than_training,
     _distillation,
     _freeze_from_in_model,
-    _method,
     _channel_augmentation_layout,
     _batch_norm_sees_two_values,
 )

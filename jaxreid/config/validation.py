@@ -9,9 +9,9 @@ close-match suggestion for strings ("Did you mean 'softmax'?"). It runs in four 
   2. values: each key against its rule in `rules()`, the table below (kinds of rule:
      `jaxreid.config.rules`);
   3. combinations: the functions in `combinations.COMBINATIONS` (batch composition vs
-     modalities, the distance head vs its loss, protocols vs modalities, distillation, the
-     classical method's protocols, channel augmentation vs the input layout, a training
-     batch that gives some BatchNorm a single value per channel, ...);
+     modalities, the distance head vs its loss, protocols vs modalities, distillation,
+     channel augmentation vs the input layout, a training batch that gives some BatchNorm a
+     single value per channel, ...);
   4. devices: with `num_devices`, the global training batch P x K must split evenly over
      the devices and processes (`combinations.check_batch_sharding`); the message proposes
      the nearest P and K that do.
@@ -155,6 +155,7 @@ def rules() -> dict[str, Rule]:
 
     return {
         "seed": Integer(0),
+        "method": OneOf(choices.METHODS),
         # --- data
         "data.name": OneOf(tuple(datasets.BUILDER_MODULES)),
         "data.data_dir": Text(),
@@ -254,7 +255,6 @@ def rules() -> dict[str, Rule]:
         "eval.rerank_k2": Integer(1),
         "eval.rerank_lambda": Number(0, 1),
         # --- cross-modal distillation
-        "distill.enabled": Boolean(),
         "distill.source_modality": OneOf(schema.MODALITIES),
         "distill.teacher_workdir": Text(),
         # The layers the network lists (`model.layer_order()`): checked in combinations.
@@ -268,7 +268,6 @@ def rules() -> dict[str, Rule]:
         "distill.eval_every_steps": Integer(1),
         **_optim_rules("distill.optim"),
         # --- conventional baselines (jaxreid.classical; Hafner 2018 §5.3)
-        "classical.enabled": Boolean(),
         "classical.features": OneOf(classical_method.FEATURE_NAMES),
         "classical.matching": OneOf(classical_method.MATCHINGS),
         "classical.xqda_lambda": Number(0),
@@ -292,7 +291,10 @@ def _metric_names(distances) -> tuple[str, ...]:
 
 def _check_keys(config: Any, schema_node: Any, prefix: str) -> Iterator[str]:
     for key in config:
-        if key not in schema_node:
+        removed = f"{prefix}.{key}".removeprefix("config.")
+        if removed in schema.REMOVED_KEYS:
+            yield schema.removed_key_message(removed)
+        elif key not in schema_node:
             valid = sorted(schema_node.keys())
             close = closest(key, valid)
             hint = f" Did you mean {prefix}.{close}?" if close else ""

@@ -238,6 +238,13 @@ def results_table(config: ml_collections.ConfigDict, test_results: Mapping) -> s
     return modality_pairs_table(test_results)
 
 
+def results_markdown(
+    config: ml_collections.ConfigDict, test_results: Mapping, title: str
+) -> str:
+    """The Markdown of a results.md: '### <title>; <protocol_tag>' over the `results_table`."""
+    return f"### {title}; {protocol_tag(config)}\n\n" + results_table(config, test_results)
+
+
 def protocol_tag(config: ml_collections.ConfigDict) -> str:
     """What a results table was computed with: protocol, gallery sampling, trials, AP,
     the ranked feature, the metric and re-ranking; e.g. for a title."""
@@ -262,7 +269,7 @@ def protocol_tag(config: ml_collections.ConfigDict) -> str:
         parts.append(f"{ev.llcm_trials} trials")
     ap = ev.ap if ev.test_protocol == "market" else "non_interpolated"
     parts.append(f"{ap.replace('_', '-')} AP")
-    if config.classical.enabled:  # jaxreid.classical ranks its own features, its own way.
+    if config.method == "classical":  # jaxreid.classical ranks its own features, its own way.
         matching = "XQDA" if config.classical.matching == "xqda" else "Euclidean"
         parts.append(f"{config.classical.features.upper()} features, {matching} matching")
     else:
@@ -279,9 +286,9 @@ def protocol_tag(config: ml_collections.ConfigDict) -> str:
 def checkpoint_rule(config: ml_collections.ConfigDict) -> str:
     """Which checkpoint a run's test figures come from; never one chosen on test identities
     (tests/test_validation_identities.py)."""
-    if config.classical.enabled:
+    if config.method == "classical":
         return "no checkpoint (hand-crafted features)"
-    if config.distill.enabled:
+    if config.method == "distillation":
         measure = config.distill.early_stopping.removeprefix("val_").replace("_", " ")
         return f"Step II checkpoint with the best validation {measure} (validation identities)"
     return "checkpoint with the best validation mAP (validation identities)"
