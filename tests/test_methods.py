@@ -251,3 +251,14 @@ def test_classical_protocol_without_its_modalities_is_refused_before_any_work(tm
     with pytest.raises(ConfigError, match=r"test_protocol='llcm' needs the modalities"):
         method.train_and_evaluate(config, str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()  # refused before the data or the workdir
+
+
+@pytest.mark.parametrize("module", ["supervised", "distillation", "classical"])
+def test_a_method_called_directly_refuses_another_methods_config(module, tmp_path):
+    """Validation checks the keys of the method config.method names (e.g. distillation's
+    modalities), so a method must not run a config that names another one."""
+    config = config_lib.default_config()
+    config.method = "distillation" if module != "distillation" else "supervised"
+    with pytest.raises(ConfigError, match=rf"config.method='{config.method}'.*'{module}' method"):
+        methods.METHODS[module]()(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

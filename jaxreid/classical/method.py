@@ -191,6 +191,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     from jaxreid import config as config_lib
     from jaxreid.data import sources
 
+    config_lib.check_method(config, "classical")
     config_lib.validate(config)
     check_config(config)
     c = config.classical

@@ -351,3 +351,19 @@ def validate(
     _raise([p for check in COMBINATIONS for p in check(config)])
     if num_devices is not None:
         _raise([p for p in [check_batch_sharding(config, num_devices, num_processes)] if p])
+
+
+def check_method(config: ml_collections.ConfigDict, method: str) -> None:
+    """Refuses a config whose config.method is not `method`, the method about to run it: a
+    method's module called directly (not through `jaxreid.methods`) with another method's
+    config would skip the checks of the method it runs.
+
+    Raises:
+      ConfigError: naming both and the call that runs the config.
+    """
+    if config.get("method") != method:
+        raise ConfigError(
+            f"config.method={config.get('method')!r}, but this is the {method!r} method; run "
+            "the config with jaxreid.methods.train_and_evaluate(config, workdir) (or "
+            f"python -m jaxreid.main), or set config.method={method!r}."
+        )

@@ -398,7 +398,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     Returns:
       The contents of results.json.
     """
-    workdir = preflight.check(config, workdir).workdir
+    workdir = preflight.check(config, workdir, "distillation").workdir
     source, _ = modalities(config)
     step1_dir = os.path.join(workdir, "step1")
     step2_dir = os.path.join(workdir, "step2")

@@ -75,7 +75,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """
     from jaxreid.data import sampler
 
-    start = preflight.check(config, workdir)
+    start = preflight.check(config, workdir, "supervised")
     workdir = start.workdir
     with preflight.cleanup_on_failure(start):
         splits, norms = loading.load_data(config)
