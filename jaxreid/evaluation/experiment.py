@@ -4,7 +4,9 @@ validation score that picks the best checkpoint, and the results table.
 The trainers reach evaluation through one interface, an `Embed` callable
 `embed(modality, image_set) -> [N, D] float32` features in the order of `image_set`: the
 supervised trainer embeds every modality with its one network, the distillation trainer each
-modality with its own (Hafner 2018 §3.3.3: F for the source, G for the target modality).
+modality with its own (Hafner 2018 §3.3.3: F for the source, G for the target modality), the
+conventional baseline returns its extracted (and XQDA-projected) features. `test` is the one
+test-protocol dispatch of every method (config.method).
 
 Imports NumPy and jaxreid.evaluation only (the image sets are read, never created, here).
 """

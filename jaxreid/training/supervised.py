@@ -1,10 +1,12 @@
-"""The supervised trainer: one network on the training identities of every modality.
+"""The method 'supervised' (config.method): one network on the training identities of every
+modality.
 
-    config -> data (TFDS -> ImageSets, normalisation) -> Engine (model, optimiser, steps)
-    -> loop (train, validate, checkpoint) -> best checkpoint -> test -> results
+    config -> data (data.loading: ImageSets, normalisation) -> Engine (model, optimiser,
+    steps) -> loop (train, validate, checkpoint) -> best checkpoint -> test -> results
 
-`train_and_evaluate(config, workdir)` is the one entry point (the command line and the
-notebooks call it). Re-running it on the same work directory resumes the run.
+`train_and_evaluate(config, workdir)` is the one entry point (jaxreid.methods, and through it
+the command line, the experiment runner and the notebooks, call it). Re-running it on the
+same work directory resumes the run.
 """
 
 from __future__ import annotations
