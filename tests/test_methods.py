@@ -241,22 +241,33 @@ def test_classical_pairs_are_the_hafner_pairs_as_before():
     assert_same(got, want)
 
 
-def test_classical_protocol_without_its_modalities_is_refused_before_any_work(tmp_path):
+def test_classical_protocol_without_its_modalities_is_refused_before_any_work(
+    tmp_path, monkeypatch
+):
     from jaxreid.classical import method
+    from jaxreid.data import sources
 
+    def load_splits(data_config):
+        raise AssertionError("the data were loaded before the config was refused")
+
+    monkeypatch.setattr(sources, "load_splits", load_splits)
     config = config_lib.default_config()
-    config_lib.apply_overrides(
-        config, ["method=classical", "eval.test_protocol=llcm", "data.data_dir=/nonexistent"]
-    )
+    config_lib.apply_overrides(config, ["method=classical", "eval.test_protocol=llcm"])
     with pytest.raises(ConfigError, match=r"test_protocol='llcm' needs the modalities"):
         method.train_and_evaluate(config, str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()  # refused before the data or the workdir
 
 
 @pytest.mark.parametrize("module", ["supervised", "distillation", "classical"])
-def test_a_method_called_directly_refuses_another_methods_config(module, tmp_path):
+def test_a_method_called_directly_refuses_another_methods_config(module, tmp_path, monkeypatch):
     """Validation checks the keys of the method config.method names (e.g. distillation's
     modalities), so a method must not run a config that names another one."""
+    from jaxreid.data import sources
+
+    def load_splits(data_config):
+        raise AssertionError("the data were loaded before the config was refused")
+
+    monkeypatch.setattr(sources, "load_splits", load_splits)
     config = config_lib.default_config()
     config.method = "distillation" if module != "distillation" else "supervised"
     with pytest.raises(ConfigError, match=rf"config.method='{config.method}'.*'{module}' method"):
