@@ -56,7 +56,7 @@ def get_config(arg: str = ""):
         config.data.synthetic.seed = fold
         if dataset == "synthetic_ir":
             config.data.modalities = ("rgb", "infrared")
-    config.classical.enabled = True
+    config.method = "classical"
     features = args.get("features") or "lomo"
     if features not in IMAGE_SIZES:
         raise ValueError(f"configs/classical.py: features={features!r}; expected lomo or whos.")

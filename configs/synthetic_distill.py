@@ -37,7 +37,7 @@ OPTIONS = ("logits", "no_freeze", "no_copy", "bn_update", "quick")
 
 def get_config(arg: str = ""):
     config = default_config()
-    config.distill.enabled = True
+    config.method = "distillation"
     # Step II optimiser for the synthetic data (the author's lr 2e-6 on the summed MSE was
     # for ImageNet-initialised networks trained for 30 epochs on BIWI; see the README).
     config.distill.loss_reduction = "sum"

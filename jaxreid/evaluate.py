@@ -62,31 +62,28 @@ def evaluate_run(workdir: str, checkpoint: str | int = "best", overrides=None) -
             f"{workdir} is distillation Step II; evaluate the pair with jaxreid.inference "
             "(load_distillation_run)."
         )
+    # Checked before anything is restored: the run's config with the new evaluation settings.
     config = config_lib.apply_overrides(info["config"], overrides)
     config.model.pretrained = ""  # The checkpoint holds the weights.
     config_lib.validate(config)
 
     import jax
 
-    from jaxreid.data import preprocessing, sources
+    from jaxreid.data import sources
     from jaxreid.evaluation import experiment
-    from jaxreid.training import checkpoints, supervised, summaries
+    from jaxreid.training import checkpoints, summaries
     from jaxreid.training.engine import Engine
 
-    directory, step = checkpoints.find_checkpoint(workdir, checkpoint)
-    norms = {m: preprocessing.Normalization.from_dict(n) for m, n in info["normalization"].items()}
-    modalities = tuple(config.data.modalities)
+    engine = Engine(config, info["num_classes"], info["image_shape"])
+    run = checkpoints.load_trained_run(workdir, checkpoint, engine.mesh.replicated)
+    step, modalities = run.step, tuple(config.data.modalities)
     sets = {m: sources.load_image_set(config.data, m, config.data.test_split) for m in modalities}
     query_sets = (
         {m: sources.load_image_set(config.data, m, config.data.query_split) for m in modalities}
         if config.data.query_split
         else None
     )
-    engine = Engine(config, info["num_classes"], info["image_shape"])
-    variables = checkpoints.restore_variables(
-        directory, step, engine.variables_shape(), engine.mesh.replicated
-    )
-    embed = supervised.embedder(engine, {m: variables for m in modalities}, norms)
+    embed = engine.embedder({m: run.variables for m in modalities}, run.normalization)
     tag = evaluation_tag(checkpoint, overrides)
     results = {
         "tag": tag,
@@ -98,15 +95,13 @@ def evaluate_run(workdir: str, checkpoint: str | int = "best", overrides=None) -
     if jax.process_index() == 0:
         title = (
             f"{config.data.name}, {config.model.backbone}: test set, checkpoint of step {step} "
-            f"({checkpoint}); {experiment.protocol_tag(config)}"
+            f"({checkpoint})"
         )
-        table = f"### {title}\n\n" + experiment.results_table(config, results["test"])
-        workdir_lib.write_json_atomically(os.path.join(workdir, f"results-{tag}.json"), results)
-        workdir_lib.write_text_atomically(os.path.join(workdir, f"results-{tag}.md"), table + "\n")
+        table = experiment.results_markdown(config, results["test"], title)
+        workdir_lib.write_results(workdir, results, table, name=f"results-{tag}")
         writer = summaries.open_writer(os.path.join(workdir, "eval", tag), config)
         writer.write_scalars(step, experiment.pair_scalars("test", results["test"]))
         writer.flush()
-        print(table, flush=True)
     return results
 
 

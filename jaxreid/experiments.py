@@ -5,8 +5,8 @@
       --workdir=/runs/biwi --override=data.manual_dir=/data/BIWI
 
 A grid file defines `get_grid(arg: str) -> Grid` (the part after ':' in --grid is `arg`). Each
-`Experiment` runs in <workdir>/<name> with `jaxreid.distill.train_and_evaluate` when
-config.distill.enabled, else `jaxreid.train.train_and_evaluate`. An experiment whose
+`Experiment` runs in <workdir>/<name> with the method its config.method names
+(`jaxreid.methods`: supervised, distillation or classical). An experiment whose
 results.json exists is skipped, so re-running the command after an interruption continues
 the grid (and a half-finished run resumes from its checkpoints). Afterwards the runner writes,
 from every finished experiment:
@@ -42,13 +42,14 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
 from absl import app, flags, logging
 
 from jaxreid import config as config_lib
+from jaxreid import methods
 from jaxreid import workdir as workdir_lib
 
 
@@ -171,20 +172,6 @@ def load_grid(spec: str) -> Grid:
     return grid
 
 
-def _method(config) -> Callable[[ml_collections.ConfigDict, str], dict]:
-    if config.classical.enabled:
-        from jaxreid.classical import method
-
-        return method.train_and_evaluate
-    if config.distill.enabled:
-        from jaxreid.training import distillation
-
-        return distillation.train_and_evaluate
-    from jaxreid.training import supervised
-
-    return supervised.train_and_evaluate
-
-
 def run_grid(
     grid: Grid,
     workdir: str,
@@ -227,7 +214,7 @@ def run_grid(
         logging.info("Experiment %s: starting in %s.", experiment.name, run_dir)
         tick = time.time()
         try:
-            _method(config)(config, run_dir)
+            methods.train_and_evaluate(config, run_dir)
         except Exception as e:  # pylint: disable=broad-except
             if not keep_going:
                 raise

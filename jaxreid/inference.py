@@ -57,27 +57,6 @@ find_checkpoint = checkpoints.find_checkpoint
 DEFAULT_BATCH_SIZE = 64
 
 
-def restore_model_variables(
-    directory: str,
-    step: int,
-    model: flax.linen.Module,
-    image_shape,
-    sharding: jax.sharding.Sharding,
-) -> dict:
-    """The model variables ({'params': ..., **model_state}) of a train-state checkpoint.
-
-    The target shapes come from `model.init` traced with `jax.eval_shape` (nothing is
-    computed), so a run.json that does not describe the checkpoint fails with the mismatch.
-    """
-
-    def init(key):
-        dummy = jnp.zeros((1, *image_shape), jnp.float32)
-        return model.init({"params": key, "dropout": key}, dummy, train=False)
-
-    shapes = jax.eval_shape(init, jax.random.key(0))
-    return checkpoints.restore_variables(directory, step, shapes, sharding)
-
-
 # --- embedding -------------------------------------------------------------------------------
 
 
@@ -369,35 +348,19 @@ def load_run(workdir, *, checkpoint: str | int = "best", devices=None) -> ReidMo
     Returns:
       a `ReidModel`; `embed(images, modality)` gives [N, D] float32 embeddings.
     """
-    workdir = os.path.abspath(os.fspath(workdir))
-    info = read_run_info(workdir)
-    config = info["config"]
-    image_shape = tuple(int(v) for v in info["image_shape"])
-    model = models.model_from_config(config, int(info["num_classes"]))
-    directory, step = find_checkpoint(workdir, checkpoint)
     mesh = _mesh(devices)
-    variables = restore_model_variables(
-        directory, step, model, image_shape, NamedSharding(mesh, P())
-    )
-    normalizations = {}
-    for modality, values in info["normalization"].items():
-        values = dict(values)
-        values["mean"], values["std"] = tuple(values["mean"]), tuple(values["std"])
-        normalizations[modality] = preprocessing.Normalization(**values)
-    missing = [m for m in config.data.modalities if m not in normalizations]
-    if missing:
-        raise ValueError(f"{os.path.join(workdir, RUN_FILE)}: no normalization for {missing}")
+    run = checkpoints.load_trained_run(workdir, checkpoint, NamedSharding(mesh, P()))
     return ReidModel(
-        config=config,
-        model=model,
-        variables=variables,
-        normalizations=normalizations,
-        image_shape=image_shape,
-        num_classes=int(info["num_classes"]),
-        class_person_ids=np.asarray(info.get("class_person_ids", []), np.int64),
-        step=step,
-        checkpoint_dir=directory,
-        workdir=workdir,
+        config=run.config,
+        model=run.model,
+        variables=run.variables,
+        normalizations=run.normalization,
+        image_shape=run.image_shape,
+        num_classes=run.num_classes,
+        class_person_ids=run.class_person_ids,
+        step=run.step,
+        checkpoint_dir=run.checkpoint_dir,
+        workdir=run.workdir,
         mesh=mesh,
     )
 
@@ -520,5 +483,4 @@ __all__ = [
     "read_image",
     "read_run_info",
     "resize_images",
-    "restore_model_variables",
 ]

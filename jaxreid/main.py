@@ -81,13 +81,9 @@ def main(argv):
     logging.info(
         "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
-    if config.classical.enabled:  # LOMO / WHOS features, XQDA (Hafner 2018 §5.3).
-        from jaxreid.classical.method import train_and_evaluate
-    elif config.distill.enabled:  # Two steps (Hafner 2018, §3.3).
-        from jaxreid.training.distillation import train_and_evaluate
-    else:
-        from jaxreid.training.supervised import train_and_evaluate
+    from jaxreid import methods
 
+    train_and_evaluate = methods.entry_point(config.method)  # Validated: a known method.
     try:
         train_and_evaluate(config, _WORKDIR.value)
     except (

@@ -36,6 +36,7 @@ from typing import Any
 
 import ml_collections
 import numpy as np
+from absl import logging
 
 from jaxreid import config as config_lib
 
@@ -107,7 +108,8 @@ def config_from_dict(
 
     Keys the saved dict lacks (written before they existed) keep their defaults; JSON lists
     become tuples, as the schema's sequences are; `model.half_precision` (before 2026-11-29)
-    becomes `model.dtype`.
+    becomes `model.dtype`, `distill.enabled` / `classical.enabled` (before 2026-12-07)
+    `method`.
 
     Raises:
       jaxreid.config.ConfigError (a ValueError): a key the schema does not know or a value
@@ -127,6 +129,9 @@ def config_from_dict(
     if "model.half_precision" in flat:
         flat.setdefault("model.dtype", "bfloat16" if flat["model.half_precision"] else "float32")
         del flat["model.half_precision"]
+    for key, method in config_lib.schema.REMOVED_KEYS.items():
+        if flat.pop(key, False):
+            flat.setdefault("method", method)
     try:
         return config_lib.apply_overrides(config_lib.default_config(), flat)
     except config_lib.ConfigError as e:
@@ -194,10 +199,20 @@ def tested_step(workdir) -> int | None:
     return int(step) if isinstance(step, int) else None
 
 
-def write_results(workdir: str, results: Mapping[str, Any], table: str) -> None:
-    """results.json (everything) and results.md (`table`, Markdown), both written atomically."""
-    write_json_atomically(os.path.join(workdir, RESULTS_FILE), results)
-    write_text_atomically(os.path.join(workdir, RESULTS_TABLE), table + "\n")
+def write_results(
+    workdir: str, results: Mapping[str, Any], table: str, *, name: str = "results"
+) -> None:
+    """<name>.json (everything) and <name>.md (`table`, Markdown), both written atomically,
+    and the table on stdout: the one results writer of every method and of a re-test
+    (`jaxreid.evaluate`, name 'results-<tag>').
+
+    Args:
+      results: JSON-able after `jsonable` (NumPy values, tuples and ConfigDicts converted).
+      table: e.g. `jaxreid.evaluation.experiment.results_markdown(...)`.
+    """
+    write_json_atomically(os.path.join(workdir, f"{name}.json"), results)
+    write_text_atomically(os.path.join(workdir, f"{name}.md"), table + "\n")
+    print(table, flush=True)
 
 
 # --- re-running in a work directory ----------------------------------------------------------
@@ -228,10 +243,10 @@ def _resumable(key: str) -> bool:
 def changed_keys(saved: ml_collections.ConfigDict, new: ml_collections.ConfigDict) -> list[str]:
     """The keys whose values differ between `saved` and `new` and change what is trained.
 
-    config.distill.* matter only when distillation is enabled (Step I's own run ignores them).
+    config.distill.* matter only for config.method='distillation' (Step I's own run ignores them).
     """
     a, b = flatten_config(saved), flatten_config(new)
-    distilling = a.get("distill.enabled") or b.get("distill.enabled")
+    distilling = "distillation" in (a.get("method"), b.get("method"))
     return sorted(
         k
         for k in set(a) | set(b)
@@ -379,6 +394,20 @@ def recovered_history(workdir: str, changes: dict[str, list]) -> list[dict]:
     if "diverged" in info:
         history.append({"diverged": info["diverged"], "changes": changes})
     return history
+
+
+def recovery_record(workdir: str, recovery: dict) -> dict:
+    """{'recovered': [...]} for run.json when a diverged run is resumed with other optimiser
+    settings (`recovery`, from `check_compatible`; logged as a warning), else {} (or the
+    earlier recoveries)."""
+    if recovery:
+        logging.warning(
+            "Resuming the run in %s that stopped on a non-finite value, with %s.",
+            workdir,
+            ", ".join(f"config.{k}={new!r} (was {old!r})" for k, (old, new) in recovery.items()),
+        )
+    history = recovered_history(workdir, recovery)
+    return {"recovered": history} if history else {}
 
 
 def check_writable(workdir: str) -> None:

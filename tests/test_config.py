@@ -252,7 +252,7 @@ WRONG_VALUES = [
         ["config.distill.source_modality='dept'", "Did you mean 'depth'?"],
     ),
     (
-        ["distill.enabled=true", "distill.freeze_from=layr3"],
+        ["method=distillation", "distill.freeze_from=layr3"],
         ["config.distill.freeze_from='layr3'", "'layer<i>_<j>'"],
     ),
     (["optim.learning_rate=0"], ["config.optim.learning_rate=0.0", "> 0"]),
@@ -368,36 +368,36 @@ WRONG_COMBINATIONS = [
         ["config.optim.warmup_steps=1500", "config.num_train_steps=1500"],
     ),
     (
-        ["distill.enabled=true", "distill.optim.warmup_steps=1000"],
+        ["method=distillation", "distill.optim.warmup_steps=1000"],
         ["config.distill.optim.warmup_steps=1000", "config.distill.num_train_steps=1000"],
     ),
     (
-        ["distill.enabled=true", "data.modalities=rgb"],
+        ["method=distillation", "data.modalities=rgb"],
         ["config.distill.source_modality='depth'", "two modalities"],
     ),
     (
-        ["distill.enabled=true", "distill.source_modality=infrared"],
+        ["method=distillation", "distill.source_modality=infrared"],
         ["config.distill.source_modality='infrared'", "('rgb', 'depth')"],
     ),
     (
-        ["distill.enabled=true", "data.input_layout=zero_pad"],
+        ["method=distillation", "data.input_layout=zero_pad"],
         ["config.data.input_layout='zero_pad'", "('shared', 'gray')"],
     ),
-    (["distill.enabled=true", "model.head=distance"], ["config.model.head='distance'", "'linear'"]),
+    (["method=distillation", "model.head=distance"], ["config.model.head='distance'", "'linear'"]),
     (
-        ["distill.enabled=true", "distill.freeze_from=layer5"],
+        ["method=distillation", "distill.freeze_from=layer5"],
         ["config.distill.freeze_from='layer5'", "layer4_1/bn2"],
     ),
     (
-        ["distill.enabled=true", "distill.freeze_from=layer2_2"],
+        ["method=distillation", "distill.freeze_from=layer2_2"],
         ["config.distill.freeze_from='layer2_2'", "layer2_1/bn2"],
     ),
     (
-        ["distill.enabled=true", "model.backbone=resnet34", "distill.freeze_from=layer3_6"],
+        ["method=distillation", "model.backbone=resnet34", "distill.freeze_from=layer3_6"],
         ["config.distill.freeze_from='layer3_6'", "layer3_5/bn2"],
     ),
     (
-        ["distill.enabled=true", "distill.freeze_from=layer1_0/conv3"],
+        ["method=distillation", "distill.freeze_from=layer1_0/conv3"],
         ["config.distill.freeze_from='layer1_0/conv3'", "layer1_0/bn2"],
     ),
 ]
@@ -405,14 +405,14 @@ WRONG_COMBINATIONS = [
 
 def test_freezing_point_is_a_layer_the_network_lists():
     # ResNet18's basic blocks have no conv3: the layers listed are those of this network.
-    message = error(["distill.enabled=true", "distill.freeze_from=layer1_0/conv3"])
+    message = error(["method=distillation", "distill.freeze_from=layer1_0/conv3"])
     listed = message.split("naming a layer of this network:")[1]
     assert "conv3" not in listed and "layer4_1/bn2" in listed and "layer4_2" not in listed
     message = error(
-        ["distill.enabled=true", "distill.freeze_from=embedding", "model.embedding_size=0"]
+        ["method=distillation", "distill.freeze_from=embedding", "model.embedding_size=0"]
     )
     assert "config.model.embedding_size=0" in message
-    message = error(["distill.enabled=true", "distill.freeze_from=classifier", "loss.name=triplet"])
+    message = error(["method=distillation", "distill.freeze_from=classifier", "loss.name=triplet"])
     assert "config.loss.name='triplet'" in message
 
 
@@ -421,7 +421,7 @@ def test_freezing_point_is_checked_only_when_distillation_freezes():
     for value in ("layr3", "layer9", "layer1_0/conv3"):
         config_lib.validate(config_with([f"distill.freeze_from={value}"]))
         assert "config.distill.freeze_from" in error(
-            ["distill.enabled=true", f"distill.freeze_from={value}"]
+            ["method=distillation", f"distill.freeze_from={value}"]
         )
 
 
@@ -435,9 +435,9 @@ def test_wrong_combination_names_every_key(overrides, expected):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["distill.enabled=true", "distill.freeze_from=layer3_0/conv3", "model.backbone=resnet50"],
-        ["distill.enabled=true", "distill.freeze_from=layer3_5/bn2", "model.backbone=resnet34"],
-        ["distill.enabled=true", "distill.freeze_from=embedding_bn"],
+        ["method=distillation", "distill.freeze_from=layer3_0/conv3", "model.backbone=resnet50"],
+        ["method=distillation", "distill.freeze_from=layer3_5/bn2", "model.backbone=resnet34"],
+        ["method=distillation", "distill.freeze_from=embedding_bn"],
         ["model.head=distance", "loss.name=softmax+triplet", "eval.feature=features"],
         [
             "data.modalities=rgb,infrared",
@@ -562,7 +562,8 @@ def test_apply_overrides_parses_with_the_type_of_the_value_replaced():
             "seed=3",
             "optim.learning_rate=1",  # int text for a float key -> 1.0
             "loss.triplet_margin=3e-1",
-            "distill.enabled=true",
+            "method=distillation",
+            "eval.flip_test=true",
             "data.random_flip=False",
             "data.center_depth=0",
             "data.data_dir=/tmp/x=y",  # Split at the first '='.
@@ -576,7 +577,7 @@ def test_apply_overrides_parses_with_the_type_of_the_value_replaced():
     assert config.seed == 3 and isinstance(config.seed, int)
     assert config.optim.learning_rate == 1.0 and isinstance(config.optim.learning_rate, float)
     assert config.loss.triplet_margin == 0.3
-    assert config.distill.enabled is True
+    assert config.method == "distillation" and config.eval.flip_test is True
     assert config.data.random_flip is False and config.data.center_depth is False
     assert config.data.data_dir == "/tmp/x=y"
     assert config.data.image_size == (32, 16)

@@ -139,7 +139,7 @@ def test_freeze_points_by_name_and_errors():
 def test_step1_trains_and_tests_the_source_modality_alone():
     config = default_config()
     config.data.modalities = ("rgb", "infrared")
-    config.distill.enabled = True
+    config.method = "distillation"
     config.distill.source_modality = "infrared"
     config.eval.val_pairs = (("rgb", "infrared"),)
     config.eval.test_protocol = "sysu"  # needs both modalities: Step I cannot use it
@@ -147,7 +147,7 @@ def test_step1_trains_and_tests_the_source_modality_alone():
     assert tuple(step1.data.modalities) == ("infrared",)
     assert step1.eval.test_protocol == "pairs"
     assert tuple(step1.eval.val_pairs) == ()
-    assert not step1.distill.enabled
+    assert step1.method == "supervised"  # Step I is the supervised trainer's run.
     assert config.eval.test_protocol == "sysu"  # the caller's config is untouched
 
 

@@ -176,12 +176,12 @@ def test_overrides_are_typed_and_checked():
         [
             "data.data_dir=/tmp/x",
             "optim.learning_rate=1",
-            "distill.enabled=True",
+            "method=distillation",
             "data.image_size=[32, 16]",
         ],
     )
     assert config.data.data_dir == "/tmp/x" and config.optim.learning_rate == 1.0
-    assert config.distill.enabled is True and config.data.image_size == (32, 16)
+    assert config.method == "distillation" and config.data.image_size == (32, 16)
     with pytest.raises(ValueError, match="lerning_rate"):
         apply_overrides(config, ["optim.lerning_rate=0.1"])
 

@@ -652,7 +652,7 @@ def test_journal_table3_has_the_scenarios_and_the_journals_figures():
             continue
         d = c.distill
         assert (d.freeze_from, d.frozen_bn, d.copy_weights) == scenarios[(e.labels["scenario"],)]
-        assert d.enabled and d.source_modality == "depth"
+        assert c.method == "distillation" and d.source_modality == "depth"
         # Step II: dropout 0.5 (transfer-reid.py line 80), batches of 16 at random (README).
         assert c.model.dropout_rate == 0.5 and c.batch.sampler == "random"
         assert c.batch.num_identities * c.batch.images_per_identity == 16

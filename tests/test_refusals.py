@@ -2,8 +2,8 @@
 
 Each refusal is checked against an independent reference: PyTorch's own BatchNorm for the
 one-value-per-channel rule, the shapes of the built network for the layer it names, the
-classical method's own evaluation for its protocols, the training pipeline's own check for
-channel augmentation. No data are loaded here (see tests/test_dataset_errors.py).
+training pipeline's own check for channel augmentation. No data are loaded here (see
+tests/test_dataset_errors.py).
 """
 
 import re
@@ -90,7 +90,7 @@ def test_batch_of_one_value_per_channel_is_refused_naming_the_layer(overrides, l
             "model.head=bnneck",
         ],
         # The conventional baseline trains no BatchNorm.
-        ONE_IMAGE + ["classical.enabled=true", "data.image_size=(32, 16)"],
+        ONE_IMAGE + ["method=classical", "data.image_size=(32, 16)"],
     ],
     ids=["one_image_8x4_no_head_bn", "two_images", "two_per_stream", "classical"],
 )
@@ -227,26 +227,10 @@ def test_network_with_one_image_raises_where_validate_refuses():
     "overrides, expected",
     [
         (
-            ["classical.enabled=true", "data.modalities=rgb,infrared", "eval.test_protocol=llcm"],
-            [
-                "config.eval.test_protocol='llcm'",
-                "classical.enabled=True",
-                "'pairs', 'sysu', 'regdb'",
-            ],
-        ),
-        (
-            [
-                "classical.enabled=true",
-                "data.modalities=rgb",
-                "batch.images_per_identity=4",
-                "eval.test_protocol=market",
-                "data.query_split=query",
-            ],
-            ["config.eval.test_protocol='market'", "classical.enabled=True"],
-        ),
-        (
-            ["classical.enabled=true", "distill.enabled=true"],
-            ["config.classical.enabled=True", "config.distill.enabled=True", "Fix:"],
+            # The one protocol rule (evaluation.experiment.PROTOCOL_MODALITIES) for every
+            # method: LLCM needs rgb and infrared.
+            ["method=classical", "data.modalities=rgb,depth", "eval.test_protocol=llcm"],
+            ["config.eval.test_protocol='llcm'", "('rgb', 'infrared')", "('rgb', 'depth')"],
         ),
         (
             ["data.augment.channel_exchange=0.5", "data.input_layout=gray"],
@@ -271,9 +255,7 @@ def test_network_with_one_image_raises_where_validate_refuses():
         ),
     ],
     ids=[
-        "classical_llcm",
-        "classical_market",
-        "classical_and_distill",
+        "classical_llcm_without_infrared",
         "exchange_gray",
         "gray_erasing_zero_pad2",
     ],
@@ -287,7 +269,16 @@ def test_combinations_that_cannot_run_are_refused(overrides, expected):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["classical.enabled=true", "eval.test_protocol=pairs"],
+        ["method=classical", "eval.test_protocol=pairs"],
+        # The conventional baseline tests through the networks' dispatch: every protocol.
+        ["method=classical", "data.modalities=rgb,infrared", "eval.test_protocol=llcm"],
+        [
+            "method=classical",
+            "data.modalities=rgb",
+            "batch.images_per_identity=4",
+            "eval.test_protocol=market",
+            "data.query_split=query",
+        ],
         ["data.augment.channel_exchange=0.5", "data.input_layout=shared"],
         ["data.augment.channel_exchange=0.5", "data.input_layout=zero_pad"],  # 3 channels
         ["data.augment.random_erasing=0.5", "data.input_layout=gray"],  # any channel count
@@ -295,27 +286,6 @@ def test_combinations_that_cannot_run_are_refused(overrides, expected):
 )
 def test_combinations_that_run_pass(overrides):
     config_lib.validate(config_with(overrides))
-
-
-def test_classical_protocols_are_those_its_evaluation_handles():
-    """Reference: the classical method's own evaluation, which dispatches on the protocol
-    first and refuses any it has no code for (given no features, a handled protocol fails
-    later, on the missing modality)."""
-    from jaxreid.classical import method
-    from jaxreid.evaluation import experiment
-
-    handled = []
-    for protocol in experiment.TEST_PROTOCOLS:
-        config = config_with([f"eval.test_protocol={protocol}"])
-        try:
-            method.evaluate_features(config, {}, {})
-        except ValueError as e:
-            if "expected 'pairs', 'sysu' or 'regdb'" in str(e):
-                continue
-        except (KeyError, TypeError):
-            pass
-        handled.append(protocol)
-    assert tuple(handled) == config_lib.validation.choices.CLASSICAL_TEST_PROTOCOLS
 
 
 def test_channel_augmentation_refusal_is_the_pipelines():

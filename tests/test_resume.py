@@ -16,6 +16,7 @@ import pytest
 from jaxreid import config as config_lib
 from jaxreid.data import pipeline
 from jaxreid.training import checkpoints as checkpoints_lib
+from jaxreid.data import loading
 from jaxreid.training import loop, supervised
 from jaxreid.training.engine import Engine
 
@@ -167,7 +168,7 @@ def test_checkpoints_restore_as_saved_on_any_device_count(runs, num_devices):
     workdir, whole, results = runs["whole"]
     config = runs["config"]
     devices = jax.devices()[:num_devices]
-    engine = Engine(config, results["num_classes"], supervised.image_shape(config), devices=devices)
+    engine = Engine(config, results["num_classes"], loading.image_shape(config), devices=devices)
     checkpoints = checkpoints_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
     try:
         target = engine.init_state()

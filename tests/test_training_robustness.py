@@ -308,7 +308,7 @@ def test_changed_keys_lists_training_keys_only():
     new = config_lib.default_config()
     new.distill.optim.learning_rate = 1.0
     assert workdir_lib.changed_keys(saved, new) == []
-    saved.distill.enabled = new.distill.enabled = True
+    saved.method = new.method = "distillation"
     assert workdir_lib.changed_keys(saved, new) == ["distill.optim.learning_rate"]
 
 

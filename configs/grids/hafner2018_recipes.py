@@ -151,7 +151,7 @@ def recipe(opts, config, loss: str, modalities: tuple, architecture: str):
     # RobotPKU and every validation set; evaluate_cm in the author's code).
     config.eval.camera_rule = opts.dataset == "sysu" and opts.protocol == "hafner_code"
     config.eval.max_queries_per_id = 50
-    # Step II (used when config.distill.enabled).
+    # Step II (used when config.method is 'distillation').
     target = [m for m in modalities if m != config.distill.source_modality]
     target_images = TRAIN_IMAGES[opts.dataset][target[0]] if target else images
     config.distill.optim.name = "sgd"
@@ -259,7 +259,7 @@ def distillation(
     step1 = single(opts, source, architecture, loss, fold, embedding)
     modalities = ("rgb", OTHER[opts.dataset])
     config = recipe(opts, dataset_config(opts.dataset, fold), loss, modalities, architecture)
-    config.distill.enabled = True
+    config.method = "distillation"
     config.distill.source_modality = source
     config.distill.teacher_workdir = step1.name
     config.model.embedding_size = step1.config.model.embedding_size

@@ -138,7 +138,7 @@ def base_config(scale: str, fold: int, *, backbone: str = "resnet18", loss: str 
 
 def distill_config(scale, fold, direction, **kwargs):
     config = base_config(scale, fold, **kwargs)
-    config.distill.enabled = True
+    config.method = "distillation"
     config.data.modalities, config.distill.source_modality = DIRECTIONS[direction]
     return config
 

@@ -3,12 +3,12 @@
     python -m jaxreid.experiments --grid=configs/grids/classical.py:synthetic --workdir=/tmp/c
 
 `train_and_evaluate(config, workdir)` is what the experiment runner (and `jaxreid.main`)
-calls when `config.classical.enabled`: it loads the dataset at `config.classical.image_size`,
+calls for `config.method = 'classical'`: it loads the dataset at `config.classical.image_size`,
 extracts the features of the training and test images of every modality, learns XQDA on the
 training identities (if `config.classical.matching == 'xqda'`), tests with the networks'
-protocol (`config.eval`; Hafner 2018 §4.3.1: single-gallery-shot, 10 repeats, every
-query/gallery modality pair) and writes results.json / results.md like the networks do
-(Hafner 2018 §5.3, Tables 17 and 18).
+protocol dispatch (`config.eval.test_protocol`, any of them; by default Hafner 2018 §4.3.1:
+single-gallery-shot, 10 repeats, every query/gallery modality pair) and writes results.json /
+results.md like the networks do (Hafner 2018 §5.3, Tables 17 and 18).
 
 What each extractor sees (Hafner 2018 §5.3: "the same features will be extracted for both
 modalities"; the thesis does not say how depth was encoded): `extractor_input`.
@@ -27,10 +27,12 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from jaxreid import workdir as workdir_lib
 from jaxreid.classical import lomo as lomo_lib
 from jaxreid.classical import whos as whos_lib
 from jaxreid.classical import xqda as xqda_lib
 from jaxreid.config import choices
+from jaxreid.evaluation import experiment as evaluation
 
 # config.classical.features: the extractor (lomo: Liao 2015 §3; whos: Lisanti 2015, the descriptor section).
 FEATURES = {"lomo": lomo_lib.lomo, "whos": whos_lib.whos}
@@ -143,61 +145,28 @@ def _concat(a, b):
     )
 
 
-def evaluate_features(config, sets, feats) -> dict:
-    """The final test of `config.eval.test_protocol` on ready features (as the networks)."""
-    from jaxreid import evaluation
+def evaluate_features(config, sets, feats, query_sets=None, query_feats=None) -> dict:
+    """The final test of `config.eval.test_protocol` on ready features, by the networks' one
+    protocol dispatch (`jaxreid.evaluation.experiment.test`, every protocol of TEST_PROTOCOLS).
 
-    ev = config.eval
-    if ev.test_protocol == "pairs":
-        return evaluation.evaluate_modality_pairs(
-            {
-                m: dict(
-                    feats=feats[m],
-                    ids=s.person_ids,
-                    cams=s.camera_ids,
-                    frames=s.frame_ids,
-                )
-                for m, s in sets.items()
-            },
-            protocol=ev.protocol,
-            seed=ev.seed,
-            repeats=ev.repeats,
-            max_queries_per_id=ev.max_queries_per_id,
-            metric="euclidean",
-            camera_rule=ev.camera_rule,
-            use_all_quirk=ev.hafner_code_use_all_quirk,
-        )
-    if ev.test_protocol == "sysu":
-        q, g = sets["infrared"], sets["rgb"]
-        return evaluation.sysu_mm01_settings(
-            feats["infrared"],
-            q.person_ids,
-            q.camera_ids,
-            feats["rgb"],
-            g.person_ids,
-            g.camera_ids,
-            g.file_index,
-            settings=tuple(ev.sysu_settings),
-            sampler=ev.sysu_sampler,
-            perm_file=ev.sysu_perm_file or None,
-            metric="euclidean",
-        )
-    if ev.test_protocol == "regdb":
-        v, t = sets["rgb"], sets["thermal"]
-        return evaluation.regdb_trial(
-            feats["rgb"], v.person_ids, feats["thermal"], t.person_ids, metric="euclidean"
-        )
-    raise ValueError(
-        f"config.eval.test_protocol={ev.test_protocol!r}; expected 'pairs', 'sysu' or 'regdb'."
-    )
+    Features are ranked by Euclidean distance whatever config.eval.metric says: XQDA's
+    embedding makes it the learned metric (Liao 2015 Eq. 10), and LOMO / WHOS with
+    'euclidean' matching are compared by it by definition (Hafner 2018 §5.3).
 
+    Args:
+      sets: {modality: ImageSet} of the test split; feats: {modality: [N, D] float32} in
+        their order.
+      query_sets, query_feats: the same for the query split (Market-1501), if any.
+    """
+    by_set = {id(s): feats[m] for m, s in sets.items()}
+    by_set.update({id(s): query_feats[m] for m, s in (query_sets or {}).items()})
 
-def write_run_results(workdir: str, results: dict, config: ml_collections.ConfigDict) -> None:
-    """results.json / results.md in the networks' format (one place to re-point)."""
-    from jaxreid.training import supervised
+    def embed(modality, image_set):
+        return by_set[id(image_set)]  # Extracted once, before the test is timed.
 
-    title = f"{config.data.name}, {method_name(config)}: test set"
-    supervised.write_results(workdir, results, config, title=title)
+    eval_config = copy.deepcopy(config.eval)
+    eval_config.metric = "euclidean"
+    return evaluation.test(embed, sets, eval_config, query_sets)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -224,6 +193,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     from jaxreid import config as config_lib
     from jaxreid.data import sources
 
+    config_lib.check_method(config, "classical")
     config_lib.validate(config)
     check_config(config)
     c = config.classical
@@ -249,8 +219,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         for m in modalities
     }
     test_sets = splits["test"]
+    query_sets = splits.get("query") or {}  # Market-1501's query split.
     test_feats = {
         m: extract_features(extract, test_sets[m].images, c.batch_size) for m in modalities
+    }
+    query_feats = {
+        m: extract_features(extract, query_sets[m].images, c.batch_size) for m in query_sets
     }
     train_feats = {}
     if c.matching == "xqda":
@@ -259,6 +233,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         }
     jax.block_until_ready(jnp.zeros(()))
     num_images = sum(len(s) for s in test_sets.values()) + sum(len(f) for f in train_feats.values())
+    num_images += sum(len(s) for s in query_sets.values())
     timing["extract_sec"] = time.time() - tick
     timing["extract_images"] = num_images
     logging.info(
@@ -280,6 +255,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             solver=c.xqda_solver,
         )
         test_feats = {m: model.embed(f) for m, f in test_feats.items()}
+        query_feats = {m: model.embed(f) for m, f in query_feats.items()}
         timing["xqda_sec"] = time.time() - tick
         xqda_info = {
             "dims": int(model.projection.shape[1]),
@@ -292,7 +268,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         }
 
     tick = time.time()
-    test = evaluate_features(config, test_sets, test_feats)
+    test = evaluate_features(config, test_sets, test_feats, query_sets or None, query_feats)
     timing["test_sec"] = time.time() - tick
     results = {
         "config": config.to_dict(),
@@ -302,5 +278,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "test": test,
         "timing": timing,
     }
-    write_run_results(workdir, results, config)
+    title = f"{config.data.name}, {method_name(config)}: test set"
+    workdir_lib.write_results(workdir, results, evaluation.results_markdown(config, test, title))
     return results

@@ -23,7 +23,7 @@ from jaxreid.config.files import (
     overrides_from_argv,
 )
 from jaxreid.config.schema import MODALITIES, apply_quick, default_config, parse_args
-from jaxreid.config.validation import check_batch_sharding, validate
+from jaxreid.config.validation import check_batch_sharding, check_method, validate
 
 __all__ = [
     "MODALITIES",
@@ -31,6 +31,7 @@ __all__ = [
     "apply_overrides",
     "apply_quick",
     "check_batch_sharding",
+    "check_method",
     "default_config",
     "load_config",
     "overrides_from_argv",

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+# config.method: the methods of jaxreid.methods.METHODS (checked there at import).
+METHODS = ("supervised", "distillation", "classical")
+
 # --- data (config.data.*) ------------------------------------------------------------------
 
 # Modalities the data layer knows (config.data.modalities, config.distill.source_modality).
@@ -149,8 +152,6 @@ DISTILL_INPUT_LAYOUTS = ("shared", "gray")
 CLASSICAL_FEATURES = ("lomo", "whos")  # Liao 2015 §3; Lisanti 2015
 CLASSICAL_MATCHINGS = ("euclidean", "xqda")  # features compared directly, or Liao 2015 §4
 XQDA_SOLVERS = ("svd", "eig")  # the published XQDA.m | Liao 2015 Eq. 14
-# The test protocols of the conventional baseline (jaxreid.classical.method.evaluate_features).
-CLASSICAL_TEST_PROTOCOLS = ("pairs", "sysu", "regdb")
 
 
 def val_pair_names(config) -> tuple[str, ...]:

@@ -110,7 +110,7 @@ def _hafner_code_options(c) -> Iterator[str]:
 
 def _warmup_shorter_than_training(c) -> Iterator[str]:
     pairs = [("optim", c.optim.warmup_steps, "num_train_steps", c.num_train_steps)]
-    if c.distill.enabled:
+    if c.method == "distillation":
         pairs.append(
             (
                 "distill.optim",
@@ -127,7 +127,7 @@ def _warmup_shorter_than_training(c) -> Iterator[str]:
 
 
 def _distillation(c) -> Iterator[str]:
-    if not c.distill.enabled:
+    if c.method != "distillation":
         return
     d, modalities = c.distill, tuple(c.data.modalities)
     if len(modalities) != 2 or d.source_modality not in modalities:
@@ -152,7 +152,7 @@ def _freeze_from_in_model(c) -> Iterator[str]:
     """config.distill.freeze_from names a layer of the network, in its own layer order
     (`architecture.layer_order`, the list of the model's `layer_order()`), that has
     parameters. Only distillation freezes layers: without it the key is not used."""
-    if not c.distill.enabled or c.model.head != "linear":
+    if c.method != "distillation" or c.model.head != "linear":
         return  # Distillation needs the linear head (`_distillation` says so).
     order = architecture.layer_order(c)
     try:
@@ -170,22 +170,6 @@ def _freeze_from_in_model(c) -> Iterator[str]:
         yield (
             f"config.distill.freeze_from={c.distill.freeze_from!r}: with "
             "config.loss.name='triplet' the network has no classifier."
-        )
-
-
-def _method(c) -> Iterator[str]:
-    if c.classical.enabled and c.distill.enabled:
-        yield (
-            "config.classical.enabled=True and config.distill.enabled=True: a run is either the "
-            "conventional baseline (LOMO/WHOS + XQDA) or cross-modal distillation, not both. "
-            "Fix: set one of them to False."
-        )
-    if c.classical.enabled and c.eval.test_protocol not in choices.CLASSICAL_TEST_PROTOCOLS:
-        yield (
-            f"config.eval.test_protocol={c.eval.test_protocol!r}: the conventional baseline "
-            f"(config.classical.enabled=True) tests with one of "
-            f"{choices.CLASSICAL_TEST_PROTOCOLS}. Fix: choose one of them, or train a network "
-            "(config.classical.enabled=False)."
         )
 
 
@@ -219,7 +203,7 @@ def batch_norm_values(c) -> list[tuple[str, int, int]]:
     """
     batch = c.batch.num_identities * c.batch.images_per_identity
     modalities = len(c.data.modalities)
-    if c.distill.enabled:
+    if c.method == "distillation":
         modalities = 1  # Step I trains F on the source images, Step II G on the target ones.
     shared_from = c.model.shared_from
     specific = architecture.SHARED_FROM.index(shared_from) if shared_from else 0
@@ -241,7 +225,7 @@ def _batch_norm_sees_two_values(c) -> Iterator[str]:
     """PyTorch refuses a training batch in which a BatchNorm sees one value per channel
     ("Expected more than 1 value per channel when training"): the batch variance is 0, so
     every feature is normalised to 0, and the running variance is pulled toward 0."""
-    if c.classical.enabled:
+    if c.method == "classical":
         return  # No network is trained.
     p, k = c.batch.num_identities, c.batch.images_per_identity
     for layer, images, positions in batch_norm_values(c):
@@ -276,7 +260,6 @@ COMBINATIONS: tuple[Callable[[Any], Iterator[str]], ...] = (
     _warmup_shorter_than_training,
     _distillation,
     _freeze_from_in_model,
-    _method,
     _channel_augmentation_layout,
     _batch_norm_sees_two_values,
 )

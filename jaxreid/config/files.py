@@ -81,8 +81,8 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
 
     Raises:
       ConfigError: the file does not exist (the message lists configs/), defines no
-        `get_config`, returns no ConfigDict, or rejects `arg` (its ValueError, prefixed with
-        the spec).
+        `get_config`, returns no ConfigDict, sets a removed key (`schema.REMOVED_KEYS`), or
+        rejects `arg` (its ValueError, prefixed with the spec).
     """
     path, arg = split_spec(spec)
     module = import_file(path)
@@ -96,6 +96,10 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
         raise ConfigError(
             f"{path}: get_config({arg!r}) returned {type(config).__name__}, not a ConfigDict."
         )
+    for key in schema.REMOVED_KEYS:
+        group, _, leaf = key.rpartition(".")
+        if leaf in config.get(group, {}):
+            raise ConfigError(f"{path}: {schema.removed_key_message(key)}")
     return config
 
 
@@ -179,6 +183,8 @@ def apply_overrides(
 
 def _node_and_leaf(config: ml_collections.ConfigDict, key: str):
     """(the group holding `key`, the key's last part); ConfigError for an unknown key."""
+    if key in schema.REMOVED_KEYS:
+        raise ConfigError(schema.removed_key_message(key))
     parts = key.split(".")
     parent, node, prefix = None, config, "config"
     for part in parts:

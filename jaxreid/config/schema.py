@@ -21,6 +21,11 @@ def default_config() -> ml_collections.ConfigDict:
     RGB-D set (the synthetic experiment configs start from them)."""
     config = ml_collections.ConfigDict()
     config.seed = 0
+    # What a run does (jaxreid.methods.METHODS): 'supervised' (one network trained on the
+    # identities of every modality, Hafner 2018 §3.1-3.2), 'distillation' (cross-modal
+    # distillation, two steps, §3.3; config.distill) or 'classical' (LOMO / WHOS features and
+    # XQDA, no network, §5.3; config.classical).
+    config.method = "supervised"
 
     # --- data -------------------------------------------------------------------------------
     config.data = ml_collections.ConfigDict()
@@ -256,12 +261,11 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval.rerank_k2 = 6  # k2: local query expansion neighbours (Eq. 14); 1 = none.
     config.eval.rerank_lambda = 0.3  # lambda: weight of the original distance (final mix).
 
-    # --- cross-modal distillation (jaxreid.distill; Hafner 2018 §3.3, Algorithm 1) ----------
+    # --- cross-modal distillation (config.method='distillation'; Hafner 2018 §3.3) -----------
     # Step I trains F on `source_modality` alone with the settings above (data.modalities
     # reduced to the source); Step II trains G on the other modality of data.modalities to
     # reproduce F's embedding of the paired source frame (MSE), with its own optimiser below.
     config.distill = ml_collections.ConfigDict()
-    config.distill.enabled = False  # jaxreid.main runs jaxreid.distill instead of jaxreid.train.
     config.distill.source_modality = "depth"  # F's modality; must be one of data.modalities.
     # A finished Step I workdir to start Step II from; '' = train Step I in <workdir>/step1.
     config.distill.teacher_workdir = ""
@@ -306,10 +310,8 @@ def default_config() -> ml_collections.ConfigDict:
     config.distill.optim.step_factor = 0.1
     config.distill.optim.grad_clip_norm = 0.0
 
-    # --- conventional baselines (jaxreid.classical; Hafner 2018 §5.3, Tables 17/18) ---------
+    # --- conventional baselines (config.method='classical'; Hafner 2018 §5.3) ---------------
     config.classical = ml_collections.ConfigDict()
-    # jaxreid.main / the experiment runner run jaxreid.classical.method instead of a network.
-    config.classical.enabled = False
     config.classical.features = "lomo"  # 'lomo' (Liao 2015 §3) | 'whos' (Lisanti 2015 §3.1)
     config.classical.matching = "xqda"  # 'euclidean' | 'xqda' (Liao 2015 §4)
     config.classical.xqda_lambda = 0.001  # Σ_I regulariser of Liao's published XQDA code.
@@ -325,6 +327,22 @@ def default_config() -> ml_collections.ConfigDict:
     # checkpoint with them; the thesis does not say which identities its XQDA saw).
     config.classical.use_val_ids = False
     return config
+
+
+# Boolean keys an earlier jaxreid had (until 2026-12-07), and the config.method value that
+# replaced True: a config file or override that sets one is refused naming it
+# (jaxreid.config.files, validation); a saved run that has one is read with its replacement
+# (jaxreid.workdir.config_from_dict).
+REMOVED_KEYS = {"distill.enabled": "distillation", "classical.enabled": "classical"}
+
+
+def removed_key_message(key: str) -> str:
+    """The refusal of a REMOVED_KEYS entry `key` ('distill.enabled'), naming its replacement."""
+    method = REMOVED_KEYS[key]
+    return (
+        f"config.{key} was removed: set config.method={method!r} instead "
+        f"(--config.method={method}; config.method is one of {choices.METHODS})."
+    )
 
 
 def apply_quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

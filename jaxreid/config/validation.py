@@ -9,9 +9,9 @@ close-match suggestion for strings ("Did you mean 'softmax'?"). It runs in four 
   2. values: each key against its rule in `rules()`, the table below (kinds of rule:
      `jaxreid.config.rules`);
   3. combinations: the functions in `combinations.COMBINATIONS` (batch composition vs
-     modalities, the distance head vs its loss, protocols vs modalities, distillation, the
-     classical method's protocols, channel augmentation vs the input layout, a training
-     batch that gives some BatchNorm a single value per channel, ...);
+     modalities, the distance head vs its loss, protocols vs modalities, distillation,
+     channel augmentation vs the input layout, a training batch that gives some BatchNorm a
+     single value per channel, ...);
   4. devices: with `num_devices`, the global training batch P x K must split evenly over
      the devices and processes (`combinations.check_batch_sharding`); the message proposes
      the nearest P and K that do.
@@ -125,6 +125,7 @@ def rules() -> dict[str, Rule]:
     """The rule of every key of the schema, by its path below `config.` (the table)."""
     return {
         "seed": Integer(0),
+        "method": OneOf(choices.METHODS),
         # --- data
         "data.name": OneOf(choices.DATASETS),
         "data.data_dir": Text(),
@@ -226,7 +227,6 @@ def rules() -> dict[str, Rule]:
         "eval.rerank_k2": Integer(1),
         "eval.rerank_lambda": Number(0, 1),
         # --- cross-modal distillation
-        "distill.enabled": Boolean(),
         "distill.source_modality": OneOf(choices.MODALITIES),
         "distill.teacher_workdir": Text(),
         # The layers the network lists (`model.layer_order()`): checked in combinations.
@@ -240,7 +240,6 @@ def rules() -> dict[str, Rule]:
         "distill.eval_every_steps": Integer(1),
         **_optim_rules("distill.optim"),
         # --- conventional baselines (jaxreid.classical; Hafner 2018 §5.3)
-        "classical.enabled": Boolean(),
         "classical.features": OneOf(choices.CLASSICAL_FEATURES),
         "classical.matching": OneOf(choices.CLASSICAL_MATCHINGS),
         "classical.xqda_lambda": Number(0),
@@ -264,7 +263,10 @@ def _metric_names() -> tuple[str, ...]:
 
 def _check_keys(config: Any, schema_node: Any, prefix: str) -> Iterator[str]:
     for key in config:
-        if key not in schema_node:
+        removed = f"{prefix}.{key}".removeprefix("config.")
+        if removed in schema.REMOVED_KEYS:
+            yield schema.removed_key_message(removed)
+        elif key not in schema_node:
             valid = sorted(schema_node.keys())
             close = closest(key, valid)
             hint = f" Did you mean {prefix}.{close}?" if close else ""
@@ -321,3 +323,19 @@ def validate(
     _raise([p for check in COMBINATIONS for p in check(config)])
     if num_devices is not None:
         _raise([p for p in [check_batch_sharding(config, num_devices, num_processes)] if p])
+
+
+def check_method(config: ml_collections.ConfigDict, method: str) -> None:
+    """Refuses a config whose config.method is not `method`, the method about to run it: a
+    method's module called directly (not through `jaxreid.methods`) with another method's
+    config would skip the checks of the method it runs.
+
+    Raises:
+      ConfigError: naming both and the call that runs the config.
+    """
+    if config.get("method") != method:
+        raise ConfigError(
+            f"config.method={config.get('method')!r}, but this is the {method!r} method; run "
+            "the config with jaxreid.methods.train_and_evaluate(config, workdir) (or "
+            f"python -m jaxreid.main), or set config.method={method!r}."
+        )

@@ -4,7 +4,9 @@ validation score that picks the best checkpoint, and the results table.
 The trainers reach evaluation through one interface, an `Embed` callable
 `embed(modality, image_set) -> [N, D] float32` features in the order of `image_set`: the
 supervised trainer embeds every modality with its one network, the distillation trainer each
-modality with its own (Hafner 2018 §3.3.3: F for the source, G for the target modality).
+modality with its own (Hafner 2018 §3.3.3: F for the source, G for the target modality), the
+conventional baseline returns its extracted (and XQDA-projected) features. `test` is the one
+test-protocol dispatch of every method (config.method).
 
 Imports NumPy and jaxreid.evaluation only (the image sets are read, never created, here).
 """
@@ -234,6 +236,13 @@ def results_table(config: ml_collections.ConfigDict, test_results: Mapping) -> s
     return modality_pairs_table(test_results)
 
 
+def results_markdown(
+    config: ml_collections.ConfigDict, test_results: Mapping, title: str
+) -> str:
+    """The Markdown of a results.md: '### <title>; <protocol_tag>' over the `results_table`."""
+    return f"### {title}; {protocol_tag(config)}\n\n" + results_table(config, test_results)
+
+
 def protocol_tag(config: ml_collections.ConfigDict) -> str:
     """What a results table was computed with: protocol, gallery sampling, trials, AP,
     the ranked feature, the metric and re-ranking; e.g. for a title."""
@@ -258,7 +267,7 @@ def protocol_tag(config: ml_collections.ConfigDict) -> str:
         parts.append(f"{ev.llcm_trials} trials")
     ap = ev.ap if ev.test_protocol == "market" else "non_interpolated"
     parts.append(f"{ap.replace('_', '-')} AP")
-    if config.classical.enabled:  # jaxreid.classical ranks its own features, its own way.
+    if config.method == "classical":  # jaxreid.classical ranks its own features, its own way.
         matching = "XQDA" if config.classical.matching == "xqda" else "Euclidean"
         parts.append(f"{config.classical.features.upper()} features, {matching} matching")
     else:
@@ -275,9 +284,9 @@ def protocol_tag(config: ml_collections.ConfigDict) -> str:
 def checkpoint_rule(config: ml_collections.ConfigDict) -> str:
     """Which checkpoint a run's test figures come from; never one chosen on test identities
     (tests/test_validation_identities.py)."""
-    if config.classical.enabled:
+    if config.method == "classical":
         return "no checkpoint (hand-crafted features)"
-    if config.distill.enabled:
+    if config.method == "distillation":
         measure = config.distill.early_stopping.removeprefix("val_").replace("_", " ")
         return f"Step II checkpoint with the best validation {measure} (validation identities)"
     return "checkpoint with the best validation mAP (validation identities)"

@@ -7,11 +7,14 @@ so a run killed while saving resumes from the previous checkpoint.
 
 One way to restore: `restore` (the whole train state, with an abstract target of shapes and
 shardings) for resuming, and `restore_variables` (parameters and model state only, never the
-optimiser state) for a network that is only embedded (inference, the distillation teacher).
+optimiser state) for a network that is only embedded; `load_trained_run` (run.json, the network
+it describes and a checkpoint's variables) is the one loader of trained runs (inference,
+`jaxreid.evaluate`, the distillation teacher).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging as pylogging
 import math
 import os
@@ -19,12 +22,15 @@ import os
 import flax
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from jaxreid import models
 from jaxreid import workdir as workdir_lib
-from jaxreid.training.state import abstract
+from jaxreid.data import preprocessing
+from jaxreid.training.state import Mesh, abstract
 
 
 class NonFiniteCheckpointError(RuntimeError):
@@ -307,3 +313,95 @@ def restore_variables(directory: str, step: int, variables_shape, sharding) -> d
     finally:
         manager.close()
     return {"params": restored["params"], **restored["model_state"]}
+
+
+# --- a finished (or running) work directory as a network ------------------------------------
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    """A network of a work directory, as its run.json describes it, with restored variables.
+
+    Attributes:
+      workdir: the absolute work directory.
+      info: run.json (jaxreid.workdir.read_run_info; 'config' a ConfigDict), e.g. 'networks'
+        of a distillation Step II.
+      config: the config the run was trained with (info['config']).
+      model: the Flax network (`models.model_from_config`), not initialised.
+      num_classes: classifier size.
+      class_person_ids: [C] int64 person id of each class.
+      image_shape: (H, W, C) network input.
+      normalization: {modality: Normalization} of the run's training images.
+      variables: {'params', **model_state} of the checkpoint, on `sharding`.
+      step: the checkpoint's step; checkpoint_dir: best/ or checkpoints/.
+    """
+
+    workdir: str
+    info: dict
+    config: ml_collections.ConfigDict
+    model: flax.linen.Module
+    num_classes: int
+    class_person_ids: np.ndarray
+    image_shape: tuple[int, int, int]
+    normalization: dict
+    variables: dict
+    step: int
+    checkpoint_dir: str
+
+
+def load_trained_run(
+    workdir, checkpoint: str | int = "best", sharding: jax.sharding.Sharding | None = None
+) -> TrainedRun:
+    """The one loader of trained runs (jaxreid.inference.load_run, jaxreid.evaluate, the
+    distillation teacher): run.json, the network it describes, and a checkpoint's variables.
+
+    Args:
+      checkpoint: 'best' (the checkpoint the run tested), 'latest' or a step number
+        (`find_checkpoint`).
+      sharding: where the variables go; default replicated over every device
+        (`jaxreid.training.state.Mesh().replicated`, as an Engine's state is).
+
+    Raises:
+      FileNotFoundError: no run.json, or no such checkpoint (naming what there is).
+      ValueError: run.json lacks a key or a modality's normalisation, or the checkpoint does
+        not match the network it describes.
+    """
+    workdir = os.path.abspath(os.fspath(workdir))
+    info = workdir_lib.read_run_info(workdir)
+    config = info["config"]
+    num_classes = int(info["num_classes"])
+    image_shape = tuple(int(v) for v in info["image_shape"])
+    normalization = {
+        m: preprocessing.Normalization.from_dict(n) for m, n in info["normalization"].items()
+    }
+    missing = [m for m in config.data.modalities if m not in normalization]
+    if missing:
+        raise ValueError(
+            f"{os.path.join(workdir, workdir_lib.RUN_FILE)}: no normalization for {missing}"
+        )
+    directory, step = find_checkpoint(workdir, checkpoint)
+    model = models.model_from_config(config, num_classes)
+
+    def init(key):
+        dummy = jnp.zeros((1, *image_shape), jnp.float32)
+        return model.init({"params": key, "dropout": key}, dummy, train=False)
+
+    # Shapes only (nothing is computed), so a run.json that does not describe the checkpoint
+    # fails with the mismatch before anything is read.
+    shapes = jax.eval_shape(init, jax.random.key(0))
+    variables = restore_variables(
+        directory, step, shapes, Mesh().replicated if sharding is None else sharding
+    )
+    return TrainedRun(
+        workdir=workdir,
+        info=info,
+        config=config,
+        model=model,
+        num_classes=num_classes,
+        class_person_ids=np.asarray(info.get("class_person_ids", []), np.int64),
+        image_shape=image_shape,
+        normalization=normalization,
+        variables=variables,
+        step=step,
+        checkpoint_dir=directory,
+    )

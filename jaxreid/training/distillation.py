@@ -50,6 +50,7 @@ from jaxreid.config import choices
 from jaxreid.evaluation import experiment as evaluation
 from jaxreid.training import checkpoints as checkpoints_lib
 from jaxreid.training import distillation_targets as targets_lib
+from jaxreid.data import loading
 from jaxreid.training import freezing, loop, optimizers, preflight, steps, summaries, supervised
 from jaxreid.training.engine import Engine
 
@@ -69,7 +70,7 @@ def step1_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
     step1.data.modalities = (config.distill.source_modality,)
     step1.eval.val_pairs = ()
     step1.eval.test_protocol = "pairs"  # 'sysu' / 'regdb' need both modalities.
-    step1.distill.enabled = False
+    step1.method = "supervised"
     return step1
 
 
@@ -145,38 +146,24 @@ def load_teacher(workdir: str) -> Teacher:
     Raises:
       FileNotFoundError: Step I has not finished there.
     """
-    from jaxreid.data import preprocessing
-
     results = workdir_lib.read_results(workdir)
     if results is None:
         raise FileNotFoundError(
             f"config.distill.teacher_workdir={workdir!r} holds no finished Step I run "
             "(results.json missing); train it with jaxreid.main first."
         )
-    run_info = workdir_lib.read_run_info(workdir)
-    config = run_info["config"]
-    image_shape = tuple(run_info["image_shape"])
-    restore_config = copy.deepcopy(config)
-    restore_config.model.pretrained = ""  # The checkpoint holds the weights.
-    engine = Engine(restore_config, run_info["num_classes"], image_shape)
     # The checkpoint Step I tested: its best/ one, or, when no validation score was finite
     # (nothing kept in best/, e.g. on the builders' test trees), its final one.
-    directory, step = checkpoints_lib.find_checkpoint(workdir, int(results["step"]))
-    variables = checkpoints_lib.restore_variables(
-        directory, step, engine.variables_shape(), engine.mesh.replicated
-    )
+    run = checkpoints_lib.load_trained_run(workdir, int(results["step"]))
     return Teacher(
         workdir=workdir,
-        config=config,
-        num_classes=int(run_info["num_classes"]),
-        class_person_ids=run_info["class_person_ids"],
-        image_shape=image_shape,
-        normalization={
-            m: preprocessing.Normalization.from_dict(n)
-            for m, n in run_info["normalization"].items()
-        },
-        variables=variables,
-        step=step,
+        config=run.config,
+        num_classes=run.num_classes,
+        class_person_ids=run.info["class_person_ids"],
+        image_shape=run.image_shape,
+        normalization=run.normalization,
+        variables=run.variables,
+        step=run.step,
         results=results,
     )
 
@@ -198,17 +185,21 @@ def init_student(engine: Engine, teacher: Teacher, *, copy_weights: bool):
     return params, variables
 
 
-def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
-    """Trains and tests G (Step II) in `workdir` with Step II's config `cfg`; resumes.
+def _step2(config, teacher: Teacher, start: preflight.Start, cfg) -> dict:
+    """Trains and tests G (Step II) in `start.workdir` with Step II's config `cfg`; resumes.
 
     Args:
-      recovery: the optimiser changes with which a diverged Step II is resumed.
+      start: the checked Step II work directory, with the optimiser changes with which a
+        diverged Step II is resumed (`start.recovery`).
     """
+    workdir = start.workdir
     source, target = modalities(config)
     d = config.distill
-    splits, norms = supervised.load_data(cfg)
+    with preflight.cleanup_on_failure(start):
+        splits, norms = loading.load_data(cfg)
+        preflight.check_data(cfg, splits)  # Step II's batches: G's target-modality images.
     norms[source] = teacher.normalization[source]  # F's own input statistics.
-    image_shape = supervised.image_shape(cfg)
+    image_shape = loading.image_shape(cfg)
     if tuple(image_shape) != tuple(teacher.image_shape):
         raise ValueError(
             f"Step II input {image_shape} differs from Step I's {teacher.image_shape}."
@@ -288,7 +279,7 @@ def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
                     target: {"workdir": workdir, "checkpoint": "best"},
                 },
                 "targets": kind,
-                **supervised.recovery_record(workdir, recovery),
+                **workdir_lib.recovery_record(workdir, start.recovery),
             },
         )
 
@@ -296,9 +287,7 @@ def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
         """G's MSE to the validation targets, and the F/G cross-modal validation mAP."""
         g_val = engine.embed(state.variables, splits["val"][target], norms[target])
         val_loss = float(np.mean(np.sum((g_val[val_keep] - val_targets) ** 2, axis=1)))
-        embed = supervised.embedder(
-            engine, {source: teacher.variables, target: state.variables}, norms
-        )
+        embed = engine.embedder({source: teacher.variables, target: state.variables}, norms)
         pairs = evaluation.evaluate_pairs(embed, splits["val"], cfg.eval, cfg.eval.val_protocol)
         evaluation.warn_if_collapsed(pairs, f"Step II step {int(state.step)} validation")
         val_map = evaluation.validation_score(cfg, pairs)
@@ -336,11 +325,11 @@ def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
             num_steps=cfg.num_train_steps,
             process_index=jax.process_index(),
             process_count=jax.process_count(),
-            augmentation=supervised.augmentation(cfg),
+            augmentation=loading.augmentation(cfg),
         )
-        state = supervised.run_loop(
-            workdir,
+        state = loop.run(
             phase,
+            workdir=workdir,
             state=state,
             step_fn=step_fn,
             batches=({"image": b["image"], "teacher": b["teacher"]} for b in batches),
@@ -353,9 +342,7 @@ def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
         tick = time.time()
         state, final_step, best_step = checkpoints.state_to_test(state)
         val, _ = validate(state)
-        embed = supervised.embedder(
-            engine, {source: teacher.variables, target: state.variables}, norms
-        )
+        embed = engine.embedder({source: teacher.variables, target: state.variables}, norms)
         results = {
             "config": config.to_dict(),
             "method": "distill",
@@ -387,7 +374,7 @@ def _step2(config, teacher: Teacher, workdir: str, cfg, recovery: dict) -> dict:
 
 
 def write_results(workdir: str, results: dict, config: ml_collections.ConfigDict) -> None:
-    """results.json and results.md, in the supervised trainer's format (written atomically)."""
+    """results.json and results.md of the pair F, G (written atomically; jaxreid.workdir)."""
     embedding = config.model.embedding_size or "classification layer"
     title = (
         f"{config.data.name}, {config.model.backbone}, {config.loss.name}, cross-modal "
@@ -395,7 +382,8 @@ def write_results(workdir: str, results: dict, config: ml_collections.ConfigDict
         f"(embedding {embedding}): test set, Step II checkpoint of step {results['step']} "
         f"(best {results['early_stopping'].replace('_', ' ')})"
     )
-    supervised.write_results(workdir, results, config, title)
+    table = evaluation.results_markdown(config, results["test"], title)
+    workdir_lib.write_results(workdir, results, table)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -408,7 +396,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     Returns:
       The contents of results.json.
     """
-    workdir = preflight.check(config, workdir).workdir
+    workdir = preflight.check(config, workdir, "distillation").workdir
     source, _ = modalities(config)
     step1_dir = os.path.join(workdir, "step1")
     step2_dir = os.path.join(workdir, "step2")
@@ -427,7 +415,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     if not config.distill.teacher_workdir and not workdir_lib.is_finished(step1_dir):
         logging.info("Step I: single-modal network on %s in %s.", source, step1_dir)
-        supervised.train_and_evaluate(step1_config(config), step1_dir)
+        supervised.train_and_evaluate(step1_config(config), step1_dir)  # Step I: F.
     teacher = load_teacher(teacher_dir)
     if list(teacher.config.data.modalities) != [source]:
         raise ValueError(
@@ -438,8 +426,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if results is None:
         cfg = step2_config(config, teacher.config)
         recovery = workdir_lib.check_compatible(step2_dir, cfg)
-        os.makedirs(step2_dir, exist_ok=True)
-        results = _step2(config, teacher, step2_dir, cfg, recovery)
+        created = not os.path.exists(step2_dir)
+        workdir_lib.check_writable(step2_dir)
+        results = _step2(config, teacher, preflight.Start(step2_dir, recovery, created), cfg)
     if jax.process_index() == 0:
         write_results(workdir, results, config)
     multihost_utils.sync_global_devices("jaxreid.distill done")

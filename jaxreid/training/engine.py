@@ -7,7 +7,7 @@ TensorFlow: the steps and the embedding work on NumPy batches.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import flax
 import jax
@@ -186,3 +186,16 @@ class Engine:
             emb, mask = multihost_utils.process_allgather((emb, batch["mask"]), tiled=True)
             outputs.append(np.asarray(emb)[np.asarray(mask)])
         return np.concatenate(outputs)
+
+    def embedder(
+        self,
+        variables_by_modality: Mapping[str, dict],
+        norms: Mapping[str, preprocessing.Normalization],
+    ) -> Callable[[str, ImageSet], np.ndarray]:
+        """The `Embed` of evaluation (jaxreid.evaluation.experiment): `embed(modality,
+        image_set)` -> [N, D] float32 features by `variables_by_modality[modality]` (one
+        network for every modality, or distillation's F and G) with that modality's
+        normalisation."""
+        return lambda modality, image_set: self.embed(
+            variables_by_modality[modality], image_set, norms[modality]
+        )

@@ -17,6 +17,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
+from jaxreid import workdir as workdir_lib
 from jaxreid.data.device_prefetch import prefetch_to_device
 from jaxreid.training import steps
 from jaxreid.training.checkpoints import Checkpoints
@@ -83,7 +84,8 @@ def run(
       validate: evaluated every `eval_every` steps; its first dict goes to best/.
 
     Raises:
-      NonFiniteError: a step was not finite (nothing non-finite was saved).
+      NonFiniteError: a step was not finite (nothing non-finite was saved; run.json in
+        `workdir` records the step as 'diverged', `jaxreid.workdir.mark_diverged`).
       Preempted: SIGTERM/SIGINT; a checkpoint of the current step was saved and waited for
         first (so that `python -m jaxreid.main` may exit at once, skipping the interpreter's
         teardown).
@@ -112,6 +114,9 @@ def run(
             if last is not None
             else "no checkpoint was written, a re-run starts afresh"
         )
+        if jax.process_index() == 0:
+            # run.json says where the run stopped, so that a re-run may change the optimiser.
+            workdir_lib.mark_diverged(workdir, bad[0], bad[1])
         raise NonFiniteError(
             f"{phase.name} step {bad[0]}: the {bad[1]} became non-finite (NaN or inf); the run "
             f"stopped and saved nothing after it. {resume.capitalize()}: lower "

@@ -31,13 +31,16 @@ class Start:
     created: bool
 
 
-def check(config: ml_collections.ConfigDict, workdir: str) -> Start:
-    """Validates `config` for this device count, and `workdir` for it.
+def check(config: ml_collections.ConfigDict, workdir: str, method: str) -> Start:
+    """Validates `config` for this device count and for `method` (the caller's config.method
+    name), and `workdir` for it.
 
     Raises:
-      jaxreid.config.ConfigError (a ValueError): a config value is wrong.
+      jaxreid.config.ConfigError (a ValueError): a config value is wrong, or config.method
+        names another method (validation checks the keys of the method it names).
       jaxreid.workdir.WorkdirError: the work directory is unwritable or holds another run.
     """
+    config_lib.check_method(config, method)
     config_lib.validate(config, num_devices=jax.device_count(), num_processes=jax.process_count())
     workdir = os.path.abspath(os.path.expanduser(os.fspath(workdir)))
     recovery = workdir_lib.check_compatible(workdir, config)

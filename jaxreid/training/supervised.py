@@ -1,10 +1,12 @@
-"""The supervised trainer: one network on the training identities of every modality.
+"""The method 'supervised' (config.method): one network on the training identities of every
+modality.
 
-    config -> data (TFDS -> ImageSets, normalisation) -> Engine (model, optimiser, steps)
-    -> loop (train, validate, checkpoint) -> best checkpoint -> test -> results
+    config -> data (data.loading: ImageSets, normalisation) -> Engine (model, optimiser,
+    steps) -> loop (train, validate, checkpoint) -> best checkpoint -> test -> results
 
-`train_and_evaluate(config, workdir)` is the one entry point (the command line and the
-notebooks call it). Re-running it on the same work directory resumes the run.
+`train_and_evaluate(config, workdir)` is the one entry point (jaxreid.methods, and through it
+the command line, the experiment runner and the notebooks, call it). Re-running it on the
+same work directory resumes the run.
 """
 
 from __future__ import annotations
@@ -17,40 +19,11 @@ import ml_collections
 from absl import logging
 
 from jaxreid import workdir as workdir_lib
+from jaxreid.data import loading
 from jaxreid.evaluation import experiment as evaluation
 from jaxreid.training import checkpoints as checkpoints_lib
 from jaxreid.training import loop, preflight, summaries
 from jaxreid.training.engine import Engine
-
-
-def load_data(config: ml_collections.ConfigDict):
-    """Train / val / test ImageSets per modality and the per-modality normalisation."""
-    from jaxreid.data import preprocessing, sources  # TensorFlow: the data layer only.
-
-    splits = sources.load_splits(config.data)
-    norms = {
-        m: preprocessing.fit_normalization(
-            splits["train"][m].images,
-            config.data.input_layout,
-            config.data.normalization,
-            center=config.data.center_depth and m == "depth",
-        )
-        for m in config.data.modalities
-    }
-    return splits, norms
-
-
-def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
-    from jaxreid.data import preprocessing
-
-    return (*config.data.image_size, preprocessing.input_channels(config.data.input_layout))
-
-
-def embedder(engine: Engine, variables_by_modality, norms) -> evaluation.Embed:
-    """`embed(modality, image_set)` with each modality's network variables and normalisation."""
-    return lambda modality, image_set: engine.embed(
-        variables_by_modality[modality], image_set, norms[modality]
-    )
 
 
 def train_batches(config, train_sets, norms, index, start_step: int):
@@ -72,20 +45,7 @@ def train_batches(config, train_sets, norms, index, start_step: int):
         process_index=jax.process_index(),
         process_count=jax.process_count(),
         sampling=config.batch.sampler,
-        **augmentation(config),
-    )
-
-
-def augmentation(config) -> dict:
-    """The random erasing / channel augmentation keywords of `pipeline.train_batches`."""
-    augment = config.data.augment
-    return dict(
-        random_erasing=augment.random_erasing,
-        channel_erasing=augment.channel_erasing,
-        channel_exchange=augment.channel_exchange,
-        random_gray=augment.random_gray,
-        channel_modalities=tuple(augment.channel_modalities),
-        random_sized_rect_crop=augment.random_sized_rect_crop,
+        **loading.augmentation(config),
     )
 
 
@@ -117,17 +77,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """
     from jaxreid.data import sampler
 
-    start = preflight.check(config, workdir)
+    start = preflight.check(config, workdir, "supervised")
     workdir = start.workdir
     with preflight.cleanup_on_failure(start):
-        splits, norms = load_data(config)
+        splits, norms = loading.load_data(config)
         preflight.check_data(config, splits)
     train_sets = [splits["train"][m] for m in config.data.modalities]
     index = sampler.index_identities([s.person_ids for s in train_sets])
     engine = Engine(
         config,
         index.num_classes,
-        image_shape(config),
+        loading.image_shape(config),
         optim=resolved_optim(config.optim, train_sets, config),
     )
     if jax.process_index() == 0:
@@ -140,7 +100,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 "class_person_ids": index.labels,
                 "image_shape": engine.image_shape,
                 "normalization": {m: n.to_dict() for m, n in norms.items()},
-                **recovery_record(workdir, start.recovery),
+                **workdir_lib.recovery_record(workdir, start.recovery),
             },
         )
     logging.info(
@@ -164,7 +124,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             logging.info("Resumed from step %d in %s.", int(state.step), workdir)
 
         def validate(state):
-            embed = embedder(engine, {m: state.variables for m in norms}, norms)
+            embed = engine.embedder({m: state.variables for m in norms}, norms)
             pairs = evaluation.evaluate_pairs(
                 embed, splits["val"], config.eval, config.eval.val_protocol
             )
@@ -180,9 +140,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             checkpoint_every=config.checkpoint_every_steps,
             images_per_step=config.batch.num_identities * config.batch.images_per_identity,
         )
-        state = run_loop(
-            workdir,
+        state = loop.run(
             phase,
+            workdir=workdir,
             state=state,
             step_fn=engine.train_step,
             batches=train_batches(config, train_sets, norms, index, int(state.step)),
@@ -194,7 +154,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
         tick = time.time()
         state, final_step, best_step = checkpoints.state_to_test(state)
-        embed = embedder(engine, {m: state.variables for m in norms}, norms)
+        embed = engine.embedder({m: state.variables for m in norms}, norms)
         results = {
             "config": config.to_dict(),
             "final_step": final_step,
@@ -206,47 +166,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         }
         results["test_time_sec"] = time.time() - tick
         if jax.process_index() == 0:
-            write_results(workdir, results, config)
+            title = (
+                f"{config.data.name}, {config.model.backbone}, {config.loss.name}: test set, "
+                f"checkpoint of step {results['step']} (best validation mAP)"
+            )
+            table = evaluation.results_markdown(config, results["test"], title)
+            workdir_lib.write_results(workdir, results, table)
     finally:
         writer.flush()
         checkpoints.close()
     return results
-
-
-def recovery_record(workdir: str, recovery: dict) -> dict:
-    """{'recovered': [...]} for run.json when a diverged run is resumed with other optimiser
-    settings (logged as a warning), else {} (or the earlier recoveries)."""
-    if recovery:
-        logging.warning(
-            "Resuming the run in %s that stopped on a non-finite value, with %s.",
-            workdir,
-            ", ".join(f"config.{k}={new!r} (was {old!r})" for k, (old, new) in recovery.items()),
-        )
-    history = workdir_lib.recovered_history(workdir, recovery)
-    return {"recovered": history} if history else {}
-
-
-def run_loop(workdir: str, phase: loop.Phase, **kwargs):
-    """`loop.run`, recording in run.json where a run stopped on a non-finite value."""
-    try:
-        return loop.run(phase, workdir=workdir, **kwargs)
-    except loop.NonFiniteError as e:
-        if jax.process_index() == 0:
-            workdir_lib.mark_diverged(workdir, e.step, e.what)
-        raise
-
-
-def write_results(
-    workdir: str, results: dict, config: ml_collections.ConfigDict, title: str = ""
-) -> None:
-    """results.json and results.md (the test table under `title`), and the table on stdout."""
-    title = (
-        title
-        or (
-            f"{config.data.name}, {config.model.backbone}, {config.loss.name}: test set, "
-            f"checkpoint of step {results['step']} (best validation mAP)"
-        )
-    ) + f"; {evaluation.protocol_tag(config)}"
-    table = f"### {title}\n\n" + evaluation.results_table(config, results["test"])
-    workdir_lib.write_results(workdir, results, table)
-    print(table, flush=True)

@@ -38,6 +38,7 @@ from jaxreid import config as config_lib  # noqa: E402
 from jaxreid import workdir as workdir_lib  # noqa: E402
 from jaxreid.data import pipeline  # noqa: E402
 from jaxreid.training import checkpoints as checkpoints_lib  # noqa: E402
+from jaxreid.data import loading  # noqa: E402
 from jaxreid.training import supervised  # noqa: E402
 from jaxreid.training.engine import Engine  # noqa: E402
 
@@ -71,7 +72,7 @@ results = supervised.train_and_evaluate(config, workdir)
 print(f"process {process_id}: trained", flush=True)
 
 # Every process restores the (once written) latest checkpoint.
-engine = Engine(config, results["num_classes"], supervised.image_shape(config))
+engine = Engine(config, results["num_classes"], loading.image_shape(config))
 checkpoints = checkpoints_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
 state = checkpoints.restore_latest(engine.init_state())
 checkpoints.close()
