@@ -426,6 +426,16 @@ def test_config_selects_the_camera_rule_for_the_test_only():
     val = experiment.evaluate_pairs(embed, sets, config.eval, "hafner_code")
     assert val["Q:rgb G:rgb"]["mAP"] == relaxed["Q:rgb G:rgb"]["mAP"]
     assert not val["Q:rgb G:rgb"]["camera_rule"]
+    # eval.ap='trapezoid' selects scikit-learn 0.15's AP for the code protocol.
+    config.eval.ap = "trapezoid"
+    trapezoid = experiment.test(embed, sets, config.eval)
+    want = ev.evaluate_modality_pairs(
+        data, protocol="hafner_code", camera_rule=True, ap_definition="trapezoid"
+    )
+    for pair in want:
+        assert trapezoid[pair]["mAP"] == want[pair]["mAP"] != got[pair]["mAP"]
+        assert trapezoid[pair]["ap_definition"] == "trapezoid"
+    config.eval.ap = "non_interpolated"
     config.eval.test_protocol = "pairs"
     assert "hafner_code (50 draws per person with replacement" in experiment.protocol_tag(config)
     assert "camera rule" in experiment.protocol_tag(config)

@@ -230,7 +230,9 @@ def default_config() -> ml_collections.ConfigDict:
     # Flip test: rank the mean of the features of each image and of its mirror image.
     config.eval.flip_test = False
     # Average precision (jaxreid.evaluation.ranking.AP_DEFINITIONS): 'non_interpolated'
-    # (torchreid, SYSU-MM01 / RegDB code) or 'trapezoid' (Zheng et al. 2015's Market-1501 code).
+    # (torchreid, SYSU-MM01 / RegDB code) or 'trapezoid' (Zheng et al. 2015's Market-1501 code;
+    # with protocol 'hafner_code': scikit-learn 0.15's average_precision_score, the release the
+    # thesis author's environment.yml pins, where the default is scikit-learn >= 0.19's).
     config.eval.ap = "non_interpolated"
     config.eval.seed = 0
     # Validation mAP used to keep the best checkpoint: the mean over these query/gallery

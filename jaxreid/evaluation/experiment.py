@@ -79,6 +79,8 @@ def evaluate_pairs(
         rerank=rerank,
         camera_rule=bool(camera_rule) and protocol == "hafner_code",
         use_all_quirk=protocol == "hafner_code" and bool(eval_config.hafner_code_use_all_quirk),
+        # 'trapezoid': scikit-learn 0.15's AP, the release the author's environment.yml pins.
+        ap_definition=eval_config.ap if protocol == "hafner_code" else "non_interpolated",
     )
 
 
