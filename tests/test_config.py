@@ -39,7 +39,7 @@ SHIPPED = {
     "market1501.py": ["", "quick"],
     "regdb.py": ["", "trial=10", "quick"],
     "robotpku.py": ["", "fold=2", "backbone=resnet50", "quick"],
-    "synthetic.py": ["", "quick"],
+    "synthetic.py": ["", "quick", "long", "long,quick", "one_stream"],
     "synthetic_distill.py": [
         "",
         "rgb_to_depth",
