@@ -113,7 +113,9 @@ def doubling_steps(distance: np.ndarray, fit_range=FIT_RANGE) -> float:
     if len(t) < 3:
         return float("nan")
     slope = np.polyfit(t, np.log(distance[t]), 1)[0]
-    return math.log(2) / slope if slope > 0 else float("inf")
+    # A constant fits a slope of round-off size (~1e-17, its sign depends on the LAPACK
+    # build): below 1e-9 per step (doubling in 7e8 steps) it does not grow.
+    return math.log(2) / slope if slope > 1e-9 else float("inf")
 
 
 def largest_jump(distance: np.ndarray, upper: float = FIT_RANGE[1]) -> tuple[float, int]:

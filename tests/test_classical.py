@@ -690,6 +690,7 @@ def eval_config(protocol="full"):
             max_queries_per_id=50,
             camera_rule=False,
             hafner_code_use_all_quirk=False,
+            ap="non_interpolated",
         )
     )
     return config

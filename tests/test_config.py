@@ -546,7 +546,7 @@ def test_missing_config_file_names_it_and_lists_configs(tmp_path, monkeypatch):
 
 def test_unknown_config_argument_names_the_spec():
     with pytest.raises(
-        ConfigError, match=r"configs/synthetic\.py:quik.*'quik'.*\('one_stream', 'quick'\)"
+        ConfigError, match=r"configs/synthetic\.py:quik.*'quik'.*\('one_stream', 'long', 'quick'\)"
     ):
         config_lib.load_config("configs/synthetic.py:quik")
 

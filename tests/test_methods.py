@@ -38,6 +38,16 @@ def test_unknown_method_is_refused_by_validation_with_a_close_match():
         config_lib.validate(config)
 
 
+def set_main_flags(monkeypatch, spec, workdir):
+    """--config and --workdir as jaxreid.main reads them, without parsing the process's
+    other flags: another test module (e.g. jaxreid.search_cli's) may have defined required
+    flags in the same pytest worker, which a full parse would refuse."""
+    for name, value in (("config", spec), ("workdir", str(workdir))):
+        monkeypatch.setattr(flags.FLAGS[name], "value", value)
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+
+
 @pytest.mark.parametrize(
     "spec, overrides, expected",
     [
@@ -58,7 +68,7 @@ def test_main_runs_the_method_the_config_names(spec, overrides, expected, monkey
     for name in methods.METHODS:
         monkeypatch.setitem(methods.METHODS, name, fake(name))
     monkeypatch.setattr(main, "_OVERRIDES", dict(overrides))
-    flags.FLAGS(["jaxreid.main", f"--config={spec}", f"--workdir={tmp_path}"])
+    set_main_flags(monkeypatch, spec, tmp_path)
     main.main(["jaxreid.main"])
     assert called == [(expected, expected, str(tmp_path))]
 
@@ -74,7 +84,7 @@ def test_main_refuses_a_removed_key_before_any_method_runs(
     for name in methods.METHODS:
         monkeypatch.setitem(methods.METHODS, name, lambda: pytest.fail("a method ran"))
     monkeypatch.setattr(main, "_OVERRIDES", {key: "True"})
-    flags.FLAGS(["jaxreid.main", "--config=configs/synthetic.py:quick", f"--workdir={tmp_path}"])
+    set_main_flags(monkeypatch, "configs/synthetic.py:quick", tmp_path)
     with pytest.raises(SystemExit) as e:
         main.main(["jaxreid.main"])
     assert e.value.code == 2
