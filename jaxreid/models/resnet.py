@@ -339,8 +339,13 @@ class ResNet(nn.Module):
         intermediates = {}
         x = _conv(self.num_filters, 7, 2, 3, self.dtype, f"{prefix}conv1", self.conv_impl)(x)
         x = self.activation(BatchNorm(dtype=self.dtype, name=f"{prefix}bn1")(x, train, mask))
-        # torch's MaxPool2d(3, 2, padding=1), with a cheaper gradient on the CPU (pooling.py).
-        x = max_pool(x, 3, 2, 1)
+        # torch's MaxPool2d(3, 2, padding=1), with a cheaper gradient on the CPU (pooling.py)
+        # when training; the same values through nn.max_pool otherwise, which exporters know
+        # (ONNX Runtime refused jax2onnx's MaxPool of the custom-gradient form).
+        if train:
+            x = max_pool(x, 3, 2, 1)
+        else:
+            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         intermediates["stem"] = x
         for i in range(num_stages):
             x = self._stage(x, i, train, mask, prefix)
