@@ -62,6 +62,7 @@ import time
 import jax
 import numpy as np
 
+from jaxreid.data import loading
 from jaxreid.evaluation import experiment as evaluation
 from jaxreid.training import steps as steps_lib
 from jaxreid.training import supervised
@@ -144,7 +145,7 @@ def run_pair(config, perturbation, num_steps, every, data):
     """Trains the reference and the perturbed run in lockstep; returns their divergence."""
     splits, norms, train_sets, index = data
     devices = jax.devices()
-    shape = supervised.image_shape(config)
+    shape = loading.image_shape(config)
     optim = supervised.resolved_optim(config.optim, train_sets, config)
     # Both keep the main job's 6,000-step schedule: these are its first num_steps steps.
     ref = Engine(config, index.num_classes, shape, devices=devices[:1], optim=optim)
@@ -203,7 +204,7 @@ def run_pair(config, perturbation, num_steps, every, data):
         )
 
     def val_map(engine, state):
-        embed = supervised.embedder(engine, {m: state.variables for m in norms}, norms)
+        embed = engine.embedder({m: state.variables for m in norms}, norms)
         pairs = evaluation.evaluate_pairs(embed, splits["val"], config.eval, "full")
         return 100 * evaluation.validation_score(config, pairs)
 
@@ -237,7 +238,7 @@ def gradient_sensitivity(config, data, top: int = 6):
 
     _splits, norms, train_sets, index = data
     engine = Engine(
-        config, index.num_classes, supervised.image_shape(config), devices=jax.devices()[:1]
+        config, index.num_classes, loading.image_shape(config), devices=jax.devices()[:1]
     )
     state = engine.init_state()
     batch = next(supervised.train_batches(config, train_sets, norms, index, 0))
@@ -278,7 +279,7 @@ def gradient_sensitivity(config, data, top: int = 6):
 
 
 def load(config):
-    splits, norms = supervised.load_data(config)
+    splits, norms = loading.load_data(config)
     train_sets = [splits["train"][m] for m in config.data.modalities]
     from jaxreid.data import sampler
 
