@@ -95,6 +95,18 @@ def compiled_flops(compiled) -> float:
     return float((analysis or {}).get("flops", 0.0))
 
 
+def _xla_option_value(text: str):
+    """An XLA compiler option's value from its text: the compile-options path needs Python
+    bools and ints (the XLA_FLAGS spelling 'true' is refused there); enums and lists stay
+    strings, spelled as the proto names them (e.g. LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION)."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def jax_runner(job: str, overrides: list[str], batch_np: dict):
     """(run(n) timing n steps of the library's step, FLOPs per step, config).
 
@@ -104,7 +116,10 @@ def jax_runner(job: str, overrides: list[str], batch_np: dict):
     from jaxreid.training import steps as steps_lib
     from jaxreid.training.engine import Engine
 
-    options = dict(o[4:].split("=", 1) for o in overrides if o.startswith("xla:"))
+    options = {
+        name: _xla_option_value(value)
+        for name, value in (o[4:].split("=", 1) for o in overrides if o.startswith("xla:"))
+    }
     config = job_config(job, [o for o in overrides if not o.startswith("xla:")])
     engine = Engine(config, NUM_CLASSES, (*config.data.image_size, 3))
     holder = {"state": engine.init_state(), "health": steps_lib.healthy()}
@@ -137,6 +152,11 @@ def main():
     parser.add_argument("--torch-contiguous", action="store_true", help="Also time NCHW.")
     parser.add_argument("--peak", type=float, default=467.0, help="Machine peak, GFLOP/s.")
     parser.add_argument(
+        "--malloc-default",
+        action="store_true",
+        help="Leave glibc malloc's thresholds alone (jaxreid.main sets them: host_memory).",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=0,
@@ -149,23 +169,29 @@ def main():
 
     import torch
 
+    from jaxreid import host_memory
+
+    # As jaxreid.main does; it applies to PyTorch's allocations in this process too.
+    kept = not args.malloc_default and host_memory.keep_freed_memory()
     if args.threads == 1:
         torch.set_num_threads(1)
     load_before = os.getloadavg()
     print(
         f"{time.strftime('%Y-%m-%d %H:%M')} | {platform.node()} | {os.cpu_count()} cores | "
         f"jax {jax.__version__} | torch {torch.__version__} ({torch.get_num_threads()} threads)"
-        f" | XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r} | load average before "
+        f" | XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r} | malloc thresholds "
+        f"{'jaxreid.host_memory' if kept else 'glibc default'} | load average before "
         f"{load_before[0]:.1f}",
         flush=True,
     )
     for job in args.jobs.split(","):
         backbone, width, size, batch = JOBS[job]
         batch_np = random_batch(batch, size, NUM_CLASSES)
-        runners, flops = {}, 0.0
+        runners, flops = {}, {}
         for variant in args.variants.split(";"):
             overrides = [] if variant.strip() == "default" else variant.split()
-            runners[f"jax {variant.strip()}"], flops, config = jax_runner(job, overrides, batch_np)
+            name = f"jax {variant.strip()}"
+            runners[name], flops[name], config = jax_runner(job, overrides, batch_np)
         torch_layouts = ["channels_last"] + (["contiguous"] if args.torch_contiguous else [])
         for layout in torch_layouts:
             runners[f"torch {layout}"] = torch_twin.runner(
@@ -181,18 +207,21 @@ def main():
 
         print(
             f"\n{job}: {backbone} width {width}, batch {batch}, {size[0]}x{size[1]}, float32, "
-            f"{flops / batch / 1e9:.3f} GFLOP/image (XLA cost analysis), median of "
+            f"{max(flops.values()) / batch / 1e9:.3f} GFLOP/image (XLA cost analysis of the "
+            f"convolution variants; the im2col GEMMs count the same FLOPs), median of "
             f"{args.rounds} interleaved rounds x {args.steps} steps, load average now "
             f"{os.getloadavg()[0]:.1f}\n"
         )
         print("| variant | ms/step | images/s | vs torch channels_last | GFLOP/s | of peak |")
         print("|---|---|---|---|---|---|")
         torch_time = float(np.median(times["torch channels_last"]))
+        # One FLOP count for every row (the network's): throughput in the same units.
+        network_flops = max(flops.values())
         for name, values in times.items():
             t = float(np.median(values))
             print(
                 f"| {name} | {1e3 * t:.1f} | {batch / t:.0f} | {torch_time / t:.2f}x | "
-                f"{flops / t / 1e9:.0f} | {flops / t / 1e9 / args.peak:.0%} |"
+                f"{network_flops / t / 1e9:.0f} | {network_flops / t / 1e9 / args.peak:.0%} |"
             )
         # Per-round ratios show the spread the load causes.
         for name, values in times.items():

@@ -6,7 +6,10 @@ dropout, bias-free classifier), softmax cross-entropy on the logits + the weight
 triplet (`jaxreid.losses.weighted_regularized_triplet`, the same formula) on the pooled
 features with the config's mining, and SGD with Nesterov momentum and coupled weight decay on
 convolution and linear kernels only, as `jaxreid.training.optimizers` (constant learning rate:
-the schedule costs nothing measurable).
+the schedule costs nothing measurable). The main job's AGW components follow the config:
+a modality-specific stem (config.model.shared_from='layer1': conv1 + bn1 per modality, each
+image through its own modality's copy only, as a PyTorch user indexes the rows), learnable GeM
+pooling (config.model.pooling='gem', clamp 1e-6) and label smoothing.
 """
 
 from __future__ import annotations
@@ -61,34 +64,62 @@ class Bottle(nn.Module):
         return torch.relu(self.body(x) + self.short(x))
 
 
+def _stem(width: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width))
+
+
+class GeM(nn.Module):
+    """Generalised-mean pooling with a learnable exponent (jaxreid.models.pooling.gem)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = nn.Parameter(torch.tensor(float(p)))
+
+    def forward(self, x):
+        return x.clamp_min(1e-6).pow(self.p).mean((2, 3)).pow(1.0 / self.p)
+
+
 class BNNeckNet(nn.Module):
     """ResNet backbone -> pooled -> BN (no shift) -> dropout -> bias-free classifier."""
 
-    def __init__(self, backbone: str, width: int, num_classes: int, dropout: float):
+    def __init__(
+        self,
+        backbone: str,
+        width: int,
+        num_classes: int,
+        dropout: float,
+        streams: int = 1,
+        gem_p: float | None = None,
+    ):
         super().__init__()
         block, sizes = {"resnet18": (Basic, (2, 2, 2, 2)), "resnet50": (Bottle, (3, 4, 6, 3))}[
             backbone
         ]
-        layers = [
-            nn.Conv2d(3, width, 7, 2, 3, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, 2, 1),
-        ]
+        self.stems = nn.ModuleList(_stem(width) for _ in range(streams))
+        layers = [nn.MaxPool2d(3, 2, 1)]
         cin = width
         for i, n in enumerate(sizes):
             for j in range(n):
                 layers.append(block(cin, width * 2**i, 2 if i > 0 and j == 0 else 1))
                 cin = width * 2**i * block.expansion
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.backbone = nn.Sequential(*layers)
+        self.pool = GeM(gem_p) if gem_p else nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.neck = nn.BatchNorm1d(cin)
         self.neck.bias.requires_grad_(False)  # Luo et al. 2019: the BNNeck has no shift.
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(cin, num_classes, bias=False)
 
-    def forward(self, x):
-        pooled = self.backbone(x)
+    def forward(self, x, modality):
+        if len(self.stems) == 1:
+            x = self.stems[0](x)
+        else:  # Each image through its modality's stem; BN statistics per modality.
+            rows = [modality == m for m in range(len(self.stems))]
+            parts = [stem(x[r]) for stem, r in zip(self.stems, rows)]
+            out = parts[0].new_empty((x.shape[0], *parts[0].shape[1:]))
+            for r, part in zip(rows, parts):
+                out[r] = part
+            x = out
+        pooled = self.pool(self.backbone(torch.relu(x)))
         return pooled, self.classifier(self.dropout(self.neck(pooled)))
 
 
@@ -117,7 +148,14 @@ def weighted_regularized_triplet(x, labels, modalities, cross_modal: bool):
 
 def runner(backbone: str, width: int, num_classes: int, batch: dict, config, channels_last: bool):
     """run(n): n train steps of the twin on the fixed `batch` (numpy, NHWC images)."""
-    model = BNNeckNet(backbone, width, num_classes, config.model.dropout_rate)
+    model = BNNeckNet(
+        backbone,
+        width,
+        num_classes,
+        config.model.dropout_rate,
+        streams=len(config.data.modalities) if config.model.shared_from else 1,
+        gem_p=config.model.gem_p if config.model.pooling == "gem" else None,
+    )
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format).train()
     decayed = [p for p in model.parameters() if p.ndim > 1 and p.requires_grad]
@@ -141,10 +179,14 @@ def runner(backbone: str, width: int, num_classes: int, batch: dict, config, cha
     def run(n: int) -> None:
         for _ in range(n):
             optimizer.zero_grad(set_to_none=True)
-            pooled, logits = model(x)
-            loss = nn.functional.cross_entropy(logits, y)
+            pooled, logits = model(x, modality)
+            loss = nn.functional.cross_entropy(
+                logits, y, label_smoothing=config.loss.label_smoothing
+            )
             if "wrt" in parts:
-                loss = loss + weighted_regularized_triplet(pooled, y, modality, cross_modal)
+                loss = loss + config.loss.metric_weight * weighted_regularized_triplet(
+                    pooled, y, modality, cross_modal
+                )
             loss.backward()
             optimizer.step()
 

@@ -2,25 +2,24 @@
 
   python -m jaxreid.main --config=configs/synthetic.py --workdir=/tmp/jaxreid/synthetic
 
-Trains a ResNet18 of width 16 (a quarter of the published channels) for 6,000 steps on
-batches that mix RGB and depth images of 400 training identities (the one-stream cross-modal
-network, Hafner 2018 §3.1) with a BNNeck head (Luo et al. 2019) and two losses: softmax
-cross-entropy on the BNNeck logits and the weighted regularised triplet (Ye et al. 2021 §4.1)
-on the pooled features with cross-modal mining (an anchor's positives and negatives come from
-the other modality only), so that one person's RGB and depth images are pulled together
-directly. Keeps the checkpoint with the best validation cross-modal mAP and reports
+Trains a ResNet18 of width 16 (a quarter of the published channels) for 12,000 steps on
+batches that mix RGB and depth images of 400 training identities, with the components of the
+AGW visible-infrared baseline (Ye et al. 2021 TPAMI §4.1) that measurement kept (README,
+docs/experiments.md): a modality-specific stem (first conv + BN) before shared stages,
+learnable GeM pooling, a BNNeck head (Luo et al. 2019) with softmax cross-entropy (label
+smoothing 0.1) on its logits and the weighted regularised triplet over every pair of the
+batch on the pooled features, and channel exchange (Ye et al. 2021 ICCV §3.1) on half of the
+RGB images. Keeps the checkpoint with the best validation cross-modal mAP and reports
 rank-1/5/10 and mAP on the test identities for the four query/gallery modality pairs (Table 5
-layout), ranking the BNNeck feature by cosine distance. Reaches: see the README (finishes in
-under 10 minutes on a 2-core CPU).
+layout), ranking the pooled feature by Euclidean distance. Reaches: see the README (about 8
+minutes on a 2-core CPU).
 
 Arguments:
   one_stream  the thesis's one-stream network instead (softmax on a ReLU embedding, Euclidean
               ranking; the main job until 2026-11-29, the README's reference row).
-  long        the recipe that reaches >= 40 % cross-modal mAP (README): on top of the main
-              job, a modality-specific stem (first conv + BN), learnable GeM pooling, label
-              smoothing 0.1, channel exchange on half of the RGB images, WRT mined over every
-              pair of the batch, the pooled feature ranked by Euclidean distance, and 12,000
-              steps (about 13 minutes on 2 CPU cores).
+  bnneck_wrt  the main job from 2026-11-29 to 2026-12-07: one stem, average pooling, BNNeck
+              + softmax + WRT with cross-modal mining, the BNNeck feature ranked by cosine
+              distance, 6,000 steps (docs/experiments.md).
   quick       a reduced-width network for a few steps (well under 2 minutes on 2 CPU cores).
 """
 
@@ -28,12 +27,14 @@ from jaxreid.config import apply_quick, default_config, parse_args
 
 
 def get_config(arg: str = ""):
-    args = parse_args(arg, ("one_stream", "long", "quick"))
+    args = parse_args(arg, ("one_stream", "bnneck_wrt", "quick"))
+    if {"one_stream", "bnneck_wrt"} <= set(args):
+        raise ValueError("configs/synthetic.py: choose one of 'one_stream' and 'bnneck_wrt'.")
     config = default_config()
-    # A quarter-width ResNet18 trained four times longer than the default half width, in
-    # about the same wall time, on four times as many training identities (still 50 test
-    # identities): from random weights both fit better, and with more people the network
-    # cannot tell them apart by colour alone and relies more on shape, which depth also sees.
+    # A quarter-width ResNet18 trained longer than the default half width, in about the same
+    # wall time, on four times as many training identities (still 50 test identities): from
+    # random weights both fit better, and with more people the network cannot tell them
+    # apart by colour alone and relies more on shape, which depth also sees.
     config.model.width = 16
     config.num_train_steps = 6000
     config.eval_every_steps = 1000
@@ -43,19 +44,18 @@ def get_config(arg: str = ""):
     if "one_stream" not in args:
         # README "What we tried": cross-modal mAP 19.8 / 16.7 -> 26.1 / 27.0 (seed 0).
         apply_bnneck_wrt(config)
-    if "long" in args:
-        if "one_stream" in args:
-            raise ValueError("configs/synthetic.py: 'long' builds on the main job, not one_stream.")
-        apply_long_recipe(config)
+    if not {"one_stream", "bnneck_wrt"} & set(args):
+        apply_agw_components(config)
     if "quick" in args:
         apply_quick(config)
     return config
 
 
 def apply_bnneck_wrt(config) -> None:
-    """The main job's head and losses on `config` (the grids use it too): a BNNeck head,
-    softmax on its logits + the weighted regularised triplet on the pooled features with
-    cross-modal mining, and the BNNeck feature ranked by cosine distance."""
+    """The BNNeck + WRT head and losses on `config` (the main job's with
+    `apply_agw_components`; the grids use it too): a BNNeck head, softmax on its logits + the
+    weighted regularised triplet on the pooled features with cross-modal mining, and the
+    BNNeck feature ranked by cosine distance."""
     config.model.head = "bnneck"
     config.loss.name = "softmax+wrt"
     config.loss.triplet_feature = "pooled"
@@ -63,10 +63,10 @@ def apply_bnneck_wrt(config) -> None:
     config.eval.metric = "cosine"
 
 
-def apply_long_recipe(config) -> None:
-    """`long`: the AGW-style components the main job's recipe lacks (Ye et al. 2021 §4.1; the
-    README's "what we tried"), chosen on the validation identities, and twice the steps:
-    the validation mAP was still rising at 6,000 (issue 28)."""
+def apply_agw_components(config) -> None:
+    """The main job's AGW-style components on top of `apply_bnneck_wrt` (Ye et al. 2021 §4.1;
+    docs/experiments.md), chosen on the validation identities, and twice the steps: the
+    validation mAP was still rising at 6,000 (issue 28)."""
     config.model.shared_from = "layer1"  # First conv + BN per modality.
     config.model.pooling = "gem"
     config.model.gem_learnable = True  # p0 = 3 (model.gem_p).

@@ -39,7 +39,7 @@ SHIPPED = {
     "market1501.py": ["", "quick"],
     "regdb.py": ["", "trial=10", "quick"],
     "robotpku.py": ["", "fold=2", "backbone=resnet50", "quick"],
-    "synthetic.py": ["", "quick", "long", "long,quick", "one_stream"],
+    "synthetic.py": ["", "quick", "bnneck_wrt", "bnneck_wrt,quick", "one_stream"],
     "synthetic_distill.py": [
         "",
         "rgb_to_depth",
@@ -546,7 +546,8 @@ def test_missing_config_file_names_it_and_lists_configs(tmp_path, monkeypatch):
 
 def test_unknown_config_argument_names_the_spec():
     with pytest.raises(
-        ConfigError, match=r"configs/synthetic\.py:quik.*'quik'.*\('one_stream', 'long', 'quick'\)"
+        ConfigError,
+        match=r"configs/synthetic\.py:quik.*'quik'.*\('one_stream', 'bnneck_wrt', 'quick'\)",
     ):
         config_lib.load_config("configs/synthetic.py:quik")
 

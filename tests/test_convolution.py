@@ -1,4 +1,5 @@
-"""conv_impl='gemm_wgrad' equals lax.conv_general_dilated: values and both gradients."""
+"""conv_impl 'gemm' and 'gemm_wgrad' equal lax.conv_general_dilated and NumPy loops: values
+and both gradients; 'auto' picks 'gemm' for training on a CPU and 'xla' otherwise."""
 
 import functools
 
@@ -9,7 +10,7 @@ import pytest
 from jax import lax
 
 from jaxreid.models import BasicBlock, ReIDNet, ResNet
-from jaxreid.models.convolution import conv_function, conv_gemm_wgrad
+from jaxreid.models.convolution import conv_function, conv_gemm, conv_gemm_wgrad
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -38,6 +39,74 @@ def _numpy_weight_grad(x, g, kernel, stride, padding):
             ]
             dw[i, j] = np.einsum("npqc,npqo->co", window, g.astype(np.float64))
     return dw
+
+
+def _numpy_conv(x, w, stride, padding):
+    """y[n, p, q, o] = sum_{i,j,c} xpad[n, s p + i, s q + j, c] w[i, j, c, o], float64."""
+    kernel = w.shape[0]
+    xpad = np.pad(x.astype(np.float64), ((0, 0), (padding,) * 2, (padding,) * 2, (0, 0)))
+    ho = (xpad.shape[1] - kernel) // stride + 1
+    wo = (xpad.shape[2] - kernel) // stride + 1
+    y = np.zeros((x.shape[0], ho, wo, w.shape[-1]))
+    for i in range(kernel):
+        for j in range(kernel):
+            window = xpad[
+                :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride
+            ]
+            y += np.einsum("npqc,co->npqo", window, w[i, j].astype(np.float64))
+    return y
+
+
+def _numpy_input_grad(g, w, x_shape, stride, padding):
+    """dx = the transpose of _numpy_conv in x: each output gradient spread back over its
+    window, float64 loops over the taps."""
+    kernel = w.shape[0]
+    n, h, wd, c = x_shape
+    dxpad = np.zeros((n, h + 2 * padding, wd + 2 * padding, c))
+    _, ho, wo, _ = g.shape
+    for i in range(kernel):
+        for j in range(kernel):
+            dxpad[
+                :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride
+            ] += np.einsum("npqo,co->npqc", g.astype(np.float64), w[i, j].astype(np.float64))
+    return dxpad[:, padding : padding + h, padding : padding + wd]
+
+
+@pytest.mark.parametrize("kernel, stride, padding, shape, out", CASES)
+def test_gemm_matches_lax_and_numpy(kernel, stride, padding, shape, out):
+    rng = np.random.default_rng(kernel * 10 + stride)
+    x = rng.normal(size=shape).astype(np.float32)
+    w = rng.normal(size=(kernel, kernel, shape[-1], out)).astype(np.float32)
+    pads = ((padding, padding), (padding, padding))
+    conv = functools.partial(
+        conv_gemm, window_strides=(stride, stride), padding=pads, dimension_numbers=NHWC
+    )
+    y, vjp = jax.jit(lambda x, w: jax.vjp(conv, x, w))(x, w)
+    g = rng.normal(size=y.shape).astype(np.float32)
+    dx, dw = vjp(g)
+    # Each entry sums <= 7*7*3 = 147 products of unit-scale terms, in another order than
+    # the float64 loops: float32 rounding ~sqrt(147) * 2^-24 * sum|terms| << 1e-4.
+    np.testing.assert_allclose(y, _numpy_conv(x, w, stride, padding), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        dx, _numpy_input_grad(g, w, shape, stride, padding), rtol=1e-5, atol=1e-4
+    )
+    np.testing.assert_allclose(
+        dw, _numpy_weight_grad(x, g, kernel, stride, padding), rtol=1e-5, atol=1e-4
+    )
+    # And XLA's own convolution, the same bound.
+    y_ref, vjp_ref = jax.vjp(
+        functools.partial(
+            lax.conv_general_dilated,
+            window_strides=(stride, stride),
+            padding=pads,
+            dimension_numbers=NHWC,
+        ),
+        x,
+        w,
+    )
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-4)
+    for got, want in zip((dx, dw), vjp_ref(g)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("kernel, stride, padding, shape, out", CASES)
@@ -98,18 +167,26 @@ def test_unsupported_calls_fall_back_to_lax():
         window_strides=(1, 1), padding="SAME", dimension_numbers=NHWC, feature_group_count=2
     )
     grads = lambda conv: jax.grad(lambda x, w: jnp.sum(conv(x, w, **kwargs) ** 2), (0, 1))(x, w)
-    for got, want in zip(grads(conv_gemm_wgrad), grads(lax.conv_general_dilated)):
-        np.testing.assert_array_equal(got, want)
+    for conv in (conv_gemm, conv_gemm_wgrad):
+        for got, want in zip(grads(conv), grads(lax.conv_general_dilated)):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_conv_function_names():
     assert conv_function("xla") is lax.conv_general_dilated
+    assert conv_function("gemm") is conv_gemm
     assert conv_function("gemm_wgrad") is conv_gemm_wgrad
+    # 'auto': the im2col GEMMs only for training on a CPU (the test machines' backend);
+    # inference and export keep XLA's convolution ops.
+    assert jax.default_backend() == "cpu"
+    assert conv_function("auto", train=True) is conv_gemm
+    assert conv_function("auto", train=False) is lax.conv_general_dilated
     with pytest.raises(ValueError, match="config.model.conv_impl='im2col'"):
         conv_function("im2col")
 
 
-def test_resnet_gradients_equal_with_either_conv_impl():
+@pytest.mark.parametrize("conv_impl", ["gemm", "gemm_wgrad", "auto"])
+def test_resnet_gradients_equal_with_any_conv_impl(conv_impl):
     images = jnp.asarray(np.random.default_rng(0).normal(size=(4, 32, 16, 3)), jnp.float32)
 
     def grads(conv_impl):
@@ -128,7 +205,7 @@ def test_resnet_gradients_equal_with_either_conv_impl():
 
         return jax.grad(loss)(variables["params"])
 
-    xla, gemm = grads("xla"), grads("gemm_wgrad")
+    xla, gemm = grads("xla"), grads(conv_impl)
     flat = lambda t: np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(t)])
     # Reduction-order differences of each weight gradient, propagated through the network's
     # BatchNorms: relative to the gradient's overall scale, float32 rounding level ~1e-6.

@@ -73,7 +73,7 @@ HEADS = ("linear", "distance", "bnneck")
 DISTANCE_METRICS = ("l1", "l2", "sql2", "linf", "dot")  # config.model.distance.metric, Eqs. 4-8
 CENTER_UPDATES = ("sgd", "ema", "median", "midrange")  # config.model.distance.center_update
 DTYPES = ("float32", "bfloat16", "float16")  # config.model.dtype, the compute dtype
-CONV_IMPLS = ("xla", "gemm_wgrad")  # config.model.conv_impl (jaxreid.models.convolution)
+CONV_IMPLS = ("auto", "xla", "gemm", "gemm_wgrad")  # config.model.conv_impl (jaxreid.models.convolution)
 POOLINGS = ("avg", "gem", "max")  # config.model.pooling
 
 # --- loss (config.loss.*, config.distill.loss_reduction) -------------------------------------

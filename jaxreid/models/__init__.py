@@ -55,7 +55,7 @@ def get_backbone(
 
     Args:
       dtype: compute dtype, a jnp dtype or a name in `mixed_precision.DTYPES`.
-      conv_impl: one of `CONV_IMPLS` ('xla' | 'gemm_wgrad').
+      conv_impl: one of `CONV_IMPLS` ('auto' | 'xla' | 'gemm' | 'gemm_wgrad').
       options: further `jaxreid.models.resnet.ResNet` attributes (pooling, gem_p,
         gem_learnable, non_local, streams, shared_from, last_stride); omitted = defaults.
 

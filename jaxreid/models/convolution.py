@@ -1,23 +1,33 @@
 """Convolution implementations selectable by config.model.conv_impl.
 
+'auto'        (the default) 'gemm' for training on a CPU, 'xla' otherwise: on accelerators
+              XLA's convolutions (cuDNN, TPU MXU) are the fast path, and inference and
+              export keep real convolution ops (ONNX `Conv`).
 'xla'         `lax.conv_general_dilated` and its automatic transpose rules.
-'gemm_wgrad'  the same forward convolution and input gradient, but the *weight* gradient
-              computed as im2col + one matrix product: for an NHWC input x, HWIO kernel
-              [kh, kw, C, O], stride s and output gradient g [N, Ho, Wo, O],
+'gemm'        im2col + one matrix product: for an NHWC input x, HWIO kernel [kh, kw, C, O],
+              stride s,
 
-                  dW[i, j, c, o] = sum_{n,p,q} xpad[n, s p + i, s q + j, c] * g[n, p, q, o]
-                                 = (patches^T @ g_flat)[(i, j, c), o],
+                  y[n, p, q, o] = sum_{i,j,c} xpad[n, s p + i, s q + j, c] w[i, j, c, o]
+                                = (patches @ w_flat)[(n, p, q), o],
 
-              with patches [N Ho Wo, kh kw C] the strided windows of the padded input.
+              with patches [N Ho Wo, kh kw C] the strided windows of the padded input (a
+              1x1 kernel needs no copy, only a strided slice). Its gradients are JAX's own:
+              dW = patches^T @ g and dpatches = g @ w_flat^T are matrix products too, and
+              dpatches goes back to the image by the transpose of the window slices (pads
+              and adds that XLA fuses).
+'gemm_wgrad'  XLA's forward convolution and input gradient, with the *weight* gradient as
+              'gemm' computes it (a custom VJP).
 
-Why: on CPU, XLA lowers the weight-gradient convolution (a convolution whose "kernel" is the
-output gradient, batch and feature axes swapped) to Eigen's spatial convolution, which runs at
-27-70 GFLOP/s on the 2-core development machine, while a plain GEMM of the same FLOPs reaches
-a few hundred (issue 14). The im2col copy costs kh*kw times the input's memory for 3x3
-kernels (a 1x1 stride-1 kernel needs no copy at all). Numerics: the same products summed in
-a different order, so results equal 'xla' within float32 reduction-order tolerance.
+Why: on CPU, XLA lowers convolutions to Eigen's spatial convolution, which on the small
+feature maps of the main job (ResNet18 of width 16 at 64x32) runs at 6-8 GFLOP/s, while the
+matrix products of the same FLOPs run on XLA's GEMM library at several times that. Measured
+(benchmarks/cpu_vs_torch.py, 2-core AMD EPYC, 2026-12-07, docs/benchmarks.md): the main
+job's step at 654 images/s with 'xla', 577 with 'gemm_wgrad', 933 with 'gemm'. Cost: the
+patches are kept for the backward pass, kh*kw times the input's memory per 3x3
+convolution. Numerics: the same products summed in another order, so results equal 'xla'
+within float32 reduction-order tolerance.
 
-Both are drop-in values for flax's `nn.Conv(conv_general_dilated=...)`.
+All are drop-in values for flax's `nn.Conv(conv_general_dilated=...)`.
 """
 
 from __future__ import annotations
@@ -130,16 +140,9 @@ def conv_gemm_wgrad(
     Returns:
       [N, Ho, Wo, O], as `lax.conv_general_dilated`.
     """
-    supported = (
-        _is_nhwc(dimension_numbers)
-        and lhs.ndim == 4
-        and feature_group_count == 1
-        and not kwargs
-        and all(d == 1 for d in (lhs_dilation or (1, 1)))
-        and all(d == 1 for d in (rhs_dilation or (1, 1)))
-        and not isinstance(padding, str)
-    )
-    if not supported:
+    if not _supported(
+        lhs, dimension_numbers, feature_group_count, lhs_dilation, rhs_dilation, padding, kwargs
+    ):
         return lax.conv_general_dilated(
             lhs,
             rhs,
@@ -156,12 +159,77 @@ def conv_gemm_wgrad(
     return _conv_gemm_wgrad(lhs, rhs, tuple(int(s) for s in window_strides), padding, precision)
 
 
-def conv_function(conv_impl: str) -> Callable[..., jax.Array]:
-    """The `conv_general_dilated` of `conv_impl` (one of CONV_IMPLS).
+def _supported(
+    lhs, dimension_numbers, feature_group_count, lhs_dilation, rhs_dilation, padding, kwargs
+) -> bool:
+    """Whether the custom implementations cover this call: 2-D NHWC/HWIO, explicit padding
+    pairs, no dilation, one feature group (every convolution of jaxreid's ResNets)."""
+    return (
+        _is_nhwc(dimension_numbers)
+        and lhs.ndim == 4
+        and feature_group_count == 1
+        and not kwargs
+        and all(d == 1 for d in (lhs_dilation or (1, 1)))
+        and all(d == 1 for d in (rhs_dilation or (1, 1)))
+        and not isinstance(padding, str)
+    )
+
+
+def conv_gemm(
+    lhs: jax.Array,
+    rhs: jax.Array,
+    window_strides: Sequence[int],
+    padding: Any,
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers: Any = None,
+    feature_group_count: int = 1,
+    precision: Any = None,
+    **kwargs: Any,
+) -> jax.Array:
+    """`lax.conv_general_dilated` as im2col + one matrix product (module docstring).
+
+    Calls outside what `conv_gemm_wgrad` covers are passed to `lax.conv_general_dilated`
+    unchanged. Args and return as `conv_gemm_wgrad`.
+    """
+    if not _supported(
+        lhs, dimension_numbers, feature_group_count, lhs_dilation, rhs_dilation, padding, kwargs
+    ):
+        return lax.conv_general_dilated(
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation=lhs_dilation,
+            rhs_dilation=rhs_dilation,
+            dimension_numbers=dimension_numbers,
+            feature_group_count=feature_group_count,
+            precision=precision,
+            **kwargs,
+        )
+    kh, kw, c, o = rhs.shape
+    n, h, w, _ = lhs.shape
+    (sh, sw), padding = window_strides, tuple((int(lo), int(hi)) for lo, hi in padding)
+    ho = (h + sum(padding[0]) - kh) // sh + 1
+    wo = (w + sum(padding[1]) - kw) // sw + 1
+    patches = _im2col(lhs, (kh, kw), (sh, sw), padding, (ho, wo))  # [N*Ho*Wo, kh*kw*C]
+    out = lax.dot_general(
+        patches, rhs.reshape(kh * kw * c, o), (((1,), (0,)), ((), ())), precision=precision
+    )
+    return out.reshape(n, ho, wo, o)
+
+
+def conv_function(conv_impl: str, train: bool = True) -> Callable[..., jax.Array]:
+    """The `conv_general_dilated` of `conv_impl` (one of CONV_IMPLS); 'auto' is 'gemm' when
+    `train` on a CPU backend (`jax.default_backend()`), 'xla' otherwise.
 
     Raises:
       ValueError: unknown `conv_impl` (config.model.conv_impl).
     """
+    if conv_impl == "auto":
+        conv_impl = "gemm" if train and jax.default_backend() == "cpu" else "xla"
+    if conv_impl == "gemm":
+        return conv_gemm
     if conv_impl == "xla":
         return lax.conv_general_dilated
     if conv_impl == "gemm_wgrad":
@@ -169,4 +237,4 @@ def conv_function(conv_impl: str) -> Callable[..., jax.Array]:
     raise ValueError(f"config.model.conv_impl={conv_impl!r}; expected one of {CONV_IMPLS}.")
 
 
-__all__ = ["CONV_IMPLS", "conv_function", "conv_gemm_wgrad"]
+__all__ = ["CONV_IMPLS", "conv_function", "conv_gemm", "conv_gemm_wgrad"]

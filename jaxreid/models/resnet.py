@@ -47,11 +47,13 @@ def _conv(
     dtype: Dtype,
     name: str,
     conv_impl: str = "xla",
+    train: bool = True,
 ) -> nn.Conv:
     """Bias-free conv with torch's symmetric explicit padding (never 'SAME').
 
     Computes in `dtype` with a float32 kernel parameter; `conv_impl` is one of
-    `jaxreid.models.convolution.CONV_IMPLS` (how the weight gradient is computed).
+    `jaxreid.models.convolution.CONV_IMPLS` (how the convolution is computed; 'auto' depends
+    on `train` and the backend).
     """
     return nn.Conv(
         features,
@@ -62,7 +64,7 @@ def _conv(
         dtype=dtype,
         param_dtype=jnp.float32,
         kernel_init=conv_kernel_init,
-        conv_general_dilated=conv_function(conv_impl),
+        conv_general_dilated=conv_function(conv_impl, train),
         name=name,
     )
 
@@ -89,9 +91,9 @@ class BasicBlock(nn.Module):
         """mask: optional [N] bool rows for the BatchNorm statistics (see BatchNorm)."""
         bn = functools.partial(BatchNorm, dtype=self.dtype)
         last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
-        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv1", self.conv_impl)(x)
+        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv1", self.conv_impl, train)(x)
         out = self.activation(bn(name="bn1")(out, train, mask))
-        out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2", self.conv_impl)(out)
+        out = _conv(self.filters, 3, 1, 1, self.dtype, "conv2", self.conv_impl, train)(out)
         out = bn(name="bn2", scale_init=last_scale_init)(out, train, mask)
         shortcut = _shortcut(
             x, self.filters * self.expansion, self.stride, self.dtype, train, mask, self.conv_impl
@@ -119,13 +121,15 @@ class Bottleneck(nn.Module):
         """mask: optional [N] bool rows for the BatchNorm statistics (see BatchNorm)."""
         bn = functools.partial(BatchNorm, dtype=self.dtype)
         last_scale_init = nn.initializers.zeros if self.zero_init_residual else nn.initializers.ones
-        out = _conv(self.filters, 1, 1, 0, self.dtype, "conv1", self.conv_impl)(x)
+        out = _conv(self.filters, 1, 1, 0, self.dtype, "conv1", self.conv_impl, train)(x)
         out = self.activation(bn(name="bn1")(out, train, mask))
-        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv2", self.conv_impl)(out)
-        out = self.activation(bn(name="bn2")(out, train, mask))
-        out = _conv(self.filters * self.expansion, 1, 1, 0, self.dtype, "conv3", self.conv_impl)(
+        out = _conv(self.filters, 3, self.stride, 1, self.dtype, "conv2", self.conv_impl, train)(
             out
         )
+        out = self.activation(bn(name="bn2")(out, train, mask))
+        out = _conv(
+            self.filters * self.expansion, 1, 1, 0, self.dtype, "conv3", self.conv_impl, train
+        )(out)
         out = bn(name="bn3", scale_init=last_scale_init)(out, train, mask)
         shortcut = _shortcut(
             x, self.filters * self.expansion, self.stride, self.dtype, train, mask, self.conv_impl
@@ -148,7 +152,7 @@ def _shortcut(
     """
     if stride == 1 and x.shape[-1] == out_channels:
         return x
-    x = _conv(out_channels, 1, stride, 0, dtype, "downsample_conv", conv_impl)(x)
+    x = _conv(out_channels, 1, stride, 0, dtype, "downsample_conv", conv_impl, train)(x)
     return BatchNorm(dtype=dtype, name="downsample_bn")(x, train, mask)
 
 
@@ -186,8 +190,9 @@ class ResNet(nn.Module):
       shared_from: the first shared stage when streams > 1, one of SHARED_FROM.
       last_stride: stride of the first block of the last stage (2 = torchvision; AGW uses 1,
         `last_conv_stride=1`, doubling the last feature map's height and width).
-      conv_impl: how convolution weight gradients are computed, one of
-        `jaxreid.models.convolution.CONV_IMPLS` ('xla' | 'gemm_wgrad'); same values.
+      conv_impl: how convolutions are computed, one of
+        `jaxreid.models.convolution.CONV_IMPLS` ('auto' | 'xla' | 'gemm' | 'gemm_wgrad');
+        the same values within float32 reduction order.
     """
 
     stage_sizes: Sequence[int]
@@ -337,7 +342,7 @@ class ResNet(nn.Module):
                 SHARED_FROM.index(self.shared_from) if self.streams > 1 else len(self.stage_sizes)
             )
         intermediates = {}
-        x = _conv(self.num_filters, 7, 2, 3, self.dtype, f"{prefix}conv1", self.conv_impl)(x)
+        x = _conv(self.num_filters, 7, 2, 3, self.dtype, f"{prefix}conv1", self.conv_impl, train)(x)
         x = self.activation(BatchNorm(dtype=self.dtype, name=f"{prefix}bn1")(x, train, mask))
         # torch's MaxPool2d(3, 2, padding=1), with a cheaper gradient on the CPU (pooling.py)
         # when training; the same values through nn.max_pool otherwise, which exporters know
