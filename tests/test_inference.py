@@ -92,21 +92,27 @@ def test_embeddings_equal_the_trainers(trained, trainer_embeddings, model):
 
 
 def test_embeds_the_feature_the_run_ranks(trained, model):
-    """config.eval.feature='pooled' makes inference return the pooled backbone features,
-    as the trainer's evaluation (training.steps.embed_step) ranks them."""
+    """Inference returns the feature config.eval.feature names, as the trainer's evaluation
+    (training.steps.embed_step) ranks it: the main job's pooled backbone features, and the
+    head's embedding (the BNNeck feature) with eval.feature=''."""
+    assert model.config.eval.feature == "pooled"
     config = copy.deepcopy(model.config)
-    config.eval.feature = "pooled"
-    pooled = dataclasses.replace(model, config=config)
+    config.eval.feature = ""
+    head = dataclasses.replace(model, config=config)
     images = trained[3]["rgb"].images[:5]
-    _, intermediates = model.model.apply(
-        model.variables, model.preprocess(images, "rgb"), train=False
+    embedding, intermediates = model.model.apply(
+        model.variables,
+        model.preprocess(images, "rgb"),
+        train=False,
+        modality=model.modalities.index("rgb"),
     )
-    want = np.asarray(intermediates["pooled"])
-    got = pooled.embed(images, "rgb")
-    assert got.shape == want.shape
-    # Not the run's default feature (the BNNeck feature of the quick run, of the same size).
-    assert np.abs(got - model.embed(images, "rgb")).max() > 0.1
-    np.testing.assert_allclose(got, want, **close(want))
+    pooled, want_embedding = np.asarray(intermediates["pooled"]), np.asarray(embedding)
+    got, got_embedding = model.embed(images, "rgb"), head.embed(images, "rgb")
+    assert got.shape == pooled.shape and got_embedding.shape == want_embedding.shape
+    # Two different features (the BNNeck feature of the quick run has the same size).
+    assert np.abs(got - got_embedding).max() > 0.1
+    np.testing.assert_allclose(got, pooled, **close(pooled))
+    np.testing.assert_allclose(got_embedding, want_embedding, **close(want_embedding))
 
 
 def test_other_device_count(trained, trainer_embeddings):
@@ -211,13 +217,13 @@ def _brute_force(queries, gallery, metric):
 
 
 def test_gallery_search_against_numpy(trained, model, tmp_path):
-    """By default a gallery ranks by the run's own metric (the quick main job's: cosine);
+    """By default a gallery ranks by the run's own metric (the quick main job's: Euclidean);
     an explicit metric overrides it."""
     _, _, _, test_sets = trained
     depth, rgb = test_sets["depth"], test_sets["rgb"]
-    assert model.metric == model.config.eval.metric == "cosine"
+    assert model.metric == model.config.eval.metric == "euclidean"
     queries = model.embed(rgb.images[:7], "rgb")
-    for metric in (None, "euclidean"):
+    for metric in (None, "cosine"):
         gallery = model.build_gallery(
             depth.images,
             "depth",
@@ -226,7 +232,7 @@ def test_gallery_search_against_numpy(trained, model, tmp_path):
             filenames=depth.filenames,
             metric=metric,
         )
-        want = metric or "cosine"
+        want = metric or "euclidean"
         assert gallery.metric == want
         distances, indices = gallery.search(queries, k=5)
         brute = _brute_force(queries, gallery.embeddings, want)
@@ -319,7 +325,7 @@ def test_distillation_pair_dispatches_by_modality(trained, model, tmp_path):
     run_json.write_text(json.dumps(info))
     pair = inference.load_distillation_run(tmp_path)
     assert pair.networks["rgb"] is pair.step1 and pair.networks["depth"] is pair.step2
-    assert (pair.step1.metric, pair.metric) == ("cosine", "l1")
+    assert (pair.step1.metric, pair.metric) == ("euclidean", "l1")
     for modality, image_set in test_sets.items():
         # The same network and images through two wrappers: XLA fusion rounding only (~1e-7).
         np.testing.assert_allclose(
