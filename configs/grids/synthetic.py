@@ -199,8 +199,8 @@ def _methods(folds, scale, loss, infrared=False) -> Grid:
         one = base_config(scale, fold, loss=loss)
         zero = base_config(scale, fold, loss=loss)
         zero.data.input_layout = "zero_pad"
-        # The BNNeck + WRT head and losses (the previous main job's); the grid's optimiser and learning rate, so that the
-        # row differs from 'One-stream' in these alone.
+        # The BNNeck + WRT head and losses (the previous main job's); the grid's optimiser and
+        # learning rate, so that the row differs from 'One-stream' in these alone.
         recipe = base_config(scale, fold, loss=loss)
         _configs_module("synthetic").apply_bnneck_wrt(recipe)
         runs = [
