@@ -18,11 +18,13 @@ import pytest
 from commands import run_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Embedding values are of magnitude ~0.1-3; the runtimes (XLA, TF-XLA, TFLite's XNNPACK,
-# onnxruntime) sum the convolutions' float32 products in different orders, ~1e-6 apart
-# (measured <= 4.2e-6 for every format, TFLite included: it runs the same float32 graph, no
-# quantisation). 1e-4, the issue's bound, leaves 20x margin.
+# The runtimes (XLA, TF-XLA, TFLite's XNNPACK, onnxruntime) sum the convolutions' float32
+# products in different orders: ~1e-6 apart relative to the value (measured <= 4.2e-6 on
+# BNNeck features of magnitude 0.1-3, 7.2e-7 relative on the main job's pooled GeM features
+# of magnitude up to ~150; TFLite runs the same float32 graph, no quantisation). Bound:
+# 1e-4 absolute (the issue's) + 1e-5 relative, 10x margin over both.
 TOLERANCE = 1e-4
+RELATIVE = 1e-5
 HEIGHT, WIDTH = 32, 16
 
 
@@ -112,7 +114,7 @@ def test_saved_model(run, images, tmp_path):
         for batch in (1, 7):
             got = _tf_embed(path, x[:batch])
             assert got.shape == (batch, run.embedding_dim) and got.dtype == np.float32
-            np.testing.assert_allclose(got, want[:batch], atol=TOLERANCE, rtol=0)
+            np.testing.assert_allclose(got, want[:batch], atol=TOLERANCE, rtol=RELATIVE)
         serve = tf.saved_model.load(path).signatures["serving_default"]
         # Wrong dtype or size: TensorFlow's InvalidArgumentError naming what was expected.
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected to be a u"):
@@ -145,7 +147,7 @@ def test_tflite(run, images, tmp_path):
         want = run.embed(x, modality)
         for batch in (1, 7):
             got = _tflite_embed(interpreter, x[:batch])
-            np.testing.assert_allclose(got, want[:batch], atol=TOLERANCE, rtol=0)
+            np.testing.assert_allclose(got, want[:batch], atol=TOLERANCE, rtol=RELATIVE)
         with pytest.raises(ValueError, match="Got value of type FLOAT32 but expected type"):
             interpreter.set_tensor(detail["index"], x.astype(np.float32))
         with pytest.raises(ValueError, match="Dimension mismatch"):
@@ -189,7 +191,7 @@ def test_onnx_of_a_distillation_pair_from_the_command_line(quick_distillation, i
         want = pair.embed(x, modality)
         for batch in (1, 7):
             got = session.run(None, {"images": x[:batch]})[0]
-            np.testing.assert_allclose(got, want[:batch], atol=TOLERANCE, rtol=0)
+            np.testing.assert_allclose(got, want[:batch], atol=TOLERANCE, rtol=RELATIVE)
         with pytest.raises(Exception, match="Unexpected input data type"):
             session.run(None, {"images": x.astype(np.float32)})
         with pytest.raises(Exception, match="Got invalid dimensions"):

@@ -43,8 +43,10 @@ def gem(x: Array, p: float | Array, eps: float = GEM_EPSILON) -> Array:
     1), but x^p cannot overflow float32 (x = 1e13 and p = 3 would give inf).
     """
     x = jnp.maximum(x.astype(jnp.float32), eps)
-    scale = jax.lax.stop_gradient(jnp.max(x, axis=(1, 2), keepdims=True))
-    return scale[:, 0, 0] * jnp.mean((x / scale) ** p, axis=(1, 2)) ** (1.0 / p)
+    scale = jax.lax.stop_gradient(jnp.max(x, axis=(1, 2)))  # [N, C]
+    # scale[:, None, None], a reshape: indexing [:, 0, 0] of a keepdims max exported as a
+    # gather that TFLite's converter refused for a symbolic batch size.
+    return scale * jnp.mean((x / scale[:, None, None]) ** p, axis=(1, 2)) ** (1.0 / p)
 
 
 class GlobalPool(nn.Module):
