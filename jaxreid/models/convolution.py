@@ -140,9 +140,48 @@ def conv_gemm_wgrad(
     Returns:
       [N, Ho, Wo, O], as `lax.conv_general_dilated`.
     """
-    if not _supported(
-        lhs, dimension_numbers, feature_group_count, lhs_dilation, rhs_dilation, padding, kwargs
-    ):
+    return _custom_or_lax(
+        _conv_gemm_wgrad,
+        lhs,
+        rhs,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        dimension_numbers,
+        feature_group_count,
+        precision,
+        kwargs,
+    )
+
+
+def _custom_or_lax(
+    custom,
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    lhs_dilation,
+    rhs_dilation,
+    dimension_numbers,
+    feature_group_count,
+    precision,
+    kwargs,
+) -> jax.Array:
+    """custom(lhs, rhs, strides, padding pairs, precision) with int strides and padding when
+    it covers the call (2-D NHWC/HWIO, explicit padding pairs, no dilation, one feature
+    group: every convolution of jaxreid's ResNets); `lax.conv_general_dilated` unchanged
+    otherwise."""
+    supported = (
+        _is_nhwc(dimension_numbers)
+        and lhs.ndim == 4
+        and feature_group_count == 1
+        and not kwargs
+        and all(d == 1 for d in (lhs_dilation or (1, 1)))
+        and all(d == 1 for d in (rhs_dilation or (1, 1)))
+        and not isinstance(padding, str)
+    )
+    if not supported:
         return lax.conv_general_dilated(
             lhs,
             rhs,
@@ -156,23 +195,7 @@ def conv_gemm_wgrad(
             **kwargs,
         )
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-    return _conv_gemm_wgrad(lhs, rhs, tuple(int(s) for s in window_strides), padding, precision)
-
-
-def _supported(
-    lhs, dimension_numbers, feature_group_count, lhs_dilation, rhs_dilation, padding, kwargs
-) -> bool:
-    """Whether the custom implementations cover this call: 2-D NHWC/HWIO, explicit padding
-    pairs, no dilation, one feature group (every convolution of jaxreid's ResNets)."""
-    return (
-        _is_nhwc(dimension_numbers)
-        and lhs.ndim == 4
-        and feature_group_count == 1
-        and not kwargs
-        and all(d == 1 for d in (lhs_dilation or (1, 1)))
-        and all(d == 1 for d in (rhs_dilation or (1, 1)))
-        and not isinstance(padding, str)
-    )
+    return custom(lhs, rhs, tuple(int(s) for s in window_strides), padding, precision)
 
 
 def conv_gemm(
@@ -192,24 +215,25 @@ def conv_gemm(
     Calls outside what `conv_gemm_wgrad` covers are passed to `lax.conv_general_dilated`
     unchanged. Args and return as `conv_gemm_wgrad`.
     """
-    if not _supported(
-        lhs, dimension_numbers, feature_group_count, lhs_dilation, rhs_dilation, padding, kwargs
-    ):
-        return lax.conv_general_dilated(
-            lhs,
-            rhs,
-            window_strides,
-            padding,
-            lhs_dilation=lhs_dilation,
-            rhs_dilation=rhs_dilation,
-            dimension_numbers=dimension_numbers,
-            feature_group_count=feature_group_count,
-            precision=precision,
-            **kwargs,
-        )
+    return _custom_or_lax(
+        _conv_gemm,
+        lhs,
+        rhs,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        dimension_numbers,
+        feature_group_count,
+        precision,
+        kwargs,
+    )
+
+
+def _conv_gemm(lhs, rhs, strides, padding, precision):
     kh, kw, c, o = rhs.shape
     n, h, w, _ = lhs.shape
-    (sh, sw), padding = window_strides, tuple((int(lo), int(hi)) for lo, hi in padding)
+    sh, sw = strides
     ho = (h + sum(padding[0]) - kh) // sh + 1
     wo = (w + sum(padding[1]) - kw) // sw + 1
     patches = _im2col(lhs, (kh, kw), (sh, sw), padding, (ho, wo))  # [N*Ho*Wo, kh*kw*C]
